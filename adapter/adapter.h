@@ -1,0 +1,9 @@
+/*
+ * adapter: `ckeda --role=adapter`: serves external.metrics.k8s.io/v1beta1 over HTTPS and /metrics from the table.
+ */
+#ifndef CKEDA_ADAPTER_H
+#define CKEDA_ADAPTER_H
+
+int adp_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * state: the one function that turns a trigger's groups into ACTIVE, INACTIVE or ERROR.
+ * The scale loop, the adapter, /metrics and ckedactl all call it, so "absent" can never mean
+ * "inactive" in one place and "error" in another (DESIGN.md, "Trigger state").
+ */
+#include "shm/shm_internal.h"
+
+uint64_t shm_stale_after_ms(const shm_trig_cfg_t *cfg)
+{
+    uint64_t pi = cfg->polling_interval_ms, a = 2 * pi, b = pi + cfg->timeout_ms;
+    return (a > b ? a : b) + SHM_BACKOFF_CAP_MS;
+}
+
+shm_state_t shm_trigger_state(const shm_trig_cfg_t *cfg, const shm_trig_ctl_t *ctl,
+                              const shm_trig_result_t *res, uint64_t now_mono_ms,
+                              shm_cause_t *ret_cause)
+{
+    shm_cause_t cause = SHM_CAUSE_NONE;
+
+    if (ctl && ctl->quarantined_until_mono_ms > now_mono_ms)
+        cause = SHM_CAUSE_QUARANTINED;
+    else if (!res || res->for_cfg_gen != cfg->cfg_gen || res->measured_mono_ms == 0)
+        cause = SHM_CAUSE_NO_RESULT;
+    else if (!(res->flags & SHM_F_VALID))
+        cause = res->failure == SHM_FAIL_CONFIG ? SHM_CAUSE_CONFIG : SHM_CAUSE_SOURCE;
+    else if (now_mono_ms > res->measured_mono_ms &&
+             now_mono_ms - res->measured_mono_ms > shm_stale_after_ms(cfg))
+        cause = SHM_CAUSE_STALE;
+    if (ret_cause)
+        *ret_cause = cause;
+    if (cause != SHM_CAUSE_NONE)
+        return SHM_STATE_ERROR;
+    return res->value > cfg->activation ? SHM_STATE_ACTIVE : SHM_STATE_INACTIVE;
+}
+
+bool shm_cause_is_settled(shm_cause_t cause)
+{
+    return cause != SHM_CAUSE_NO_RESULT;
+}
+
+bool shm_cause_is_source_failure(shm_cause_t cause)
+{
+    return cause == SHM_CAUSE_SOURCE;
+}
+
+const char *shm_state_name(shm_state_t s)
+{
+    switch (s) {
+    case SHM_STATE_ACTIVE:
+        return "ACTIVE";
+    case SHM_STATE_INACTIVE:
+        return "INACTIVE";
+    default:
+        return "ERROR";
+    }
+}
+
+const char *shm_cause_name(shm_cause_t c)
+{
+    static const char *const names[] = {"", "no result yet", "stale", "source failure",
+                                        "configuration error", "quarantined"};
+    return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "unknown";
+}
+
+const char *shm_proc_state_name(uint32_t state)
+{
+    static const char *const names[] = {"empty", "starting", "running",
+                                        "backoff", "stopping", "disabled"};
+    return state < sizeof names / sizeof names[0] ? names[state] : "unknown";
+}
