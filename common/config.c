@@ -19,24 +19,36 @@ typedef struct opt {
     const char *env; /* NULL: none */
     opt_type_t type;
     size_t off;
-    size_t size;     /* OPT_STR buffer size */
+    size_t size; /* OPT_STR buffer size */
     double min, max;
     const char *def;
     const char *help;
 } opt_t;
 
-#define S(k, e, f, d, h) {k, e, OPT_STR, offsetof(cfg_t, f), sizeof(((cfg_t *)0)->f), 0, 0, d, h}
-#define U(k, e, f, lo, hi, d, h) {k, e, OPT_U32, offsetof(cfg_t, f), 0, lo, hi, d, h}
-#define D(k, e, f, lo, hi, d, h) {k, e, OPT_DBL, offsetof(cfg_t, f), 0, lo, hi, d, h}
-#define B(k, e, f, d, h) {k, e, OPT_BOOL, offsetof(cfg_t, f), 0, 0, 1, d, h}
+#define S(k, e, f, d, h)                                                                           \
+    {                                                                                              \
+        k, e, OPT_STR, offsetof(cfg_t, f), sizeof(((cfg_t *)0)->f), 0, 0, d, h                     \
+    }
+#define U(k, e, f, lo, hi, d, h)                                                                   \
+    {                                                                                              \
+        k, e, OPT_U32, offsetof(cfg_t, f), 0, lo, hi, d, h                                         \
+    }
+#define D(k, e, f, lo, hi, d, h)                                                                   \
+    {                                                                                              \
+        k, e, OPT_DBL, offsetof(cfg_t, f), 0, lo, hi, d, h                                         \
+    }
+#define B(k, e, f, d, h)                                                                           \
+    {                                                                                              \
+        k, e, OPT_BOOL, offsetof(cfg_t, f), 0, 0, 1, d, h                                          \
+    }
 
 static const opt_t cfg_opts[] = {
     S("kubeconfig", "KUBECONFIG", kubeconfig, "", "kubeconfig file (default: in-cluster)"),
     S("context", NULL, context, "", "kubeconfig context (default: current)"),
     S("watch-namespace", "WATCH_NAMESPACE", watch_namespace, "", "namespace to watch (all)"),
     S("pod-namespace", "POD_NAMESPACE", pod_namespace, "keda", "namespace of the Lease"),
-    S("cluster-object-namespace", "KEDA_CLUSTER_OBJECT_NAMESPACE", cluster_object_namespace,
-      "", "namespace of ClusterTriggerAuthentication secrets (default: pod namespace)"),
+    S("cluster-object-namespace", "KEDA_CLUSTER_OBJECT_NAMESPACE", cluster_object_namespace, "",
+      "namespace of ClusterTriggerAuthentication secrets (default: pod namespace)"),
     S("shm-name", "CKEDA_SHM_NAME", shm_name, "ckeda", "name of the shared-memory table"),
     S("cert-dir", NULL, cert_dir, "", "tls.crt, tls.key, ca.crt (default: generated)"),
     S("log-format", NULL, log_format, "text", "text or json"),
@@ -48,8 +60,8 @@ static const opt_t cfg_opts[] = {
     U("adapters", NULL, adapters, 1, 16, "1", "adapter processes"),
     D("kube-api-qps", NULL, kube_api_qps, 0.1, 10000, "20", "Kubernetes API QPS"),
     U("kube-api-burst", NULL, kube_api_burst, 1, 100000, "30", "Kubernetes API burst"),
-    U("http-default-timeout", "KEDA_HTTP_DEFAULT_TIMEOUT", http_default_timeout_ms, 1,
-      600000, "3000", "scaler poll timeout (ms)"),
+    U("http-default-timeout", "KEDA_HTTP_DEFAULT_TIMEOUT", http_default_timeout_ms, 1, 600000,
+      "3000", "scaler poll timeout (ms)"),
     B("restrict-secret-access", "KEDA_RESTRICT_SECRET_ACCESS", restrict_secret_access, "false",
       "read secrets only from the pod namespace"),
     U("max-scaledobjects", NULL, max_scaledobjects, 1, 1u << 20, "4096", "table capacity"),
@@ -125,8 +137,8 @@ bad:
     else if (o->type == OPT_BOOL)
         snprintf(err, errlen, "%s: %s must be true or false, not \"%s\"", origin, o->key, val);
     else
-        snprintf(err, errlen, "%s: %s must be a%s number in [%g, %g], not \"%s\"", origin,
-                 o->key, o->type == OPT_U32 ? "n integer" : "", o->min, o->max, val);
+        snprintf(err, errlen, "%s: %s must be a%s number in [%g, %g], not \"%s\"", origin, o->key,
+                 o->type == OPT_U32 ? "n integer" : "", o->min, o->max, val);
     return -EINVAL;
 }
 
@@ -191,8 +203,7 @@ static int cfg_yaml_next(yaml_parser_t *p, yaml_event_t *ev, const char *path, c
     return 0;
 }
 
-static int cfg_yaml_pairs(cfg_t *c, yaml_parser_t *p, const char *path, char *err,
-                          size_t errlen)
+static int cfg_yaml_pairs(cfg_t *c, yaml_parser_t *p, const char *path, char *err, size_t errlen)
 {
     yaml_event_t k, v;
     char origin[CFG_PATH_MAX + 32];

@@ -109,9 +109,8 @@ int log_msgv(int level, int err, const char *fmt, va_list ap)
         len = log_json_escape(line, len, cap - 3, msg);
         len += (size_t)snprintf(line + len, cap - len, "\"}");
     } else {
-        len = (size_t)snprintf(line, cap, "%s.%03ldZ %s %s[%d]: %s", stamp,
-                               ts.tv_nsec / 1000000, log_level_name(level), log_who,
-                               (int)getpid(), msg);
+        len = (size_t)snprintf(line, cap, "%s.%03ldZ %s %s[%d]: %s", stamp, ts.tv_nsec / 1000000,
+                               log_level_name(level), log_who, (int)getpid(), msg);
     }
     if (len >= cap) { /* truncated: never split a line over two writes */
         len = cap - 4;

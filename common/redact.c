@@ -12,10 +12,28 @@
 #define REDACTED "REDACTED"
 
 static const char *const redact_keys[] = {
-    "password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key",
-    "accesskey", "access_key", "secretkey", "secret_key", "connectionstring",
-    "sharedaccesskey", "sas", "sig", "authorization", "bearer", "credential", "privatekey",
-    "private_key", "auth",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "accesskey",
+    "access_key",
+    "secretkey",
+    "secret_key",
+    "connectionstring",
+    "sharedaccesskey",
+    "sas",
+    "sig",
+    "authorization",
+    "bearer",
+    "credential",
+    "privatekey",
+    "private_key",
+    "auth",
 };
 
 typedef struct redact_out {
@@ -48,8 +66,8 @@ static bool redact_value_end(char c, char quote)
 {
     if (quote)
         return c == quote;
-    return c == '\0' || isspace((unsigned char)c) || c == '&' || c == ';' || c == ',' ||
-           c == '"' || c == '\'' || c == ')' || c == '}' || c == ']';
+    return c == '\0' || isspace((unsigned char)c) || c == '&' || c == ';' || c == ',' || c == '"' ||
+           c == '\'' || c == ')' || c == '}' || c == ']';
 }
 
 /* At a separator after a credential key: skip spaces, an optional quote, a "Bearer"/"Basic"

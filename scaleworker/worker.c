@@ -50,14 +50,13 @@ void sw_trigger_load_cfg(sw_worker_t *w, sw_trigger_t *t)
     t->cfg_gen = t->cfg.cfg_gen;
     r = shm_blob_read(FD_BLOBS, t->slot, t->cfg.cfg_gen, &blob, &len);
     if (r < 0) {
-        snprintf(err, sizeof err, "could not read the trigger's configuration: %s",
-                 strerror(-r));
+        snprintf(err, sizeof err, "could not read the trigger's configuration: %s", strerror(-r));
     } else if (!(doc = cJSON_ParseWithLength(blob, len)) ||
                !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "metadata"))) {
         snprintf(err, sizeof err, "the trigger's configuration is not a JSON object with metadata");
     } else {
-        r = t->scaler->parse(cJSON_GetObjectItemCaseSensitive(doc, "metadata"), &t->cfg,
-                             &t->state, err, sizeof err);
+        r = t->scaler->parse(cJSON_GetObjectItemCaseSensitive(doc, "metadata"), &t->cfg, &t->state,
+                             err, sizeof err);
     }
     cJSON_Delete(doc);
     free(blob);

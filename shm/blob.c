@@ -31,8 +31,9 @@ static void shm_blob_dir_empty(int dirfd)
             close(fd);
         return;
     }
+    /* Leftover ".tmp.*" files of a watcher killed mid-write go too: they may hold secrets. */
     while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
             unlinkat(dirfd, e->d_name, 0);
     closedir(d);
 }
@@ -55,6 +56,20 @@ int shm_blob_dir_create(const char *name, int *ret_dirfd)
         return -EPERM;
     }
     shm_blob_dir_empty(fd);
+    *ret_dirfd = fd;
+    return 0;
+}
+
+int shm_blob_dir_open(const char *name, int *ret_dirfd)
+{
+    char path[300];
+    int r = shm_blob_dir_path(name, path, sizeof path), fd;
+
+    if (r < 0)
+        return r;
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
     *ret_dirfd = fd;
     return 0;
 }

@@ -15,6 +15,8 @@
 /* Supervisor: (re)create the directory for table `name`, emptied, mode 0700. */
 int shm_blob_dir_create(const char *name, int *ret_dirfd);
 int shm_blob_dir_remove(const char *name);
+/* Test-only writers: open the existing directory of table `name`. */
+int shm_blob_dir_open(const char *name, int *ret_dirfd);
 int shm_blob_write(int dirfd, uint32_t slot, uint64_t cfg_gen, const void *data, size_t len);
 /* ret_data is malloc'ed and NUL-terminated. -ENOENT when that generation is gone. */
 int shm_blob_read(int dirfd, uint32_t slot, uint64_t cfg_gen, char **ret_data, size_t *ret_len);

@@ -11,23 +11,23 @@
 #include <errno.h>
 #include <string.h>
 
-#define SHM_GROUP_ACCESSORS(fn, region, group_t, payload_t)                                    \
-    int shm_##fn##_read(const shm_table_t *t, uint32_t slot, payload_t *ret)                   \
-    {                                                                                          \
-        payload_t tmp;                                                                         \
-        if (slot >= t->hdr->regions[region].count)                                            \
-            return -ERANGE;                                                                    \
-        const group_t *g = shm_entry(t, region, slot);                                         \
-        int r = shm_seq_read(&g->seq, &g->v, &tmp, sizeof tmp);                                \
-        if (r == 0)                                                                            \
-            *ret = tmp;                                                                        \
-        return r;                                                                              \
-    }                                                                                          \
-    void shm_##fn##_write(shm_table_t *t, uint32_t slot, const payload_t *v)                   \
-    {                                                                                          \
-        assert(slot < t->hdr->regions[region].count);                                          \
-        group_t *g = shm_entry(t, region, slot);                                               \
-        shm_seq_write(&g->seq, &g->v, v, sizeof *v);                                           \
+#define SHM_GROUP_ACCESSORS(fn, region, group_t, payload_t)                                        \
+    int shm_##fn##_read(const shm_table_t *t, uint32_t slot, payload_t *ret)                       \
+    {                                                                                              \
+        payload_t tmp;                                                                             \
+        if (slot >= t->hdr->regions[region].count)                                                 \
+            return -ERANGE;                                                                        \
+        const group_t *g = shm_entry(t, region, slot);                                             \
+        int r = shm_seq_read(&g->seq, &g->v, &tmp, sizeof tmp);                                    \
+        if (r == 0)                                                                                \
+            *ret = tmp;                                                                            \
+        return r;                                                                                  \
+    }                                                                                              \
+    void shm_##fn##_write(shm_table_t *t, uint32_t slot, const payload_t *v)                       \
+    {                                                                                              \
+        assert(slot < t->hdr->regions[region].count);                                              \
+        group_t *g = shm_entry(t, region, slot);                                                   \
+        shm_seq_write(&g->seq, &g->v, v, sizeof *v);                                               \
     }
 
 SHM_GROUP_ACCESSORS(proc_ctl, SHM_R_PROC_CTL, shm_g_proc_ctl_t, shm_proc_ctl_t)
@@ -93,8 +93,7 @@ void shm_proc_self_reset(shm_table_t *t, uint32_t slot)
 
 void shm_proc_heartbeat(shm_table_t *t, uint32_t slot, uint64_t now_mono_ms)
 {
-    atomic_store_explicit(&shm_self(t, slot)->heartbeat_mono_ms, now_mono_ms,
-                          memory_order_relaxed);
+    atomic_store_explicit(&shm_self(t, slot)->heartbeat_mono_ms, now_mono_ms, memory_order_relaxed);
 }
 
 void shm_proc_ack(shm_table_t *t, uint32_t slot, uint32_t assign_gen)

@@ -12,12 +12,22 @@
 #include <string.h>
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                               \
-    do {                                                                                       \
-        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                              \
-        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                                 \
-        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                                 \
-        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                              \
+#define SIPROUND                                                                                   \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = ROTL(v1, 13);                                                                         \
+        v1 ^= v0;                                                                                  \
+        v0 = ROTL(v0, 32);                                                                         \
+        v2 += v3;                                                                                  \
+        v3 = ROTL(v3, 16);                                                                         \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = ROTL(v3, 21);                                                                         \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = ROTL(v1, 17);                                                                         \
+        v1 ^= v2;                                                                                  \
+        v2 = ROTL(v2, 32);                                                                         \
     } while (0)
 
 static uint64_t shm_le64(const uint8_t *p)
@@ -115,19 +125,47 @@ void shm_index_rebuild(shm_table_t *t)
     shm_seq_write_end(&ix->seq);
 }
 
+/* Watcher only: the bucket holding (ns/name's hash, slot) on its probe run, or NULL. */
+static shm_bucket_t *shm_index_lookup(shm_table_t *t, uint64_t h, uint32_t slot)
+{
+    shm_g_index_t *ix = shm_index(t);
+    uint32_t mask = ix->buckets - 1;
+    shm_bucket_t *bk = shm_buckets(t);
+
+    for (uint32_t i = (uint32_t)h & mask, n = 0; n < ix->buckets; i = (i + 1) & mask, n++) {
+        if (bk[i].slot == SHM_NONE)
+            break;
+        if (bk[i].slot == slot && bk[i].tag == (uint32_t)(h >> 32))
+            return &bk[i];
+    }
+    return NULL;
+}
+
 int shm_index_insert(shm_table_t *t, const char *ns, const char *name, uint32_t slot,
                      uint32_t generation)
 {
     shm_g_index_t *ix = shm_index(t);
+    uint64_t h = shm_key_hash(t, ns, name);
+    shm_bucket_t *b;
 
     if (slot >= t->hdr->caps.max_so)
         return -ERANGE;
     if (!(ix->flags & SHM_F_VALID) || ix->tombstones > ix->buckets / 4)
         shm_index_rebuild(t);
+    /* Already there: the rebuild just placed it from its (already written) spec, or the
+     * watcher indexes an object again. A second entry would leak `used` until a rebuild. */
+    if ((b = shm_index_lookup(t, h, slot))) {
+        if (b->generation != generation) {
+            shm_seq_write_begin(&ix->seq);
+            shm_bucket_put(b, b->tag, slot, generation);
+            shm_seq_write_end(&ix->seq);
+        }
+        return 0;
+    }
     if (ix->used + ix->tombstones + 1 > ix->buckets / 2 + ix->buckets / 4)
         return -ENOSPC; /* cannot happen with buckets >= 2 x max_so */
     shm_seq_write_begin(&ix->seq);
-    shm_index_place(t, shm_key_hash(t, ns, name), slot, generation);
+    shm_index_place(t, h, slot, generation);
     shm_seq_write_end(&ix->seq);
     return 0;
 }
@@ -135,23 +173,16 @@ int shm_index_insert(shm_table_t *t, const char *ns, const char *name, uint32_t 
 int shm_index_remove(shm_table_t *t, const char *ns, const char *name, uint32_t slot)
 {
     shm_g_index_t *ix = shm_index(t);
-    uint64_t h = shm_key_hash(t, ns, name);
-    uint32_t mask = ix->buckets - 1;
-    shm_bucket_t *bk = shm_buckets(t);
+    shm_bucket_t *b = shm_index_lookup(t, shm_key_hash(t, ns, name), slot);
 
-    for (uint32_t i = (uint32_t)h & mask, n = 0; n < ix->buckets; i = (i + 1) & mask, n++) {
-        if (bk[i].slot == SHM_NONE)
-            break;
-        if (bk[i].slot == slot && bk[i].tag == (uint32_t)(h >> 32)) {
-            shm_seq_write_begin(&ix->seq);
-            shm_bucket_put(&bk[i], 0, SHM_TOMBSTONE, 0);
-            __atomic_store_n(&ix->used, ix->used - 1, __ATOMIC_RELAXED);
-            __atomic_store_n(&ix->tombstones, ix->tombstones + 1, __ATOMIC_RELAXED);
-            shm_seq_write_end(&ix->seq);
-            return 0;
-        }
-    }
-    return -ENOENT;
+    if (!b)
+        return -ENOENT;
+    shm_seq_write_begin(&ix->seq);
+    shm_bucket_put(b, 0, SHM_TOMBSTONE, 0);
+    __atomic_store_n(&ix->used, ix->used - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&ix->tombstones, ix->tombstones + 1, __ATOMIC_RELAXED);
+    shm_seq_write_end(&ix->seq);
+    return 0;
 }
 
 static bool shm_so_matches(const shm_table_t *t, uint32_t slot, const char *ns, const char *name,
@@ -178,8 +209,8 @@ static int shm_index_candidates(const shm_table_t *t, uint64_t h, uint32_t *cand
             uint32_t s = __atomic_load_n(&bk[i].slot, __ATOMIC_RELAXED);
             if (s == SHM_NONE || n == max)
                 break;
-            if (s != SHM_TOMBSTONE && __atomic_load_n(&bk[i].tag, __ATOMIC_RELAXED) ==
-                                          (uint32_t)(h >> 32))
+            if (s != SHM_TOMBSTONE &&
+                __atomic_load_n(&bk[i].tag, __ATOMIC_RELAXED) == (uint32_t)(h >> 32))
                 cand[n++] = s;
         }
         atomic_thread_fence(memory_order_acquire);

@@ -49,9 +49,10 @@ static shm_group_ref_t shm_group_at(const shm_table_t *t, const uint8_t *base, i
                                     uint32_t i)
 {
     const shm_region_desc_t *d = &t->hdr->regions[region];
-    uint8_t *g = (uint8_t *)base + d->offset + (region == SHM_R_INDEX ? 0 : (uint64_t)i * d->stride);
-    return (shm_group_ref_t){.seq = (shm_seq_t *)g, .payload = g + 8,
-                             .size = shm_payload_size(region)};
+    uint8_t *g =
+        (uint8_t *)base + d->offset + (region == SHM_R_INDEX ? 0 : (uint64_t)i * d->stride);
+    return (shm_group_ref_t){
+        .seq = (shm_seq_t *)g, .payload = g + 8, .size = shm_payload_size(region)};
 }
 
 static bool shm_seq_odd(const shm_seq_t *s)
@@ -78,8 +79,11 @@ unsigned shm_repair(shm_table_t *t, shm_role_t role, uint32_t proc)
         if (sr->writer != role)
             continue;
         for (uint32_t i = 0; i < shm_group_count(t, sr->region); i++) {
+            /* A worker also still writes a trigger it is being released from, until it
+             * acknowledges: unassigned (worker SHM_NONE) with release_from naming it. */
             if (sr->region == SHM_R_TRIG_RESULT &&
-                (shm_trig_ctl_read(t, i, &ctl) < 0 || ctl.worker != proc))
+                (shm_trig_ctl_read(t, i, &ctl) < 0 ||
+                 !(ctl.worker == proc || (ctl.worker == SHM_NONE && ctl.release_from == proc))))
                 continue;
             repaired += shm_repair_group(shm_group_at(t, t->base, sr->region, i));
         }

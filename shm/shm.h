@@ -30,20 +30,20 @@
 #define SHM_LAYOUT_VERSION 1u
 
 /* Bounded strings sized for Kubernetes' maxima (NUL included). */
-#define SHM_NS_MAX         64   /* DNS label, 63 */
-#define SHM_NAME_MAX       256  /* DNS subdomain, 253 */
-#define SHM_UID_MAX        40   /* RFC 4122 text, 36 */
+#define SHM_NS_MAX         64  /* DNS label, 63 */
+#define SHM_NAME_MAX       256 /* DNS subdomain, 253 */
+#define SHM_UID_MAX        40  /* RFC 4122 text, 36 */
 #define SHM_APIVERSION_MAX 128
 #define SHM_KIND_MAX       64
-#define SHM_TYPE_MAX       32   /* scaler type name */
+#define SHM_TYPE_MAX       32 /* scaler type name */
 #define SHM_TRIGNAME_MAX   64
 #define SHM_METRIC_MAX     256
-#define SHM_ERROR_MAX      256  /* redacted error text */
+#define SHM_ERROR_MAX      256 /* redacted error text */
 #define SHM_REASON_MAX     128
 #define SHM_MESSAGE_MAX    256
 #define SHM_FORMULA_MAX    1024 /* scalingModifiers.formula */
 #define SHM_HOLDER_MAX     128
-#define SHM_INFLIGHT_MAX   64   /* triggers a worker may have in flight */
+#define SHM_INFLIGHT_MAX   64 /* triggers a worker may have in flight */
 
 /* Compile-time ceiling of the per-ScaledObject trigger cap (the configured cap is <= this). */
 #define SHM_TRIGGERS_PER_SO_MAX 64
@@ -105,6 +105,8 @@ int shm_table_create(const char *name, const shm_caps_t *caps, shm_table_t **ret
 int shm_table_attach_fd(int fd, shm_table_t **ret);
 /* ckedactl: open by name, PROT_READ only, validated. */
 int shm_table_open_readonly(const char *name, shm_table_t **ret);
+/* Test-only writers (tests/shmtool): open by name read-write, validated. */
+int shm_table_open_rw(const char *name, shm_table_t **ret);
 /* A private image (snapshot show): takes ownership of buf (malloc'ed), validated. */
 int shm_table_from_image(void *buf, size_t size, shm_table_t **ret);
 void shm_table_close(shm_table_t *t);
@@ -135,15 +137,15 @@ const char *shm_role_name(shm_role_t role);
 typedef struct shm_watcher {
     uint32_t flags;
     int32_t pid;
-    uint32_t leader;              /* 1 when this replica holds the Lease */
-    uint32_t synced;              /* all informers listed at least once since start */
-    uint64_t synced_mono_ms;      /* first full sync of this watcher process */
+    uint32_t leader;         /* 1 when this replica holds the Lease */
+    uint32_t synced;         /* all informers listed at least once since start */
+    uint64_t synced_mono_ms; /* first full sync of this watcher process */
     uint64_t last_relist_real_ms;
     uint32_t scaledobjects;
     uint32_t triggers;
     uint32_t errors;
     uint32_t pad;
-    char holder[SHM_HOLDER_MAX];  /* Lease holder identity */
+    char holder[SHM_HOLDER_MAX]; /* Lease holder identity */
 } shm_watcher_t;
 
 int shm_watcher_read(const shm_table_t *t, shm_watcher_t *ret);
@@ -155,7 +157,7 @@ typedef enum {
     SHM_PROC_EMPTY = 0,
     SHM_PROC_STARTING,
     SHM_PROC_RUNNING,
-    SHM_PROC_BACKOFF,  /* dead, waiting for its restart */
+    SHM_PROC_BACKOFF, /* dead, waiting for its restart */
     SHM_PROC_STOPPING,
     SHM_PROC_DISABLED, /* exited 78: configuration error, not respawned */
 } shm_proc_state_t;
@@ -163,18 +165,18 @@ const char *shm_proc_state_name(uint32_t state);
 
 typedef struct shm_proc_ctl {
     uint32_t flags;
-    uint32_t role;         /* shm_role_t */
-    uint32_t type_id;      /* scaler type (scaleworkers) */
+    uint32_t role;    /* shm_role_t */
+    uint32_t type_id; /* scaler type (scaleworkers) */
     uint32_t shard;
-    uint32_t suspect;      /* 1: the suspect shard of its type (one trigger in flight) */
+    uint32_t suspect; /* 1: the suspect shard of its type (one trigger in flight) */
     int32_t pid;
-    uint32_t state;        /* shm_proc_state_t */
+    uint32_t state; /* shm_proc_state_t */
     uint32_t restarts;
-    int32_t last_exit;     /* >= 0 exit code, < 0 -signal, INT32_MIN never exited */
-    uint32_t assign_gen;   /* bumped on each change of this worker's assignment */
+    int32_t last_exit;   /* >= 0 exit code, < 0 -signal, INT32_MIN never exited */
+    uint32_t assign_gen; /* bumped on each change of this worker's assignment */
     uint64_t started_mono_ms;
     uint64_t backoff_until_mono_ms;
-    uint32_t triggers;     /* triggers assigned */
+    uint32_t triggers; /* triggers assigned */
     uint32_t pad;
 } shm_proc_ctl_t;
 
@@ -202,13 +204,21 @@ void shm_proc_inflight_del(shm_table_t *t, uint32_t slot, uint32_t trig);
 
 /* ---- ScaledObjects ----------------------------------------------------------------------- */
 
-typedef enum { SHM_FALLBACK_STATIC, SHM_FALLBACK_CURRENT, SHM_FALLBACK_CURRENT_IF_HIGHER,
-               SHM_FALLBACK_CURRENT_IF_LOWER } shm_fallback_behavior_t;
-typedef enum { SHM_METRIC_AVERAGE_VALUE, SHM_METRIC_VALUE, SHM_METRIC_UTILIZATION } shm_metric_type_t;
+typedef enum {
+    SHM_FALLBACK_STATIC,
+    SHM_FALLBACK_CURRENT,
+    SHM_FALLBACK_CURRENT_IF_HIGHER,
+    SHM_FALLBACK_CURRENT_IF_LOWER
+} shm_fallback_behavior_t;
+typedef enum {
+    SHM_METRIC_AVERAGE_VALUE,
+    SHM_METRIC_VALUE,
+    SHM_METRIC_UTILIZATION
+} shm_metric_type_t;
 
 typedef struct shm_so_spec {
     uint32_t flags;
-    uint32_t generation;          /* slot identity: bumped by the watcher on every reuse */
+    uint32_t generation; /* slot identity: bumped by the watcher on every reuse */
     char uid[SHM_UID_MAX];
     char ns[SHM_NS_MAX];
     char name[SHM_NAME_MAX];
@@ -217,15 +227,15 @@ typedef struct shm_so_spec {
     char target_name[SHM_NAME_MAX];
     int32_t min_replicas;
     int32_t max_replicas;
-    int32_t idle_replicas;        /* -1: unset */
+    int32_t idle_replicas; /* -1: unset */
     uint32_t polling_interval_s;
     uint32_t cooldown_s;
     uint32_t initial_cooldown_s;
     int32_t fallback_failure_threshold; /* -1: no fallback */
     int32_t fallback_replicas;
-    uint32_t fallback_behavior;   /* shm_fallback_behavior_t */
-    int32_t paused_replicas;      /* -1: not paused at a count */
-    uint32_t paused;              /* 1: autoscaling paused */
+    uint32_t fallback_behavior; /* shm_fallback_behavior_t */
+    int32_t paused_replicas;    /* -1: not paused at a count */
+    uint32_t paused;            /* 1: autoscaling paused */
     uint32_t modifiers_metric_type;
     double modifiers_target;
     double modifiers_activation;
@@ -237,11 +247,11 @@ typedef struct shm_so_spec {
 
 typedef struct shm_so_observed {
     uint32_t flags;
-    uint32_t generation;          /* of the spec this observation belongs to */
-    int32_t spec_replicas;        /* -1: unknown */
+    uint32_t generation;   /* of the spec this observation belongs to */
+    int32_t spec_replicas; /* -1: unknown */
     int32_t status_replicas;
     int32_t ready_replicas;
-    uint32_t active;              /* 0 no, 1 yes, 2 unknown */
+    uint32_t active; /* 0 no, 1 yes, 2 unknown */
     uint64_t observed_mono_ms;
     uint64_t last_active_real_ms; /* 0: never */
     uint32_t ready;               /* Ready condition: 0 False, 1 True, 2 Unknown */
@@ -261,14 +271,14 @@ typedef struct shm_trig_cfg {
     uint32_t flags;
     uint32_t so_slot;
     uint32_t so_generation;
-    uint32_t index;               /* position in spec.triggers */
-    uint32_t type_id;             /* scaler registry id */
-    uint32_t metric_type;         /* shm_metric_type_t */
+    uint32_t index;       /* position in spec.triggers */
+    uint32_t type_id;     /* scaler registry id */
+    uint32_t metric_type; /* shm_metric_type_t */
     uint32_t use_cached_metrics;
     uint32_t polling_interval_ms;
     uint32_t timeout_ms;
     uint32_t pad;
-    uint64_t cfg_gen;             /* changes with the trigger's config or its auth */
+    uint64_t cfg_gen; /* changes with the trigger's config or its auth */
     double target;
     double activation;
     char type[SHM_TYPE_MAX];
@@ -278,15 +288,15 @@ typedef struct shm_trig_cfg {
 
 typedef struct shm_trig_ctl {
     uint32_t flags;
-    uint32_t worker;              /* process slot, SHM_NONE: unassigned */
-    uint32_t type_id;             /* type it was assigned for */
-    uint32_t strikes;             /* crashes it was in flight for */
+    uint32_t worker;  /* process slot, SHM_NONE: unassigned */
+    uint32_t type_id; /* type it was assigned for */
+    uint32_t strikes; /* crashes it was in flight for */
     uint32_t suspect;
     uint32_t quarantines;
-    uint64_t cfg_gen;             /* cfg_gen it was assigned at */
+    uint64_t cfg_gen; /* cfg_gen it was assigned at */
     uint64_t quarantined_until_mono_ms;
-    uint32_t release_from;        /* worker that must acknowledge before reassignment */
-    uint32_t release_gen;         /* ... this assign_gen of its */
+    uint32_t release_from; /* worker that must acknowledge before reassignment */
+    uint32_t release_gen;  /* ... this assign_gen of its */
     uint64_t suspect_since_mono_ms;
     char reason[SHM_REASON_MAX];
 } shm_trig_ctl_t;
@@ -294,8 +304,8 @@ typedef struct shm_trig_ctl {
 typedef enum { SHM_FAIL_NONE, SHM_FAIL_SOURCE, SHM_FAIL_CONFIG } shm_fail_t;
 
 typedef struct shm_trig_result {
-    uint32_t flags;               /* SHM_F_VALID: the last poll produced a value */
-    uint32_t failure;             /* shm_fail_t of the last poll */
+    uint32_t flags;   /* SHM_F_VALID: the last poll produced a value */
+    uint32_t failure; /* shm_fail_t of the last poll */
     uint64_t for_cfg_gen;
     double value;
     uint32_t active;
@@ -303,13 +313,13 @@ typedef struct shm_trig_result {
     uint64_t measured_mono_ms;
     uint64_t measured_real_ms;
     uint32_t consecutive_failures;
-    uint32_t has_spec;            /* the worker publishes the metric spec (external, ...) */
+    uint32_t has_spec; /* the worker publishes the metric spec (external, ...) */
     uint64_t errors_total;
     uint64_t polls_total;
-    uint64_t activity_seq;        /* bumped when `active` changes */
+    uint64_t activity_seq; /* bumped when `active` changes */
     double spec_target;
     char spec_metric_name[SHM_METRIC_MAX];
-    char error[SHM_ERROR_MAX];    /* redacted */
+    char error[SHM_ERROR_MAX]; /* redacted */
 } shm_trig_result_t;
 
 int shm_trig_cfg_read(const shm_table_t *t, uint32_t slot, shm_trig_cfg_t *ret);

@@ -26,10 +26,10 @@ typedef struct shm_seq {
 } shm_seq_t;
 
 /* One group: a sequence and its payload, on its own cache line(s). */
-#define SHM_GROUP(tag, payload_t)                                                              \
-    typedef struct tag {                                                                       \
-        alignas(SHM_CACHE_LINE) shm_seq_t seq;                                                 \
-        payload_t v;                                                                           \
+#define SHM_GROUP(tag, payload_t)                                                                  \
+    typedef struct tag {                                                                           \
+        alignas(SHM_CACHE_LINE) shm_seq_t seq;                                                     \
+        payload_t v;                                                                               \
     } tag##_t
 
 SHM_GROUP(shm_g_watcher, shm_watcher_t);
@@ -60,7 +60,7 @@ typedef struct shm_bucket {
 
 typedef struct shm_g_index {
     alignas(SHM_CACHE_LINE) shm_seq_t seq;
-    uint32_t flags; /* SHM_F_VALID; repair clears it, the watcher rebuilds */
+    uint32_t flags;   /* SHM_F_VALID; repair clears it, the watcher rebuilds */
     uint32_t buckets; /* power of two */
     uint32_t used;
     uint32_t tombstones;
@@ -110,8 +110,8 @@ typedef struct shm_header {
 struct shm_table {
     uint8_t *base;
     size_t size;
-    int fd;         /* -1 for images */
-    bool mapped;    /* munmap on close (else free) */
+    int fd;      /* -1 for images */
+    bool mapped; /* munmap on close (else free) */
     shm_header_t *hdr;
 };
 

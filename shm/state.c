@@ -57,14 +57,14 @@ const char *shm_state_name(shm_state_t s)
 
 const char *shm_cause_name(shm_cause_t c)
 {
-    static const char *const names[] = {"", "no result yet", "stale", "source failure",
-                                        "configuration error", "quarantined"};
+    static const char *const names[] = {
+        "", "no result yet", "stale", "source failure", "configuration error", "quarantined"};
     return (unsigned)c < sizeof names / sizeof names[0] ? names[c] : "unknown";
 }
 
 const char *shm_proc_state_name(uint32_t state)
 {
-    static const char *const names[] = {"empty", "starting", "running",
+    static const char *const names[] = {"empty",   "starting", "running",
                                         "backoff", "stopping", "disabled"};
     return state < sizeof names / sizeof names[0] ? names[state] : "unknown";
 }

@@ -39,8 +39,8 @@ static int shm_table_wrap(uint8_t *base, size_t size, int fd, bool mapped, shm_t
     t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
-    *t = (shm_table_t){.base = base, .size = size, .fd = fd, .mapped = mapped,
-                       .hdr = (shm_header_t *)base};
+    *t = (shm_table_t){
+        .base = base, .size = size, .fd = fd, .mapped = mapped, .hdr = (shm_header_t *)base};
     *ret = t;
     return 0;
 }
@@ -143,20 +143,30 @@ int shm_table_attach_fd(int fd, shm_table_t **ret)
     return shm_table_map_fd(fd, PROT_READ | PROT_WRITE, ret);
 }
 
-int shm_table_open_readonly(const char *name, shm_table_t **ret)
+static int shm_table_open(const char *name, bool writable, shm_table_t **ret)
 {
     char path[256];
     int fd, r;
 
     if ((r = shm_name_fix(name, path, sizeof path)) < 0)
         return r;
-    fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    fd = shm_open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    r = shm_table_map_fd(fd, PROT_READ, ret);
+    r = shm_table_map_fd(fd, writable ? PROT_READ | PROT_WRITE : PROT_READ, ret);
     if (r < 0)
         close(fd);
     return r;
+}
+
+int shm_table_open_readonly(const char *name, shm_table_t **ret)
+{
+    return shm_table_open(name, false, ret);
+}
+
+int shm_table_open_rw(const char *name, shm_table_t **ret)
+{
+    return shm_table_open(name, true, ret);
 }
 
 int shm_table_from_image(void *buf, size_t size, shm_table_t **ret)
@@ -219,8 +229,8 @@ static bool shm_role_writes(shm_role_t role, int region)
 {
     switch (role) {
     case SHM_ROLE_WATCHER:
-        return region == SHM_R_WATCHER || region == SHM_R_SO_SPEC ||
-               region == SHM_R_SO_OBSERVED || region == SHM_R_TRIG_CFG || region == SHM_R_INDEX;
+        return region == SHM_R_WATCHER || region == SHM_R_SO_SPEC || region == SHM_R_SO_OBSERVED ||
+               region == SHM_R_TRIG_CFG || region == SHM_R_INDEX;
     case SHM_ROLE_SCALEWORKER:
         return region == SHM_R_TRIG_RESULT;
     case SHM_ROLE_ADAPTER:
@@ -282,8 +292,7 @@ void shm_header_set_supervisor(shm_table_t *t, int32_t pid, uint64_t start_real_
 
 void shm_header_heartbeat(shm_table_t *t, uint64_t now_mono_ms)
 {
-    atomic_store_explicit(&t->hdr->supervisor_heartbeat_mono_ms, now_mono_ms,
-                          memory_order_relaxed);
+    atomic_store_explicit(&t->hdr->supervisor_heartbeat_mono_ms, now_mono_ms, memory_order_relaxed);
 }
 
 uint64_t shm_now_mono_ms(void)

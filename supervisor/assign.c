@@ -47,8 +47,7 @@ static uint32_t sup_worker_pick(sup_t *s, uint32_t type_id, bool suspect)
 
     for (uint32_t i = s->first_worker; i < s->nproc; i++) {
         const sup_child_t *c = &s->child[i];
-        if (!sup_worker_live(c) || c->type_id != type_id || c->suspect != suspect ||
-            c->retiring)
+        if (!sup_worker_live(c) || c->type_id != type_id || c->suspect != suspect || c->retiring)
             continue;
         if (!suspect && c->ntriggers >= s->cfg.worker_shard_size)
             continue;
@@ -78,8 +77,12 @@ static uint32_t sup_worker_start(sup_t *s, uint32_t type_id, bool suspect)
                     s->child[i].suspect == suspect && s->child[i].shard == shard;
     } while (used && ++shard);
     sup_child_t *c = &s->child[slot];
-    *c = (sup_child_t){.role = SHM_ROLE_SCALEWORKER, .type_id = type_id, .shard = shard,
-                       .suspect = suspect, .state = SHM_PROC_EMPTY, .last_exit = INT32_MIN,
+    *c = (sup_child_t){.role = SHM_ROLE_SCALEWORKER,
+                       .type_id = type_id,
+                       .shard = shard,
+                       .suspect = suspect,
+                       .state = SHM_PROC_EMPTY,
+                       .last_exit = INT32_MIN,
                        .assign_gen = c->assign_gen};
     return sup_child_spawn(s, slot) == 0 ? slot : SHM_NONE;
 }
@@ -195,8 +198,7 @@ void sup_assign_scan(sup_t *s, uint64_t now)
     sup_retire_idle(s, now);
 }
 
-static void sup_charge_one(sup_t *s, uint32_t t, const sup_child_t *w, int32_t code,
-                           uint64_t now)
+static void sup_charge_one(sup_t *s, uint32_t t, const sup_child_t *w, int32_t code, uint64_t now)
 {
     shm_trig_ctl_t ctl;
 
@@ -206,8 +208,8 @@ static void sup_charge_one(sup_t *s, uint32_t t, const sup_child_t *w, int32_t c
     ctl.strikes++;
     if (w->suspect) { /* alone in flight: this trigger is the culprit */
         ctl.quarantines++;
-        uint64_t ms = sup_quarantine_ms(ctl.quarantines, s->cfg.quarantine_base_s,
-                                        s->cfg.quarantine_max_s);
+        uint64_t ms =
+            sup_quarantine_ms(ctl.quarantines, s->cfg.quarantine_base_s, s->cfg.quarantine_max_s);
         ctl.quarantined_until_mono_ms = now + ms;
         snprintf(ctl.reason, sizeof ctl.reason,
                  "crashed its scaler worker (%s %d) %u times; quarantined for %llu s",

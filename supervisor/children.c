@@ -167,6 +167,7 @@ int sup_child_spawn(sup_t *s, uint32_t slot)
     c->started_ms = shm_now_mono_ms();
     c->watchdog_fired = false;
     c->retiring = false;
+    c->killed = false;
     sup_child_set_state(s, slot, SHM_PROC_RUNNING, NULL);
     return 0;
 }
@@ -294,11 +295,12 @@ void sup_children_stop(sup_t *s, uint64_t now)
     if (now < s->stop_deadline_ms)
         return;
     for (uint32_t i = 0; i < s->nproc; i++)
-        if (s->child[i].pid > 0) {
+        if (s->child[i].pid > 0 && !s->child[i].killed) {
             char name[96];
             log_warning(0, "%s did not stop within the grace period; killing it",
                         sup_child_name(s, i, name, sizeof name));
             kill(s->child[i].pid, SIGKILL);
+            s->child[i].killed = true;
         }
 }
 

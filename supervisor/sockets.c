@@ -16,8 +16,8 @@
 
 static int sup_listen(uint32_t port, const char *what, int *ret_fd, uint16_t *ret_port)
 {
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
-                             .sin6_addr = IN6ADDR_ANY_INIT};
+    struct sockaddr_in6 a = {
+        .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT};
     socklen_t len = sizeof a;
     int one = 1, zero = 0, fd, r;
 
@@ -39,11 +39,12 @@ static int sup_listen(uint32_t port, const char *what, int *ret_fd, uint16_t *re
 
 int sup_sockets_bind(sup_t *s)
 {
-    const uint32_t want[SHM_PORT_COUNT] = {
-        [SHM_PORT_SECURE] = s->cfg.secure_port, [SHM_PORT_WEBHOOK] = s->cfg.webhook_port,
-        [SHM_PORT_METRICS] = s->cfg.metrics_port, [SHM_PORT_HEALTH] = s->cfg.health_port};
-    static const char *const what[SHM_PORT_COUNT] = {"secure-port", "webhook-port",
-                                                     "metrics-port", "health-port"};
+    const uint32_t want[SHM_PORT_COUNT] = {[SHM_PORT_SECURE] = s->cfg.secure_port,
+                                           [SHM_PORT_WEBHOOK] = s->cfg.webhook_port,
+                                           [SHM_PORT_METRICS] = s->cfg.metrics_port,
+                                           [SHM_PORT_HEALTH] = s->cfg.health_port};
+    static const char *const what[SHM_PORT_COUNT] = {"secure-port", "webhook-port", "metrics-port",
+                                                     "health-port"};
     uint16_t bound[SHM_PORT_COUNT];
 
     for (int i = 0; i < SHM_PORT_COUNT; i++) {

@@ -14,11 +14,11 @@
 #include <sys/types.h>
 
 typedef struct sup_child {
-    shm_role_t role;        /* SHM_ROLE_COUNT: empty slot */
+    shm_role_t role; /* SHM_ROLE_COUNT: empty slot */
     uint32_t type_id;
     uint32_t shard;
     bool suspect;
-    pid_t pid;              /* 0 when not running */
+    pid_t pid; /* 0 when not running */
     shm_proc_state_t state;
     uint32_t restarts;
     int32_t last_exit;
@@ -31,6 +31,7 @@ typedef struct sup_child {
     uint32_t ntriggers;
     bool retiring;
     bool watchdog_fired;
+    bool killed; /* SIGKILL sent at the end of the grace period */
     sup_crashes_t crashes;
 } sup_child_t;
 
@@ -43,11 +44,11 @@ typedef struct sup {
     int bell_sup;
     int live_r, live_w;
     int listen[SHM_PORT_COUNT];
-    int *bells;             /* one per process slot */
+    int *bells; /* one per process slot */
     sup_child_t *child;
     uint32_t nproc;
-    uint32_t first_worker;  /* slots below are the fixed roles */
-    char **cfg_argv;        /* canonical configuration flags for children */
+    uint32_t first_worker; /* slots below are the fixed roles */
+    char **cfg_argv;       /* canonical configuration flags for children */
     size_t cfg_argc;
     bool stopping;
     uint64_t stop_deadline_ms;

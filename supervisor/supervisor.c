@@ -85,7 +85,8 @@ static void sup_log_setup(const cfg_t *c)
 
 static int sup_table(sup_t *s)
 {
-    shm_caps_t caps = {.max_so = s->cfg.max_scaledobjects, .max_trig = s->cfg.max_triggers,
+    shm_caps_t caps = {.max_so = s->cfg.max_scaledobjects,
+                       .max_trig = s->cfg.max_triggers,
                        .max_proc = s->cfg.max_processes,
                        .max_trig_per_so = s->cfg.max_triggers_per_scaledobject};
     int r = shm_table_create(s->cfg.shm_name, &caps, &s->table);
@@ -116,8 +117,7 @@ static int sup_descriptors(sup_t *s)
     s->exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     s->bell_watcher = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->bell_sup = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (s->exe_fd < 0 || s->bell_watcher < 0 || s->bell_sup < 0 ||
-        pipe2(pipefd, O_CLOEXEC) < 0)
+    if (s->exe_fd < 0 || s->bell_watcher < 0 || s->bell_sup < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
         return log_error(-errno, "could not create descriptors");
     s->live_r = pipefd[0];
     s->live_w = pipefd[1];

@@ -1,0 +1,229 @@
+/*
+ * shmtool: a TEST-ONLY table writer, never installed. It writes ScaledObjects, triggers and
+ * results into a live table the way the watcher and the workers would, so that the supervisor,
+ * ckedactl and the adapter can be tested before (and apart from) the roles that normally
+ * write them. Do not run it against a table whose watcher is live and writing.
+ *
+ *   shmtool --shm-name N add NS/NAME [--polling-interval S] [--min N] [--max N]
+ *           --trigger TYPE[,activation=X][,target=Y][,name=T][,KEY=VALUE...] [--trigger ...]
+ *       KEY=VALUE pairs other than activation/target/name go into the trigger's metadata.
+ *       Prints the trigger slots, one per line.
+ *   shmtool --shm-name N del NS/NAME
+ *   shmtool --shm-name N result SLOT VALUE | --error TEXT   (as a worker would)
+ *   shmtool --shm-name N odd REGION ENTRY    (leave a group odd: a writer that died mid-write)
+ */
+#include "common/scaler_registry.h"
+#include "shm/blob.h"
+#include "shm/shm.h"
+#include "shm/shm_internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int die(const char *what)
+{
+    fprintf(stderr, "shmtool: %s\n", what);
+    return 2;
+}
+
+static uint32_t free_trigger(shm_table_t *t, uint32_t after)
+{
+    shm_trig_cfg_t c;
+    for (uint32_t i = after; i < shm_table_caps(t)->max_trig; i++)
+        if (shm_trig_cfg_read(t, i, &c) == 0 && !(c.flags & SHM_F_VALID))
+            return i;
+    return SHM_NONE;
+}
+
+static int split_name(const char *arg, char *ns, char *name)
+{
+    const char *slash = strchr(arg, '/');
+    if (!slash || slash == arg || (size_t)(slash - arg) >= SHM_NS_MAX ||
+        strlen(slash + 1) >= SHM_NAME_MAX || !slash[1])
+        return -EINVAL;
+    memcpy(ns, arg, (size_t)(slash - arg));
+    ns[slash - arg] = '\0';
+    strcpy(name, slash + 1);
+    return 0;
+}
+
+/* TYPE[,k=v...] into a trigger config and a metadata blob. */
+static int parse_trigger(const char *spec, shm_trig_cfg_t *c, char **ret_blob)
+{
+    char *dup = strdup(spec), *save = NULL, *tok;
+    cJSON *doc = cJSON_CreateObject(), *md = cJSON_AddObjectToObject(doc, "metadata");
+
+    tok = strtok_r(dup, ",", &save);
+    snprintf(c->type, sizeof c->type, "%s", tok ? tok : "");
+    c->type_id = scaler_type_id(c->type);
+    c->target = 1;
+    while ((tok = strtok_r(NULL, ",", &save))) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        if (strcmp(tok, "activation") == 0)
+            c->activation = strtod(eq + 1, NULL);
+        else if (strcmp(tok, "target") == 0)
+            c->target = strtod(eq + 1, NULL);
+        else if (strcmp(tok, "name") == 0)
+            snprintf(c->name, sizeof c->name, "%s", eq + 1);
+        else
+            cJSON_AddStringToObject(md, tok, eq + 1);
+    }
+    *ret_blob = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    free(dup);
+    return c->type_id == SCALER_TYPE_NONE ? -EINVAL : 0;
+}
+
+static uint32_t free_so(shm_table_t *t, shm_so_spec_t *old)
+{
+    for (uint32_t i = 0; i < shm_table_caps(t)->max_so; i++)
+        if (shm_so_spec_read(t, i, old) == 0 && !(old->flags & SHM_F_VALID))
+            return i;
+    return SHM_NONE;
+}
+
+static int cmd_add(shm_table_t *t, int blobs, int argc, char **argv)
+{
+    shm_so_spec_t so = {0}, old;
+    uint32_t slot = free_so(t, &old), pi = 30, next = 0;
+    uint64_t gen = shm_now_real_ms() * 1000;
+
+    if (argc < 1 || slot == SHM_NONE || split_name(argv[0], so.ns, so.name) < 0)
+        return die("add NS/NAME: bad name or table full");
+    so.min_replicas = 0;
+    so.max_replicas = 100;
+    so.idle_replicas = so.fallback_failure_threshold = so.paused_replicas = -1;
+    for (int i = 1; i + 1 < argc; i += 2)
+        if (strcmp(argv[i], "--polling-interval") == 0)
+            pi = (uint32_t)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--min") == 0)
+            so.min_replicas = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--max") == 0)
+            so.max_replicas = atoi(argv[i + 1]);
+    so.polling_interval_s = pi;
+    so.generation = old.generation + 1;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        shm_trig_cfg_t c = {0};
+        char *blob = NULL;
+        if (strcmp(argv[i], "--trigger") != 0)
+            continue;
+        if (parse_trigger(argv[i + 1], &c, &blob) < 0 || (next = free_trigger(t, next)) == SHM_NONE)
+            return die("bad --trigger type or no free trigger slot");
+        c.flags = SHM_F_VALID;
+        c.so_slot = slot;
+        c.so_generation = so.generation;
+        c.index = so.trigger_count;
+        c.polling_interval_ms = pi * 1000;
+        c.timeout_ms = 3000;
+        c.cfg_gen = ++gen;
+        snprintf(c.metric_name, sizeof c.metric_name, "s%u-%s-%s", c.index, c.type, so.name);
+        if (shm_blob_write(blobs, next, c.cfg_gen, blob, strlen(blob)) < 0)
+            return die("could not write the config blob");
+        free(blob);
+        shm_trig_cfg_write(t, next, &c);
+        so.triggers[so.trigger_count++] = next;
+        printf("%u\n", next++);
+    }
+    so.flags = SHM_F_VALID;
+    shm_so_spec_write(t, slot, &so);
+    return shm_index_insert(t, so.ns, so.name, slot, so.generation) < 0 ? 1 : 0;
+}
+
+static int cmd_del(shm_table_t *t, int argc, char **argv)
+{
+    char ns[SHM_NS_MAX], name[SHM_NAME_MAX];
+    shm_so_spec_t so;
+    uint32_t slot;
+
+    if (argc < 1 || split_name(argv[0], ns, name) < 0 || shm_so_find(t, ns, name, &slot, &so) < 0)
+        return die("del NS/NAME: no such object");
+    for (uint32_t i = 0; i < so.trigger_count; i++) {
+        shm_trig_cfg_t c;
+        if (shm_trig_cfg_read(t, so.triggers[i], &c) == 0) {
+            c.flags = 0;
+            shm_trig_cfg_write(t, so.triggers[i], &c);
+        }
+    }
+    shm_index_remove(t, ns, name, slot);
+    so.flags = 0;
+    shm_so_spec_write(t, slot, &so);
+    return 0;
+}
+
+static int cmd_result(shm_table_t *t, int argc, char **argv)
+{
+    shm_trig_cfg_t c;
+    shm_trig_result_t r = {0};
+    uint32_t slot = argc > 0 ? (uint32_t)atoi(argv[0]) : SHM_NONE;
+
+    if (argc < 2 || shm_trig_cfg_read(t, slot, &c) < 0)
+        return die("result SLOT VALUE|--error TEXT");
+    shm_trig_result_read(t, slot, &r);
+    r.for_cfg_gen = c.cfg_gen;
+    r.measured_mono_ms = shm_now_mono_ms();
+    r.measured_real_ms = shm_now_real_ms();
+    r.polls_total++;
+    if (strcmp(argv[1], "--error") == 0 && argc > 2) {
+        r.flags = 0;
+        r.failure = SHM_FAIL_SOURCE;
+        r.consecutive_failures++;
+        r.errors_total++;
+        snprintf(r.error, sizeof r.error, "%s", argv[2]);
+    } else {
+        r.flags = SHM_F_VALID;
+        r.failure = SHM_FAIL_NONE;
+        r.value = strtod(argv[1], NULL);
+        r.consecutive_failures = 0;
+        r.active = r.value > c.activation;
+    }
+    shm_trig_result_write(t, slot, &r);
+    return 0;
+}
+
+static int cmd_odd(shm_table_t *t, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int region;
+    } regions[] = {{"scaledobject-spec", SHM_R_SO_SPEC},
+                   {"trigger-result", SHM_R_TRIG_RESULT},
+                   {"trigger-config", SHM_R_TRIG_CFG}};
+    uint32_t entry = argc > 1 ? (uint32_t)atoi(argv[1]) : 0;
+
+    for (size_t i = 0; argc > 1 && i < sizeof regions / sizeof regions[0]; i++)
+        if (strcmp(argv[0], regions[i].name) == 0 &&
+            entry < t->hdr->regions[regions[i].region].count) {
+            shm_seq_write_begin((shm_seq_t *)shm_entry(t, regions[i].region, entry));
+            return 0;
+        }
+    return die("odd scaledobject-spec|trigger-config|trigger-result ENTRY");
+}
+
+int main(int argc, char **argv)
+{
+    shm_table_t *t;
+    int blobs = -1, r;
+
+    if (argc < 4 || strcmp(argv[1], "--shm-name") != 0)
+        return die("usage: shmtool --shm-name N add|del|result|odd ...");
+    if ((r = shm_table_open_rw(argv[2], &t)) < 0 || shm_blob_dir_open(argv[2], &blobs) < 0)
+        return die("cannot open the table or its blob directory");
+    if (strcmp(argv[3], "add") == 0)
+        r = cmd_add(t, blobs, argc - 4, argv + 4);
+    else if (strcmp(argv[3], "del") == 0)
+        r = cmd_del(t, argc - 4, argv + 4);
+    else if (strcmp(argv[3], "result") == 0)
+        r = cmd_result(t, argc - 4, argv + 4);
+    else if (strcmp(argv[3], "odd") == 0)
+        r = cmd_odd(t, argc - 4, argv + 4);
+    else
+        r = die("unknown command");
+    shm_table_close(t);
+    return r;
+}
