@@ -120,6 +120,8 @@ void shm_table_copy(const shm_table_t *t, void *dst)
             shm_group_ref_t out = shm_group_at(t, dst, sr->region, i);
             if (shm_seq_read(src.seq, src.payload, out.payload, src.size) == 0)
                 atomic_store_explicit(&out.seq->seq, 0, memory_order_relaxed);
+            else /* no consistent copy: the raw bytes must not pass for one */
+                atomic_fetch_or_explicit(&out.seq->seq, 1, memory_order_relaxed);
         }
     }
 }
