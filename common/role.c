@@ -132,19 +132,14 @@ void role_heartbeat(role_ctx_t *ctx)
     shm_proc_heartbeat(ctx->table, ctx->slot, shm_now_mono_ms());
 }
 
-bool role_wait(role_ctx_t *ctx, const int *fds, int nfds, int timeout_ms, bool *ret_ready)
+void role_pollfds(struct pollfd ret[ROLE_POLLFDS])
 {
-    struct pollfd pfd[16];
-    int n = 0;
+    ret[0] = (struct pollfd){.fd = sigpipe_fd(), .events = POLLIN};
+    ret[1] = (struct pollfd){.fd = FD_LIVENESS, .events = POLLIN};
+}
 
-    pfd[n++] = (struct pollfd){.fd = sigpipe_fd(), .events = POLLIN};
-    pfd[n++] = (struct pollfd){.fd = FD_LIVENESS, .events = POLLIN};
-    for (int i = 0; i < nfds && n < 16; i++)
-        pfd[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-    if (ret_ready)
-        *ret_ready = false;
-    if (poll(pfd, (nfds_t)n, timeout_ms) < 0)
-        return errno == EINTR;
+bool role_pollfds_check(const struct pollfd pfd[ROLE_POLLFDS])
+{
     if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
         log_info("the supervisor is gone; exiting");
         return false;
@@ -154,7 +149,24 @@ bool role_wait(role_ctx_t *ctx, const int *fds, int nfds, int timeout_ms, bool *
         if (term)
             return false;
     }
-    for (int i = 2; i < n && ret_ready; i++)
+    return true;
+}
+
+bool role_wait(role_ctx_t *ctx, const int *fds, int nfds, int timeout_ms, bool *ret_ready)
+{
+    struct pollfd pfd[16];
+    int n = ROLE_POLLFDS;
+
+    role_pollfds(pfd);
+    for (int i = 0; i < nfds && n < 16; i++)
+        pfd[n++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+    if (ret_ready)
+        *ret_ready = false;
+    if (poll(pfd, (nfds_t)n, timeout_ms) < 0)
+        return errno == EINTR;
+    if (!role_pollfds_check(pfd))
+        return false;
+    for (int i = ROLE_POLLFDS; i < n && ret_ready; i++)
         if (pfd[i].revents)
             *ret_ready = true;
     return true;

@@ -10,6 +10,7 @@
 #include "common/config.h"
 #include "shm/shm.h"
 
+#include <poll.h>
 #include <stdbool.h>
 
 typedef struct role_ctx {
@@ -24,6 +25,12 @@ typedef struct role_ctx {
 /* Parses `--role=R --slot=N [--type=T --shard=K] <config flags>`, sets up logging and signals,
  * attaches the table. Exits 78 on a bad command line or table (a configuration error). */
 void role_init(role_ctx_t *ctx, int argc, char **argv);
+/* For a role that polls in its own loop: the two descriptors role_wait watches (the signal
+ * pipe and the liveness pipe) as ret[0] and ret[1]; after poll(), role_pollfds_check says
+ * whether to go on (false: SIGTERM/SIGINT, or the supervisor is gone). */
+#define ROLE_POLLFDS 2
+void role_pollfds(struct pollfd ret[ROLE_POLLFDS]);
+bool role_pollfds_check(const struct pollfd pfd[ROLE_POLLFDS]);
 /* Waits up to timeout_ms for one of fds (or the signal pipe or liveness pipe) to be readable.
  * Returns false when the process should exit: SIGTERM or the supervisor is gone. */
 bool role_wait(role_ctx_t *ctx, const int *fds, int nfds, int timeout_ms, bool *ret_ready);

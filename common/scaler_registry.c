@@ -10,6 +10,8 @@ static const char *const scaler_types[] = {
 #ifdef CKEDA_TEST_SCALERS
     "ckeda-test", /* test-only: value, failure, crash or hang on command */
 #endif
+    "redis",
+    "cron",
 };
 #define NTYPES (sizeof scaler_types / sizeof scaler_types[0])
 

@@ -1,14 +1,23 @@
 /*
- * assign: which triggers this worker owns. The supervisor names the owner in each trigger's
- * control group and rings our doorbell; we rescan, start or stop polling, and acknowledge the
- * assignment generation we loaded, after which the supervisor may give a released trigger to
- * another worker. A released trigger is never written by us again.
+ * assign: which triggers this worker owns, and their configuration. The supervisor names the
+ * owner in each trigger's control group and rings our doorbell; we rescan, start or stop
+ * polling, and acknowledge the assignment generation we loaded, after which the supervisor may
+ * give a released trigger to another worker. A released trigger is never written by us again:
+ * its poll in flight is abandoned (not published) before the acknowledgement.
+ *
+ * A trigger's configuration is its config blob `<slot>.<cfg_gen>` (scaleworker/README.md),
+ * read when cfg_gen changes: the authentication it references is resolved (auth.c), then the
+ * scaler parses metadata and authentication parameters. A parse error is published as
+ * SHM_FAIL_CONFIG and is terminal until the configuration changes; a failure to resolve the
+ * authentication (API unreachable, Secret missing) is a source failure retried every interval.
  */
 #include "scaleworker/sw_internal.h"
 
 #include "common/log.h"
+#include "shm/blob.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +33,88 @@ int sw_assign_init(sw_worker_t *w)
     return 0;
 }
 
+void sw_trigger_unload(sw_trigger_t *t)
+{
+    if (t->state && t->scaler)
+        t->scaler->close(t->state);
+    t->state = NULL;
+}
+
+/* Resolves the blob's authentication into *ret (NULL when it has none). 0, -EINVAL (terminal)
+ * or another -errno (retry). */
+static int sw_trigger_auth(sw_worker_t *w, sw_trigger_t *t, const cJSON *doc,
+                           const sw_auth_params_t **ret, char *err, size_t errlen)
+{
+    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(doc, "authentication");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(doc, "namespace");
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(auth, "uid");
+
+    *ret = NULL;
+    t->auth_uid[0] = '\0';
+    if (!auth || cJSON_IsNull(auth))
+        return 0;
+    if (cJSON_IsString(uid))
+        snprintf(t->auth_uid, sizeof t->auth_uid, "%s", uid->valuestring);
+    return sw_auth_resolve(w->auth, auth, cJSON_IsString(ns) ? ns->valuestring : "", ret, err,
+                           errlen);
+}
+
+/* Blob to parsed state. Returns 0, -EINVAL (configuration error) or another -errno (retry). */
+static int sw_trigger_parse(sw_worker_t *w, sw_trigger_t *t, char *err, size_t errlen)
+{
+    const sw_auth_params_t *auth = NULL;
+    char *blob = NULL;
+    size_t len;
+    cJSON *doc = NULL;
+    int r;
+
+    r = shm_blob_read(w->blobs_fd, t->slot, t->cfg.cfg_gen, &blob, &len);
+    if (r < 0) {
+        snprintf(err, errlen, "could not read the trigger's configuration: %s", strerror(-r));
+        r = -EINVAL;
+    } else if (!(doc = cJSON_ParseWithLength(blob, len)) ||
+               !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "metadata"))) {
+        snprintf(err, errlen, "the trigger's configuration is not a JSON object with metadata");
+        r = -EINVAL;
+    } else if ((r = sw_trigger_auth(w, t, doc, &auth, err, errlen)) == 0) {
+        sw_params_t p = {.metadata = cJSON_GetObjectItemCaseSensitive(doc, "metadata"),
+                         .auth = auth,
+                         .cfg = &t->cfg};
+        r = t->scaler->parse(&p, &t->state, err, errlen);
+        if (r < 0 && r != -ENOMEM)
+            r = -EINVAL;
+    }
+    cJSON_Delete(doc);
+    free(blob);
+    return r;
+}
+
+void sw_trigger_load_cfg(sw_worker_t *w, sw_trigger_t *t, bool at_once)
+{
+    char err[SHM_ERROR_MAX] = "";
+    uint64_t now = shm_now_mono_ms();
+    int r;
+
+    sw_poll_abandon(w, t);
+    sw_trigger_unload(t);
+    t->cfg_gen = t->cfg.cfg_gen;
+    t->reload = false;
+    t->config_error = false;
+    r = sw_trigger_parse(w, t, err, sizeof err);
+    if (at_once) {
+        t->next_poll_ms = now; /* first poll at once */
+        t->first_poll = true;
+    }
+    if (r == 0)
+        return;
+    t->state = NULL;
+    t->config_error = r == -EINVAL;
+    sw_publish(w, t, false, 0, t->config_error ? SHM_FAIL_CONFIG : SHM_FAIL_SOURCE,
+               err[0] ? err : "invalid metadata", 0);
+    if (!t->config_error) /* retry on the polling interval */
+        t->next_poll_ms = now + t->cfg.polling_interval_ms;
+}
+
 static void sw_trigger_drop(sw_worker_t *w, uint32_t slot)
 {
     sw_trigger_t *t = w->by_slot[slot];
@@ -33,8 +124,8 @@ static void sw_trigger_drop(sw_worker_t *w, uint32_t slot)
             w->trig[i] = w->trig[--w->ntrig];
             break;
         }
-    if (t->state)
-        t->scaler->close(t->state);
+    sw_poll_abandon(w, t);
+    sw_trigger_unload(t);
     free(t);
     w->by_slot[slot] = NULL;
 }
@@ -75,17 +166,32 @@ void sw_assign_load(sw_worker_t *w)
     shm_proc_ack(w->ctx.table, w->ctx.slot, me.assign_gen);
 }
 
-void sw_assign_refresh(sw_worker_t *w)
+/* A new cfg_gen waits for the poll in flight (bounded by its deadline); its result carries the
+ * old generation and is ignored by readers. Loading may wait on the Kubernetes API (a Secret,
+ * the client's rate limit), so a turn loads for at most SW_LOAD_BUDGET_MS and leaves the rest
+ * to the next turns, between which the loop serves the other triggers' I/O. */
+bool sw_assign_refresh(sw_worker_t *w)
 {
+    uint64_t until = shm_now_mono_ms() + SW_LOAD_BUDGET_MS;
+
     for (uint32_t i = 0; i < w->ntrig; i++) {
         sw_trigger_t *t = w->trig[i];
         shm_trig_cfg_t cfg;
-        if (t->in_flight || shm_trig_cfg_read(w->ctx.table, t->slot, &cfg) < 0 ||
-            !(cfg.flags & SHM_F_VALID) || cfg.cfg_gen == t->cfg_gen)
+        bool fresh;
+        if (t->in_flight)
             continue;
-        t->cfg = cfg;
-        sw_trigger_load_cfg(w, t);
+        fresh = shm_trig_cfg_read(w->ctx.table, t->slot, &cfg) == 0 && (cfg.flags & SHM_F_VALID) &&
+                cfg.cfg_gen != t->cfg_gen;
+        if (!fresh && !t->reload)
+            continue;
+        if (shm_now_mono_ms() >= until)
+            return true;
+        if (fresh)
+            t->cfg = cfg;
+        sw_trigger_load_cfg(w, t, fresh);
+        role_heartbeat(&w->ctx);
     }
+    return false;
 }
 
 void sw_assign_free(sw_worker_t *w)
@@ -96,4 +202,6 @@ void sw_assign_free(sw_worker_t *w)
     free(w->by_slot);
     free(w->trig);
     free(w->rang_seq);
+    w->by_slot = w->trig = NULL;
+    w->rang_seq = NULL;
 }

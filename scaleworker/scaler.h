@@ -3,9 +3,15 @@
  * modules): adding a scaler touches its file, one line in scalers.c and one name in
  * common/scaler_registry.c.
  *
- * A poll is started by `poll` and completes by sw_poll_done(), which the scaler may call before
- * `poll` returns. The worker records the trigger as in flight from the start of a poll to its
- * completion, so a crash during it is charged to that trigger.
+ * Runs in a scale worker, which has one event loop and no threads of its own. A scaler never
+ * blocks: it registers its sockets with sw_io_want() and continues in their callbacks.
+ *
+ * A poll is started by `poll` and completes by sw_poll_done(), exactly once, which the scaler
+ * may call before `poll` returns (a synchronous scaler) or later from an I/O callback. Every
+ * poll has a deadline (the trigger's timeout, default KEDA_HTTP_DEFAULT_TIMEOUT): when it passes
+ * first, the worker calls `cancel`, which stops the poll's I/O, and publishes the timeout itself.
+ * The worker records the trigger as in flight from the start of a poll to its completion, so a
+ * crash during it is charged to that trigger.
  */
 #ifndef CKEDA_SCALEWORKER_SCALER_H
 #define CKEDA_SCALEWORKER_SCALER_H
@@ -15,26 +21,113 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
 
 typedef struct sw_poll sw_poll_t;
 
+/* ---- trigger parameters -------------------------------------------------------------------- */
+
+/* Where a parameter may come from, as KEDA's typed config orders them (`order=` tags). */
+typedef enum {
+    SW_SRC_END = 0,  /* terminates an order list */
+    SW_SRC_METADATA, /* the trigger's metadata */
+    SW_SRC_AUTH,     /* the resolved TriggerAuthentication parameters */
+    SW_SRC_ENV,      /* metadata `<name>FromEnv`: an env var of the scale target's container */
+} sw_src_t;
+
+/* Resolved authentication parameters (parameter -> value). Values may be credentials: they live
+ * only in this process's memory and are wiped when freed. */
+typedef struct sw_auth_param {
+    char *name;
+    char *value;
+} sw_auth_param_t;
+
+typedef struct sw_auth_params {
+    size_t n;
+    sw_auth_param_t *v;
+} sw_auth_params_t;
+
+/* What a scaler parses: the metadata (a JSON object of strings), the authentication parameters
+ * (NULL when the trigger has no authenticationRef) and the trigger's table configuration. */
+typedef struct sw_params {
+    const cJSON *metadata;
+    const sw_auth_params_t *auth;
+    const shm_trig_cfg_t *cfg;
+} sw_params_t;
+
+typedef struct sw_param {
+    const char *name;  /* the name it was found under */
+    const char *value; /* trimmed: not NUL-terminated, len bytes */
+    size_t len;
+    sw_src_t src;
+} sw_param_t;
+
+/* Looks a parameter up as KEDA does: for each source of `order` in turn, each of `names`;
+ * values are trimmed of white space and an empty value counts as absent. Returns 1 and fills
+ * ret when found, 0 when absent. -ENOTSUP when the first source that has it is SW_SRC_ENV
+ * (ckeda does not read the target's container env yet); ret->name then holds the name. */
+int sw_param_find(const sw_params_t *p, const char *const *names, const sw_src_t *order,
+                  sw_param_t *ret);
+/* Where the message of a parameter error points: "metadata.listName", "authentication.password",
+ * "metadata.passwordFromEnv". */
+const char *sw_src_prefix(sw_src_t src);
+
+/* ---- non-blocking I/O on the worker's event loop ------------------------------------------- */
+
+#define SW_IO_READ  EPOLLIN
+#define SW_IO_WRITE EPOLLOUT
+
+typedef struct sw_io sw_io_t;
+/* revents holds SW_IO_READ / SW_IO_WRITE and EPOLLERR / EPOLLHUP. */
+typedef void (*sw_io_fn)(sw_io_t *io, uint32_t revents);
+
+/* Embed one per descriptor in the scaler's state; recover the state with container_of style
+ * arithmetic in the callback. Fields are the loop's: set them only through sw_io_init(). */
+struct sw_io {
+    int fd;
+    uint32_t events;
+    bool added;
+    sw_io_fn cb;
+};
+
+void sw_io_init(sw_io_t *io, int fd, sw_io_fn cb);
+/* Sets the interest (SW_IO_READ | SW_IO_WRITE, or 0 to keep it quiet). 0 or -errno. */
+int sw_io_want(sw_io_t *io, uint32_t events);
+/* Removes it from the loop (before closing its descriptor). No callback for it runs after. */
+void sw_io_stop(sw_io_t *io);
+
+/* ---- the scaler vtable --------------------------------------------------------------------- */
+
 typedef struct sw_scaler {
     const char *name;
-    /* Parses the trigger's metadata (a JSON object of strings) into a private state.
-     * On failure writes a message naming the field into err and returns -EINVAL. */
-    int (*parse)(const cJSON *metadata, const shm_trig_cfg_t *cfg, void **ret_state, char *err,
-                 size_t errlen);
+    /* Parses the trigger's parameters into a private state. On failure writes a message naming
+     * the field into err and returns -EINVAL (or -ENOMEM). */
+    int (*parse)(const sw_params_t *params, void **ret_state, char *err, size_t errlen);
+    /* Starts a poll; it completes with sw_poll_done(), now or from a callback. */
     void (*poll)(sw_poll_t *p, void *state);
+    /* The poll's deadline passed: stop its I/O (dropping the connection is fine) and write what
+     * it was waiting for into why ("connecting to host:port"). Never calls sw_poll_done().
+     * NULL for scalers that always complete within `poll`. */
+    void (*cancel)(void *state, char *why, size_t len);
+    /* Frees the state; a poll of it is never in flight then. */
     void (*close)(void *state);
 } sw_scaler_t;
 
 /* Completes a poll: ok with a value, or a source failure with an error text (redacted by the
- * worker before it is stored). */
+ * worker before it is stored). Once per poll. */
 void sw_poll_done(sw_poll_t *p, bool ok, double value, const char *error);
+/* The source refused the credentials: resolve the authentication again before the next poll.
+ * Call before sw_poll_done(). */
+void sw_poll_auth_rejected(sw_poll_t *p);
+/* Monotonic milliseconds at which the worker gives up on this poll, and the timeout it came
+ * from. */
+uint64_t sw_poll_deadline_ms(const sw_poll_t *p);
+uint32_t sw_poll_timeout_ms(const sw_poll_t *p);
 
 const sw_scaler_t *sw_scaler_find(const char *name);
 
-/* Metadata helpers: the string value of key, or NULL. */
+/* Metadata helper: the string value of key, untrimmed, or NULL. */
 const char *sw_meta_str(const cJSON *metadata, const char *key);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * Private state of a scale worker process.
+ * Private state of a scale worker process, shared by its files (worker.c, loop.c, poll.c,
+ * assign.c, auth.c, net.c). Unit tests include it to drive a worker on a table of their own.
  */
 #ifndef CKEDA_SW_INTERNAL_H
 #define CKEDA_SW_INTERNAL_H
@@ -7,20 +8,41 @@
 #include "common/role.h"
 #include "scaleworker/scaler.h"
 
-typedef struct sw_trigger {
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct sw_worker sw_worker_t;
+typedef struct sw_trigger sw_trigger_t;
+
+struct sw_poll {
+    sw_worker_t *w;
+    sw_trigger_t *t;
+    uint64_t started_us; /* for the published latency */
+    uint64_t deadline_ms;
+    uint32_t timeout_ms;
+    bool active; /* started and not yet completed */
+    bool auth_rejected;
+};
+
+struct sw_trigger {
     uint32_t slot;
     shm_trig_cfg_t cfg; /* copy of the trigger-config group */
     uint64_t cfg_gen;   /* generation the state was parsed from */
-    void *state;        /* the scaler's parsed configuration */
+    void *state;        /* the scaler's parsed configuration; NULL until loaded */
     const sw_scaler_t *scaler;
-    uint64_t next_poll_ms;
+    uint64_t next_poll_ms; /* next poll, or next load attempt while state is NULL */
     bool in_flight;
-    bool config_error;
+    bool config_error; /* terminal until cfg_gen changes */
     bool first_poll;
-    shm_trig_result_t last; /* what we last published */
-} sw_trigger_t;
+    bool reload;                /* parse again (new credentials) before the next poll */
+    char auth_uid[SHM_UID_MAX]; /* of its TriggerAuthentication, "" if none */
+    sw_poll_t poll;             /* the poll in flight, if any */
+    shm_trig_result_t last;     /* what we last published */
+};
 
-typedef struct sw_worker {
+typedef struct sw_auth sw_auth_t;
+
+struct sw_worker {
     role_ctx_t ctx;
     uint32_t type_id;
     const sw_scaler_t *scaler;
@@ -28,19 +50,71 @@ typedef struct sw_worker {
     sw_trigger_t **trig;    /* dense list of the same */
     uint32_t ntrig;
     uint64_t *rang_seq; /* [max_trig]: activity_seq we last rang the watcher for */
-    bool suspect;
-} sw_worker_t;
+    bool suspect;       /* one poll in flight at a time */
+    uint32_t inflight;  /* polls in flight */
+    int blobs_fd;       /* FD_BLOBS (tests pass their own) */
+    int watcher_bell;   /* FD_WATCHER_BELL (tests pass their own) */
+    sw_auth_t *auth;
+    sw_io_t sig_io, live_io, bell_io;
+    bool stop;
+};
 
-/* assign.c */
-int sw_assign_init(sw_worker_t *w);
-void sw_assign_load(sw_worker_t *w);    /* on our doorbell: who is ours now */
-void sw_assign_refresh(sw_worker_t *w); /* every turn: config changes of ours */
-void sw_assign_free(sw_worker_t *w);
+/* loop.c: the process's one epoll set. */
+int sw_loop_open(void);
+void sw_loop_close(void);
+/* Waits up to timeout_ms, runs the callbacks of what is ready. Count run, or -errno. */
+int sw_loop_run(int timeout_ms);
 
 /* worker.c */
+/* Sets up w (whose ctx, scaler, blobs_fd and watcher_bell are filled in) on the loop. */
+int sw_worker_init(sw_worker_t *w);
+/* One turn: starts due polls, expires late ones, waits up to max_wait_ms (capped so that the
+ * heartbeat is at least once a second) and runs what became ready. */
+void sw_worker_turn(sw_worker_t *w, int max_wait_ms);
+void sw_worker_fini(sw_worker_t *w);
+
+/* poll.c */
 void sw_publish(sw_worker_t *w, sw_trigger_t *t, bool ok, double value, shm_fail_t failure,
                 const char *error, uint32_t latency_us);
+/* Starts due polls and expires overdue ones; returns ms until the next deadline. */
 int sw_poll_due(sw_worker_t *w);
-void sw_trigger_load_cfg(sw_worker_t *w, sw_trigger_t *t);
+/* Stops a poll in flight without publishing (the trigger is being dropped or reloaded). */
+void sw_poll_abandon(sw_worker_t *w, sw_trigger_t *t);
+
+/* assign.c */
+/* Time one turn may spend loading configurations (which may wait on the Kubernetes API). */
+#define SW_LOAD_BUDGET_MS 50
+
+int sw_assign_init(sw_worker_t *w);
+void sw_assign_load(sw_worker_t *w); /* on our doorbell: who is ours now */
+/* Every turn: configuration changes of ours. True when the budget left some for next turn. */
+bool sw_assign_refresh(sw_worker_t *w);
+void sw_assign_free(sw_worker_t *w);
+/* Reads the config blob, resolves authentication, parses. A failure is published. at_once: a
+ * new configuration, polled at once; otherwise (new credentials, a retry) the schedule stays. */
+void sw_trigger_load_cfg(sw_worker_t *w, sw_trigger_t *t, bool at_once);
+void sw_trigger_unload(sw_trigger_t *t);
+
+/* auth.c: TriggerAuthentication resolution, cached per (uid, resourceVersion). */
+
+/* Fetches one object (kind "Secret" or "ConfigMap") for the resolver; tests substitute a fake.
+ * Returns 0 with *ret_obj owned by the caller, or -errno with a message in err. */
+typedef int (*sw_auth_fetch_fn)(void *ctx, const char *kind, const char *ns, const char *name,
+                                cJSON **ret_obj, char *err, size_t errlen);
+
+/* cfg is borrowed. fetch NULL: the read-only Kubernetes client, created on first use from
+ * cfg's kubeconfig (or the in-cluster account). NULL when memory runs out. */
+sw_auth_t *sw_auth_new(const cfg_t *cfg, sw_auth_fetch_fn fetch, void *fetch_ctx);
+sw_auth_t *sw_auth_free(sw_auth_t *a);
+/* Resolves the blob's "authentication" object (so_ns: the ScaledObject's namespace). On 0,
+ * *ret points into the cache and stays valid until the next call on a. -EINVAL: the spec is
+ * malformed or uses what ckeda does not support (terminal until it changes); other -errno: a
+ * failure worth retrying (API unreachable, Secret missing). err names the object. */
+int sw_auth_resolve(sw_auth_t *a, const cJSON *authentication, const char *so_ns,
+                    const sw_auth_params_t **ret, char *err, size_t errlen);
+/* Drops cached values of that TriggerAuthentication (the source refused them). */
+void sw_auth_invalidate(sw_auth_t *a, const char *uid);
+/* Wipes the values and frees. */
+void sw_auth_params_free(sw_auth_params_t *p);
 
 #endif

@@ -21,9 +21,9 @@ typedef struct ts_state {
     double value;
 } ts_state_t;
 
-static int ts_parse(const cJSON *md, const shm_trig_cfg_t *cfg, void **ret, char *err,
-                    size_t errlen)
+static int ts_parse(const sw_params_t *params, void **ret, char *err, size_t errlen)
 {
+    const cJSON *md = params->metadata;
     static const char *const modes[] = {"ok", "fail", "crash", "hang", "exit"};
     const char *mode = sw_meta_str(md, "mode"), *value = sw_meta_str(md, "value");
     ts_state_t st = {.mode = TS_OK};

@@ -1,0 +1,208 @@
+/*
+ * poll: the life of one poll in the scale worker. A trigger is polled every pollingInterval
+ * (the first poll at once, then jittered so objects created together do not poll in
+ * lock-step); each poll is recorded in flight (shm_proc_inflight_add) before it starts and
+ * released when it completes, succeeds or fails or times out; its result is published under the
+ * result seqlock tagged with the cfg_gen it was computed for. An activity change rings the
+ * watcher's doorbell.
+ *
+ * Invariants: a trigger has at most one poll in flight; a poll completes once (a late
+ * sw_poll_done after a timeout is ignored); the suspect shard (proc control `suspect`) has at
+ * most one poll in flight in the whole process, so a crash there names its trigger; a poll never
+ * outlives its deadline by more than one loop turn.
+ */
+#include "scaleworker/sw_internal.h"
+
+#include "common/log.h"
+#include "common/redact.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static uint64_t sw_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Microseconds since the poll started, saturated to the field's width. */
+static uint32_t sw_poll_latency_us(const sw_poll_t *p)
+{
+    uint64_t us = sw_now_us() - p->started_us;
+    return us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+void sw_publish(sw_worker_t *w, sw_trigger_t *t, bool ok, double value, shm_fail_t failure,
+                const char *error, uint32_t latency_us)
+{
+    shm_trig_result_t r = t->last;
+    bool active = ok && value > t->cfg.activation;
+
+    r.flags = ok ? SHM_F_VALID : 0;
+    r.failure = failure;
+    r.for_cfg_gen = t->cfg.cfg_gen;
+    r.measured_mono_ms = shm_now_mono_ms();
+    r.measured_real_ms = shm_now_real_ms();
+    r.latency_us = latency_us;
+    r.polls_total++;
+    if (ok) {
+        r.value = value;
+        r.consecutive_failures = 0;
+        r.error[0] = '\0';
+    } else {
+        r.consecutive_failures++;
+        r.errors_total++;
+        redact_text(error ? error : "unknown error", r.error, sizeof r.error);
+    }
+    if (ok && (bool)r.active != active) {
+        r.active = active;
+        r.activity_seq++;
+    }
+    t->last = r;
+    shm_trig_result_write(w->ctx.table, t->slot, &r);
+    if (r.activity_seq != w->rang_seq[t->slot]) {
+        w->rang_seq[t->slot] = r.activity_seq;
+        role_bell_ring(w->watcher_bell);
+    }
+}
+
+/* Releases the in-flight record; the trigger's next poll is one interval from now. */
+static void sw_poll_finish(sw_poll_t *p, uint64_t now)
+{
+    sw_trigger_t *t = p->t;
+    uint32_t interval = t->cfg.polling_interval_ms ? t->cfg.polling_interval_ms : 1000;
+
+    p->active = false;
+    t->in_flight = false;
+    p->w->inflight--;
+    shm_proc_inflight_del(p->w->ctx.table, p->w->ctx.slot, t->slot);
+    t->next_poll_ms = now + interval; /* (KEDA's minimum pollingInterval is 1 s) */
+    if (t->first_poll) { /* spread objects created together over a tenth of the interval */
+        t->first_poll = false;
+        t->next_poll_ms -= (uint64_t)random() % (interval / 10 + 1);
+    }
+    if (p->auth_rejected && t->auth_uid[0]) {
+        sw_auth_invalidate(p->w->auth, t->auth_uid);
+        t->reload = true;
+    }
+}
+
+void sw_poll_done(sw_poll_t *p, bool ok, double value, const char *error)
+{
+    uint64_t now = shm_now_mono_ms();
+
+    if (!p->active) {
+        log_debug("late completion of a poll of trigger %u ignored", p->t->slot);
+        return;
+    }
+    sw_poll_finish(p, now);
+    sw_publish(p->w, p->t, ok, value, ok ? SHM_FAIL_NONE : SHM_FAIL_SOURCE, error,
+               sw_poll_latency_us(p));
+    shm_proc_count(p->w->ctx.table, p->w->ctx.slot, 1, ok ? 0 : 1);
+}
+
+void sw_poll_auth_rejected(sw_poll_t *p)
+{
+    p->auth_rejected = true;
+}
+
+uint64_t sw_poll_deadline_ms(const sw_poll_t *p)
+{
+    return p->deadline_ms;
+}
+
+uint32_t sw_poll_timeout_ms(const sw_poll_t *p)
+{
+    return p->timeout_ms;
+}
+
+/* The deadline passed: the scaler stops its I/O, we publish the timeout. */
+static void sw_poll_expire(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
+{
+    char why[160] = "", msg[SHM_ERROR_MAX];
+
+    if (t->scaler->cancel)
+        t->scaler->cancel(t->state, why, sizeof why);
+    snprintf(msg, sizeof msg, "%s: no answer within the timeout of %u ms%s%s", t->cfg.type,
+             t->poll.timeout_ms, why[0] ? " while " : "", why);
+    sw_poll_finish(&t->poll, now);
+    sw_publish(w, t, false, 0, SHM_FAIL_SOURCE, msg, sw_poll_latency_us(&t->poll));
+    shm_proc_count(w->ctx.table, w->ctx.slot, 1, 1);
+}
+
+void sw_poll_abandon(sw_worker_t *w, sw_trigger_t *t)
+{
+    char why[8];
+
+    if (!t->in_flight)
+        return;
+    if (t->scaler->cancel)
+        t->scaler->cancel(t->state, why, sizeof why);
+    t->poll.active = false;
+    t->in_flight = false;
+    w->inflight--;
+    shm_proc_inflight_del(w->ctx.table, w->ctx.slot, t->slot);
+}
+
+static void sw_trigger_poll(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
+{
+    uint32_t timeout = t->cfg.timeout_ms ? t->cfg.timeout_ms : w->ctx.cfg.http_default_timeout_ms;
+
+    if (shm_proc_inflight_add(w->ctx.table, w->ctx.slot, t->slot) < 0) {
+        t->next_poll_ms = now + 100; /* the in-flight list is full: should not happen */
+        return;
+    }
+    t->poll = (sw_poll_t){.w = w,
+                          .t = t,
+                          .started_us = sw_now_us(),
+                          .deadline_ms = now + timeout,
+                          .timeout_ms = timeout,
+                          .active = true};
+    t->in_flight = true;
+    w->inflight++;
+    t->scaler->poll(&t->poll, t->state);
+}
+
+/* Whether t may start a poll now; a trigger without state tries to load again when due. */
+static bool sw_trigger_ready(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
+{
+    if (t->config_error || t->next_poll_ms > now)
+        return false;
+    if (!t->state && t->cfg_gen != UINT64_MAX)
+        sw_trigger_load_cfg(w, t, false); /* a transient failure (authentication) retries */
+    return t->state != NULL && !t->config_error && t->next_poll_ms <= now;
+}
+
+/* Polls t if it is due and there is room; returns the earlier of next and t's next event. A
+ * due trigger that has no room (the suspect shard's one poll, SHM_INFLIGHT_MAX) waits for a
+ * completion, which runs a new turn, rather than making the loop spin. */
+static uint64_t sw_poll_one(sw_worker_t *w, sw_trigger_t *t, uint64_t now, uint64_t next)
+{
+    bool room = w->inflight < (w->suspect ? 1u : SHM_INFLIGHT_MAX);
+
+    if (t->in_flight && t->poll.deadline_ms <= now)
+        sw_poll_expire(w, t, now);
+    else if (!t->in_flight && room && sw_trigger_ready(w, t, now)) {
+        sw_trigger_poll(w, t, now);
+        role_heartbeat(&w->ctx);
+    }
+    if (t->in_flight)
+        return t->poll.deadline_ms < next ? t->poll.deadline_ms : next;
+    if (t->config_error || (t->next_poll_ms <= now && !room))
+        return next;
+    return t->next_poll_ms < next ? t->next_poll_ms : next;
+}
+
+int sw_poll_due(sw_worker_t *w)
+{
+    uint64_t now = shm_now_mono_ms(), next = now + 1000;
+
+    for (uint32_t i = 0; i < w->ntrig; i++) {
+        next = sw_poll_one(w, w->trig[i], now, next);
+        now = shm_now_mono_ms();
+    }
+    return next > now ? (int)(next - now) : 0;
+}

@@ -1,0 +1,296 @@
+"""The redis scaler against real redis-servers, through the real process tree.
+
+Each test starts `ckeda run` on a table of its own (every port 0), writes ScaledObjects with
+redis triggers through the test-only table writer (tests/shmtool: trigger metadata as
+key=value pairs, the table's target and activation as the watcher would fill them from
+listLength and activationListLength), changes the source, and reads what ckeda publishes with
+`ckedactl -o json get NS/NAME`. Covered: the list length as value and ACTIVE/INACTIVE around
+activationListLength (strictly greater), KEDA's other key types, a missing key as 0, AUTH with
+a username or a password alone, a wrong password as ERROR without the password anywhere, a
+redis that stops answering (SIGSTOP) as ERROR after the timeout while another trigger of the
+same worker keeps being served, and recovery after redis is killed and started again.
+
+Every wait polls against a deadline; deadlines are stretched for the sanitizer build.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import sources
+
+SRC = Path(os.environ.get("CKEDA_SRC", Path(__file__).resolve().parents[2]))
+BIN = Path(os.environ.get("CKEDA_BIN", SRC / "build"))
+SANITIZE = os.environ.get("CKEDA_SANITIZE", "0").lower() in ("1", "on", "true", "yes")
+PORTS_0 = ("--secure-port", "0", "--webhook-port", "0", "--metrics-port", "0",
+           "--health-port", "0")
+CONFIG_ENV = ("KUBECONFIG", "WATCH_NAMESPACE", "POD_NAMESPACE", "KEDA_CLUSTER_OBJECT_NAMESPACE",
+              "KEDA_HTTP_DEFAULT_TIMEOUT", "KEDA_RESTRICT_SECRET_ACCESS", "CKEDA_SHM_NAME")
+TIMEOUT_MS = 3000  # the trigger timeout shmtool writes (KEDA_HTTP_DEFAULT_TIMEOUT's default)
+
+
+def budget(seconds):
+    return seconds * (3 if SANITIZE else 1)
+
+
+def eventually(fn, timeout, what, interval=0.05):
+    """Polls fn() until it returns something truthy (returned) or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}; "
+                                 f"last: {last!r}")
+        time.sleep(interval)
+
+
+class Ckeda:
+    """`ckeda run` on a table of its own; stopped (SIGTERM, then SIGKILL) by the fixture."""
+
+    def __init__(self, tmp_path):
+        self.name = f"ckeda-it-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.log_path = tmp_path / f"{self.name}.log"
+        env = {k: v for k, v in os.environ.items() if k not in CONFIG_ENV}
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "ckeda"), "run", "--shm-name", self.name, *PORTS_0,
+                 "--max-scaledobjects", "64", "--max-triggers", "256"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                env=env)
+        eventually(self._ready, budget(30), f"{self.name} to start")
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"ckeda run exited {self.proc.returncode}\n{self.log()}")
+        r = self._ctl("workers", check=False)
+        return r.returncode == 0 and len(json.loads(r.stdout)["processes"]) >= 3
+
+    def _ctl(self, *args, check=True):
+        r = subprocess.run([str(BIN / "ckedactl"), "--shm-name", self.name, "-o", "json", *args],
+                           capture_output=True, text=True, timeout=budget(30))
+        if check and r.returncode != 0:
+            raise AssertionError(f"ckedactl {' '.join(args)} exited {r.returncode}: {r.stderr}")
+        return r
+
+    def add(self, nsname, *triggers, polling_interval=1):
+        argv = [str(BIN / "tests" / "shmtool"), "--shm-name", self.name, "add", nsname,
+                "--polling-interval", str(polling_interval)]
+        for t in triggers:
+            argv += ["--trigger", t]
+        subprocess.run(argv, check=True, capture_output=True, timeout=budget(30))
+
+    def triggers(self, nsname):
+        return json.loads(self._ctl("get", nsname).stdout)["triggers"]
+
+    def log(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=budget(30))
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        for p in (Path("/dev/shm") / f"{self.name}.blobs", ):
+            if p.exists():
+                for f in p.iterdir():
+                    f.unlink()
+                p.rmdir()
+        (Path("/dev/shm") / self.name).unlink(missing_ok=True)
+
+
+@pytest.fixture
+def ckeda(tmp_path):
+    inst = Ckeda(tmp_path)
+    yield inst
+    inst.stop()
+    print(inst.log()[-20000:])  # pytest shows it with the report of a failing test
+
+
+def redis_trigger(server, list_name, *extra, activation=0, target=5):
+    """A redis trigger for shmtool: table target/activation and KEDA metadata."""
+    parts = ["redis", f"activation={activation}", f"target={target}",
+             f"address={server.address}", f"listName={list_name}",
+             f"listLength={target}", f"activationListLength={activation}", *extra]
+    return ",".join(parts)
+
+
+def state_of(ck, nsname, index=0):
+    return ck.triggers(nsname)[index]
+
+
+def wait_state(ck, nsname, want_state, want_value, index=0, timeout=None):
+    def ok():
+        t = state_of(ck, nsname, index)
+        return t if t["state"] == want_state and t["value"] == want_value else None
+    return eventually(ok, timeout or budget(10),
+                      f"{nsname} trigger {index} to be {want_state} with value {want_value}")
+
+
+def test_list_length_is_the_value_and_activation_is_strict(ckeda, redis_server, unique):
+    ckeda.add(f"apps/{unique}", redis_trigger(redis_server, unique, activation=2))
+    # A missing key is 0, as KEDA's script (TYPE none -> LLEN -> 0).
+    t = wait_state(ckeda, f"apps/{unique}", "INACTIVE", 0)
+    assert t["type"] == "redis" and t["error"] == "" and t["errors"] == 0
+    redis_server.command("RPUSH", unique, "a", "b")
+    wait_state(ckeda, f"apps/{unique}", "INACTIVE", 2)  # 2 > 2 is false
+    redis_server.command("RPUSH", unique, "c")
+    t = wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3)
+    assert t["active"] is True
+    redis_server.command("LTRIM", unique, "1", "0")  # drains the list: the key is gone
+    wait_state(ckeda, f"apps/{unique}", "INACTIVE", 0)
+
+
+def test_other_key_types_count_as_keda_does(ckeda, redis_server, unique):
+    keys = {f"{unique}-set": ("SADD", "a", "b", "c"),
+            f"{unique}-zset": ("ZADD", "1", "a", "2", "b"),
+            f"{unique}-hash": ("HSET", "f1", "v", "f2", "v", "f3", "v", "f4", "v"),
+            f"{unique}-stream": ("XADD", "*", "f", "v")}
+    for key, (cmd, *args) in keys.items():
+        redis_server.command(cmd, key, *args)
+    ckeda.add(f"apps/{unique}", *[redis_trigger(redis_server, k) for k in keys])
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3, index=0)  # SCARD
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 2, index=1)  # ZCARD
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 4, index=2)  # HLEN
+    t = eventually(lambda: (lambda t: t if t["state"] == "ERROR" and t["error"] else None)(
+        state_of(ckeda, f"apps/{unique}", 3)), budget(10), "the stream key's error")
+    assert t["error"].endswith("ERR unsupported key type: stream"), t
+    assert t["value"] is None and t["active"] is None
+
+
+def test_database_index_selects_the_database(ckeda, redis_server, unique):
+    redis_server.command("RPUSH", unique, "x", "y", "z", db=3)
+    redis_server.command("RPUSH", unique, "only-in-db0")
+    ckeda.add(f"apps/{unique}", redis_trigger(redis_server, unique, "databaseIndex=3"),
+              redis_trigger(redis_server, unique))
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3, index=0)
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 1, index=1)
+
+
+def test_auth_with_username_or_password_alone(ckeda, redis_auth_server, unique):
+    r = redis_auth_server
+    r.command("RPUSH", unique, "a", "b", "c", "d")
+    ckeda.add(f"apps/{unique}",
+              redis_trigger(r, unique, f"username={r.username}", f"password={r.password}"),
+              redis_trigger(r, unique, f"password={r.password}"))
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 4, index=0)
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 4, index=1)
+
+
+def test_wrong_password_is_an_error_without_the_password(ckeda, redis_auth_server, unique):
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    ckeda.add(f"apps/{unique}",
+              redis_trigger(redis_auth_server, unique, f"username={redis_auth_server.username}",
+                            f"password={wrong}"),
+              redis_trigger(redis_auth_server, unique))  # no password at all: NOAUTH
+
+    def failed(index, word):
+        t = state_of(ckeda, f"apps/{unique}", index)
+        return t if t["state"] == "ERROR" and word in t["error"] else None
+
+    t = eventually(lambda: failed(0, "WRONGPASS"), budget(10), "WRONGPASS")
+    assert t["value"] is None and t["errors"] >= 1
+    eventually(lambda: failed(1, "NOAUTH"), budget(10), "NOAUTH")
+    # The password is in no published text and in no log line of any process.
+    snapshot = ckeda._ctl("get", f"apps/{unique}").stdout + ckeda._ctl("triggers").stdout
+    assert wrong not in snapshot
+    assert wrong not in ckeda.log()
+    # It fails again on each polling interval (1 s), never in a tight retry loop.
+    first, t0 = state_of(ckeda, f"apps/{unique}", 0)["errors_total"], time.monotonic()
+    eventually(lambda: state_of(ckeda, f"apps/{unique}", 0)["errors_total"] >= first + 2,
+               budget(5), "two more failed polls")
+    failures = state_of(ckeda, f"apps/{unique}", 0)["errors_total"] - first
+    assert failures <= time.monotonic() - t0 + 2, failures
+
+
+def test_stopped_redis_times_out_and_never_delays_another_trigger(ckeda, redis_server,
+                                                                  fresh_redis_server, unique):
+    stuck, healthy = fresh_redis_server, redis_server
+    stuck.command("RPUSH", unique, "a")
+    healthy.command("RPUSH", unique, "a")
+    ckeda.add(f"apps/{unique}", redis_trigger(stuck, unique), redis_trigger(healthy, unique))
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 1, index=0)
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 1, index=1)
+    ts = ckeda.triggers(f"apps/{unique}")
+    assert ts[0]["worker_pid"] == ts[1]["worker_pid"], "both triggers must share one worker"
+
+    os.kill(stuck.main_proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        # While the stuck poll waits out its timeout, the other trigger sees a change at once.
+        healthy.command("RPUSH", unique, "b")
+        wait_state(ckeda, f"apps/{unique}", "ACTIVE", 2, index=1, timeout=budget(2.5))
+        saw_healthy = time.monotonic() - t0
+        worst_age = 0
+
+        def stuck_failed():
+            nonlocal worst_age
+            a, b = ckeda.triggers(f"apps/{unique}")
+            assert b["state"] == "ACTIVE", b
+            worst_age = max(worst_age, b["age_ms"])
+            return a if a["state"] == "ERROR" else None
+        t = eventually(stuck_failed, budget(10), "the stuck trigger's timeout")
+        took = time.monotonic() - t0
+        assert f"no answer within the timeout of {TIMEOUT_MS} ms" in t["error"], t
+        assert stuck.address in t["error"]
+        assert took >= TIMEOUT_MS / 1000 - 1.0  # not before its timeout (less one interval)
+        assert saw_healthy < took
+        assert worst_age < budget(2500), worst_age  # polled every second throughout
+    finally:
+        os.kill(stuck.main_proc.pid, signal.SIGCONT)
+    stuck.command("RPUSH", unique, "b", "c")
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3, index=0, timeout=budget(10))
+
+
+def test_killed_and_restarted_redis_recovers(ckeda, monkeypatch, unique):
+    first = sources.RedisServer().start()
+    port = first.port
+    try:
+        first.command("RPUSH", unique, "a", "b")
+        ckeda.add(f"apps/{unique}", redis_trigger(first, unique))
+        wait_state(ckeda, f"apps/{unique}", "ACTIVE", 2)
+        os.kill(first.main_proc.pid, signal.SIGKILL)
+        t = eventually(lambda: (lambda t: t if t["state"] == "ERROR" else None)(
+            state_of(ckeda, f"apps/{unique}")), budget(10), "an error after the kill")
+        assert first.address in t["error"], t
+    finally:
+        first.stop()
+    monkeypatch.setattr(sources, "free_port", lambda: port)  # the same address again
+    with sources.RedisServer() as second:
+        assert second.port == port
+        second.command("RPUSH", unique, "x", "y", "z")
+        t = wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3, timeout=budget(10))
+        assert t["errors"] == 0 and t["error"] == ""
+
+
+def test_host_name_is_resolved_without_blocking(ckeda, redis_server, unique):
+    """`localhost` goes through the asynchronous lookup (and may list ::1 first, where redis does
+    not listen: the next address is tried); a name that does not resolve is an ERROR naming it,
+    and never holds up a trigger with a numeric address in the same worker."""
+    redis_server.command("RPUSH", unique, "a", "b")
+    ckeda.add(f"apps/{unique}",
+              f"redis,address=localhost:{redis_server.port},listName={unique}",
+              f"redis,address=no-such-host.invalid:6379,listName={unique}",
+              redis_trigger(redis_server, unique))
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 2, index=0)
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 2, index=2)
+    t = eventually(lambda: (lambda t: t if t["state"] == "ERROR" else None)(
+        state_of(ckeda, f"apps/{unique}", 1)), budget(10), "the unresolvable name's error")
+    assert "no-such-host.invalid" in t["error"], t
+    redis_server.command("RPUSH", unique, "c")
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3, index=0)
+    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3, index=2)

@@ -1,0 +1,507 @@
+/*
+ * Unit tests of the scale worker's event loop and poll life cycle (scaleworker/worker.c,
+ * poll.c, loop.c), on a real table created for the test and a scaler of the test's own:
+ * `sync` completes inside poll(), `pipe` waits for a byte on a pipe registered with the loop
+ * (a source that answers later, or never). Asserts what the rest of ckeda relies on: the first
+ * poll at once, results tagged with for_cfg_gen, the in-flight record, the per-poll deadline
+ * (the trigger's timeout, else KEDA_HTTP_DEFAULT_TIMEOUT), a hanging source never delaying
+ * another trigger, the suspect shard's one poll at a time, configuration errors, and the
+ * watcher's doorbell on activity changes. Every wait polls against a deadline.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "scaleworker/sw_internal.h"
+#include "shm/blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define WAIT_MS 5000 /* every condition is expected far sooner */
+
+/* ---- the test's scaler --------------------------------------------------------------------- */
+
+typedef struct fake {
+    bool pipe_mode;
+    bool reject; /* the source refuses the credentials */
+    char password[32];
+    double value;
+    int fds[2];
+    sw_io_t io;
+    sw_poll_t *p;
+    int polls, cancels;
+} fake_t;
+
+static fake_t *fakes[8]; /* by metadata "id" (the trigger slot) */
+
+static void fake_on_io(sw_io_t *io, uint32_t revents)
+{
+    fake_t *f = (fake_t *)((char *)io - offsetof(fake_t, io));
+    unsigned char b;
+
+    if (read(f->fds[0], &b, 1) != 1 || !f->p)
+        return;
+    sw_io_stop(&f->io);
+    sw_poll_t *p = f->p;
+    f->p = NULL;
+    sw_poll_done(p, true, b, NULL);
+}
+
+static int fake_parse(const sw_params_t *params, void **ret, char *err, size_t errlen)
+{
+    const char *mode = sw_meta_str(params->metadata, "mode");
+    const char *value = sw_meta_str(params->metadata, "value");
+    const char *id = sw_meta_str(params->metadata, "id");
+    fake_t *f;
+
+    if (!mode ||
+        (strcmp(mode, "sync") != 0 && strcmp(mode, "pipe") != 0 && strcmp(mode, "reject") != 0)) {
+        snprintf(err, errlen, "metadata.mode: \"%s\" is not sync or pipe", mode ? mode : "");
+        return -EINVAL;
+    }
+    f = calloc(1, sizeof *f);
+    f->pipe_mode = strcmp(mode, "pipe") == 0;
+    f->reject = strcmp(mode, "reject") == 0;
+    for (size_t i = 0; params->auth && i < params->auth->n; i++)
+        if (strcmp(params->auth->v[i].name, "password") == 0)
+            snprintf(f->password, sizeof f->password, "%s", params->auth->v[i].value);
+    f->value = value ? atof(value) : 0;
+    f->fds[0] = f->fds[1] = -1;
+    if (f->pipe_mode && pipe2(f->fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -errno;
+    sw_io_init(&f->io, f->fds[0], fake_on_io);
+    fakes[id ? atoi(id) & 7 : 0] = f;
+    *ret = f;
+    return 0;
+}
+
+static void fake_poll(sw_poll_t *p, void *state)
+{
+    fake_t *f = state;
+
+    f->polls++;
+    if (f->reject) {
+        sw_poll_auth_rejected(p);
+        sw_poll_done(p, false, 0, "NOAUTH: rejected");
+        return;
+    }
+    if (!f->pipe_mode) {
+        sw_poll_done(p, true, f->value, NULL);
+        return;
+    }
+    f->p = p;
+    sw_io_want(&f->io, SW_IO_READ);
+}
+
+static void fake_cancel(void *state, char *why, size_t len)
+{
+    fake_t *f = state;
+
+    f->cancels++;
+    f->p = NULL;
+    sw_io_stop(&f->io);
+    snprintf(why, len, "reading the test pipe");
+}
+
+static void fake_close(void *state)
+{
+    fake_t *f = state;
+
+    for (size_t i = 0; i < 8; i++)
+        if (fakes[i] == f)
+            fakes[i] = NULL;
+    sw_io_stop(&f->io);
+    if (f->fds[0] >= 0) {
+        close(f->fds[0]);
+        close(f->fds[1]);
+    }
+    free(f);
+}
+
+static const sw_scaler_t fake_scaler = {.name = "fake",
+                                        .parse = fake_parse,
+                                        .poll = fake_poll,
+                                        .cancel = fake_cancel,
+                                        .close = fake_close};
+
+/* ---- the API server's Secrets, as the resolver's fetch hook sees them ---------------------- */
+
+static char secret_b64[64]; /* data.pw of Secret apps/s; "" while it does not exist */
+static int secret_reads;
+
+static int fake_fetch(void *ctx, const char *kind, const char *ns, const char *name,
+                      cJSON **ret_obj, char *err, size_t errlen)
+{
+    char json[128];
+
+    secret_reads++;
+    if (!secret_b64[0] || strcmp(kind, "Secret") != 0 || strcmp(name, "s") != 0) {
+        snprintf(err, errlen, "%s %s/%s not found", kind, ns, name);
+        return -ENOENT;
+    }
+    snprintf(json, sizeof json, "{\"data\":{\"pw\":\"%s\"}}", secret_b64);
+    *ret_obj = cJSON_Parse(json);
+    return 0;
+}
+
+/* ---- a worker on a table of the test's own ------------------------------------------------- */
+
+typedef struct fixture {
+    char name[64];
+    shm_table_t *t;
+    int blobs, bell;
+    sw_worker_t w;
+} fixture_t;
+
+static const shm_caps_t caps = {.max_so = 8, .max_trig = 8, .max_proc = 8, .max_trig_per_so = 8};
+#define MY_SLOT 3u
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+
+    snprintf(f->name, sizeof f->name, "ckeda-test-worker-%d", (int)getpid());
+    if (shm_table_create(f->name, &caps, &f->t) < 0 || shm_blob_dir_create(f->name, &f->blobs) < 0)
+        return -1;
+    f->bell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    f->w.ctx.table = f->t;
+    f->w.ctx.slot = MY_SLOT;
+    cfg_defaults(&f->w.ctx.cfg);
+    f->w.scaler = &fake_scaler;
+    f->w.blobs_fd = f->blobs;
+    f->w.watcher_bell = f->bell;
+    f->w.auth = sw_auth_new(&f->w.ctx.cfg, fake_fetch, NULL);
+    secret_b64[0] = '\0';
+    secret_reads = 0;
+    if (sw_worker_init(&f->w) < 0)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+
+    sw_worker_fini(&f->w);
+    close(f->bell);
+    close(f->blobs);
+    shm_table_close(f->t);
+    shm_table_unlink(f->name);
+    shm_blob_dir_remove(f->name);
+    free(f);
+    return 0;
+}
+
+static const char *blob_auth; /* the blob's "authentication" JSON, or NULL */
+
+/* Adds trigger `slot` assigned to us, with metadata JSON text and a timeout (0: default). */
+static void add_trigger(fixture_t *f, uint32_t slot, const char *metadata, uint32_t interval_ms,
+                        uint32_t timeout_ms, uint64_t cfg_gen)
+{
+    shm_trig_cfg_t c = {.flags = SHM_F_VALID,
+                        .polling_interval_ms = interval_ms,
+                        .timeout_ms = timeout_ms,
+                        .cfg_gen = cfg_gen,
+                        .activation = 0.5};
+    shm_trig_ctl_t ctl = {.worker = MY_SLOT};
+    char blob[512];
+
+    snprintf(c.type, sizeof c.type, "fake");
+    snprintf(blob, sizeof blob, "{\"namespace\":\"apps\",\"metadata\":%s%s%s}", metadata,
+             blob_auth ? ",\"authentication\":" : "", blob_auth ? blob_auth : "");
+    assert_int_equal(shm_blob_write(f->blobs, slot, cfg_gen, blob, strlen(blob)), 0);
+    shm_trig_cfg_write(f->t, slot, &c);
+    shm_trig_ctl_write(f->t, slot, &ctl);
+}
+
+static shm_trig_result_t result(fixture_t *f, uint32_t slot)
+{
+    shm_trig_result_t r;
+    assert_int_equal(shm_trig_result_read(f->t, slot, &r), 0);
+    return r;
+}
+
+static bool inflight(fixture_t *f, uint32_t slot)
+{
+    shm_proc_self_t me;
+
+    shm_proc_self_read(f->t, MY_SLOT, &me);
+    for (size_t i = 0; i < SHM_INFLIGHT_MAX; i++)
+        if (me.inflight[i] == slot)
+            return true;
+    return false;
+}
+
+/* Turns the loop until cond holds; fails after WAIT_MS. Loads the assignment first. */
+#define TURN_UNTIL(f, cond)                                                                        \
+    do {                                                                                           \
+        uint64_t until_ = shm_now_mono_ms() + WAIT_MS;                                             \
+        while (!(cond)) {                                                                          \
+            if (shm_now_mono_ms() > until_)                                                        \
+                fail_msg("timed out waiting for %s", #cond);                                       \
+            sw_worker_turn(&(f)->w, 10);                                                           \
+        }                                                                                          \
+    } while (0)
+
+static uint64_t bell_count(fixture_t *f)
+{
+    uint64_t v = 0;
+    return read(f->bell, &v, sizeof v) == sizeof v ? v : 0;
+}
+
+static void poke(fake_t *fk, unsigned char b)
+{
+    assert_non_null(fk);
+    assert_int_equal(write(fk->fds[1], &b, 1), 1);
+}
+
+/* Proves the first poll runs at once (one turn), its result carries the cfg_gen it was computed
+ * for, the in-flight record is gone after it, and the activity change rang the doorbell. */
+static void test_sw_worker_first_poll_at_once_tagged(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t t0 = shm_now_mono_ms();
+
+    add_trigger(f, 0, "{\"mode\":\"sync\",\"value\":\"3\",\"id\":\"0\"}", 60000, 0, 41);
+    sw_assign_load(&f->w);
+    TURN_UNTIL(f, result(f, 0).polls_total == 1);
+    shm_trig_result_t r = result(f, 0);
+    assert_true(r.flags & SHM_F_VALID);
+    assert_true(r.value == 3);
+    assert_int_equal(r.for_cfg_gen, 41);
+    assert_int_equal(r.active, 1);
+    assert_int_equal(fakes[0]->polls, 1);
+    assert_false(inflight(f, 0));
+    assert_int_equal(bell_count(f), 1);
+    assert_true(shm_now_mono_ms() - t0 < 1000);
+    /* the next poll is one interval (less at most a tenth of jitter) away */
+    assert_true(f->w.trig[0]->next_poll_ms >= t0 + 54000);
+}
+
+/* Proves a source that never answers is recorded in flight, is cut off at its own timeout with
+ * an error naming what it waited for, and meanwhile another trigger of the same worker is
+ * polled on its interval. */
+static void test_sw_worker_hanging_source_times_out_others_served(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t t0;
+
+    add_trigger(f, 0, "{\"mode\":\"pipe\",\"id\":\"0\"}", 60000, 300, 1);
+    add_trigger(f, 1, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"1\"}", 50, 0, 2);
+    sw_assign_load(&f->w);
+    t0 = shm_now_mono_ms();
+    TURN_UNTIL(f, fakes[0] && fakes[0]->polls == 1);
+    assert_true(inflight(f, 0));
+    TURN_UNTIL(f, result(f, 0).polls_total == 1);
+    uint64_t took = shm_now_mono_ms() - t0;
+    shm_trig_result_t r = result(f, 0);
+    assert_false(r.flags & SHM_F_VALID);
+    assert_int_equal(r.failure, SHM_FAIL_SOURCE);
+    assert_string_equal(r.error,
+                        "fake: no answer within the timeout of 300 ms while reading the test pipe");
+    assert_true(took >= 300 && took < 1500);
+    assert_int_equal(fakes[0]->cancels, 1);
+    assert_false(inflight(f, 0));
+    /* trigger 1 kept its 50 ms interval while trigger 0 hung for 300 ms */
+    assert_true(result(f, 1).polls_total >= 4);
+    /* a late answer is not read: the registration was stopped */
+    poke(fakes[0], 9);
+    sw_worker_turn(&f->w, 20);
+    assert_int_equal(result(f, 0).polls_total, 1);
+}
+
+/* Proves the deadline defaults to KEDA_HTTP_DEFAULT_TIMEOUT when the trigger has none. */
+static void test_sw_worker_default_timeout(void **state)
+{
+    fixture_t *f = *state;
+
+    f->w.ctx.cfg.http_default_timeout_ms = 150;
+    add_trigger(f, 2, "{\"mode\":\"pipe\",\"id\":\"2\"}", 60000, 0, 5);
+    sw_assign_load(&f->w);
+    TURN_UNTIL(f, fakes[2] && fakes[2]->polls == 1);
+    assert_int_equal(f->w.trig[0]->poll.timeout_ms, 150);
+    TURN_UNTIL(f, result(f, 2).polls_total == 1);
+    assert_non_null(strstr(result(f, 2).error, "timeout of 150 ms"));
+}
+
+/* Proves a poll completed later from an I/O callback publishes its value and releases the
+ * in-flight record. */
+static void test_sw_worker_completes_from_callback(void **state)
+{
+    fixture_t *f = *state;
+
+    add_trigger(f, 4, "{\"mode\":\"pipe\",\"id\":\"4\"}", 60000, 5000, 8);
+    sw_assign_load(&f->w);
+    TURN_UNTIL(f, fakes[4] && fakes[4]->polls == 1);
+    sw_worker_turn(&f->w, 20);
+    assert_int_equal(result(f, 4).polls_total, 0); /* nothing until the source answers */
+    assert_true(inflight(f, 4));
+    poke(fakes[4], 7);
+    TURN_UNTIL(f, result(f, 4).polls_total == 1);
+    assert_true(result(f, 4).value == 7);
+    assert_true(result(f, 4).flags & SHM_F_VALID);
+    assert_false(inflight(f, 4));
+    assert_int_equal(fakes[4]->cancels, 0);
+}
+
+/* Proves the suspect shard never has two polls in flight, and still serves both triggers. */
+static void test_sw_worker_suspect_one_poll_at_a_time(void **state)
+{
+    fixture_t *f = *state;
+    shm_proc_ctl_t me = {.suspect = 1};
+
+    shm_proc_ctl_write(f->t, MY_SLOT, &me);
+    add_trigger(f, 0, "{\"mode\":\"pipe\",\"id\":\"0\"}", 60000, 200, 1);
+    add_trigger(f, 1, "{\"mode\":\"pipe\",\"id\":\"1\"}", 60000, 200, 2);
+    sw_assign_load(&f->w);
+    assert_true(f->w.suspect);
+    uint64_t until = shm_now_mono_ms() + WAIT_MS;
+    while (result(f, 0).polls_total + result(f, 1).polls_total < 2) {
+        if (shm_now_mono_ms() > until)
+            fail_msg("the suspect shard did not serve both triggers");
+        sw_worker_turn(&f->w, 10);
+        assert_true(f->w.inflight <= 1);
+        assert_false(inflight(f, 0) && inflight(f, 1));
+    }
+    assert_int_equal(result(f, 0).failure, SHM_FAIL_SOURCE);
+    assert_int_equal(result(f, 1).failure, SHM_FAIL_SOURCE);
+}
+
+/* Proves a parse error is published as a configuration error naming the field, without a
+ * poll, and that a new configuration (cfg_gen) is picked up, polled at once and rings the
+ * doorbell when it makes the trigger active. */
+static void test_sw_worker_config_error_then_new_config(void **state)
+{
+    fixture_t *f = *state;
+
+    add_trigger(f, 5, "{\"mode\":\"bogus\",\"id\":\"5\"}", 60000, 0, 10);
+    sw_assign_load(&f->w);
+    TURN_UNTIL(f, result(f, 5).polls_total == 1);
+    shm_trig_result_t r = result(f, 5);
+    assert_int_equal(r.failure, SHM_FAIL_CONFIG);
+    assert_int_equal(r.for_cfg_gen, 10);
+    assert_string_equal(r.error, "metadata.mode: \"bogus\" is not sync or pipe");
+    assert_null(fakes[5]);
+    assert_int_equal(bell_count(f), 0);
+    add_trigger(f, 5, "{\"mode\":\"sync\",\"value\":\"2\",\"id\":\"5\"}", 60000, 0, 11);
+    TURN_UNTIL(f, result(f, 5).for_cfg_gen == 11);
+    assert_true(result(f, 5).flags & SHM_F_VALID);
+    assert_int_equal(result(f, 5).consecutive_failures, 0);
+    assert_int_equal(bell_count(f), 1);
+}
+
+/* Proves a trigger taken away while its poll is in flight is released without a result: its
+ * in-flight record goes, its state is closed, the table is not written for it again. */
+static void test_sw_worker_drop_in_flight(void **state)
+{
+    fixture_t *f = *state;
+    shm_trig_ctl_t ctl = {.worker = SHM_NONE};
+
+    add_trigger(f, 6, "{\"mode\":\"pipe\",\"id\":\"6\"}", 60000, 5000, 3);
+    sw_assign_load(&f->w);
+    TURN_UNTIL(f, fakes[6] && fakes[6]->polls == 1);
+    assert_true(inflight(f, 6));
+    shm_trig_ctl_write(f->t, 6, &ctl);
+    sw_assign_load(&f->w);
+    assert_int_equal(f->w.ntrig, 0);
+    assert_int_equal(f->w.inflight, 0);
+    assert_false(inflight(f, 6));
+    assert_null(fakes[6]);
+    sw_worker_turn(&f->w, 20);
+    assert_int_equal(result(f, 6).polls_total, 0);
+}
+
+/* Proves an idle turn waits at most one second and heartbeats, so the watchdog never sees an
+ * idle worker as hung, whatever wait the caller allows. */
+static void test_sw_worker_turn_heartbeats_every_second(void **state)
+{
+    fixture_t *f = *state;
+    shm_proc_self_t me;
+    uint64_t t0 = shm_now_mono_ms(), took;
+
+    sw_worker_turn(&f->w, 60000);
+    took = shm_now_mono_ms() - t0;
+    shm_proc_self_read(f->t, MY_SLOT, &me);
+    assert_true(took >= 900 && took <= 1500);
+    assert_true(me.heartbeat_mono_ms >= t0 + 900);
+}
+
+static const char *const AUTH_S =
+    "{\"kind\":\"TriggerAuthentication\",\"namespace\":\"apps\",\"name\":\"a\",\"uid\":\"u\","
+    "\"resourceVersion\":\"1\",\"spec\":{\"secretTargetRef\":[{\"parameter\":\"password\","
+    "\"name\":\"s\",\"key\":\"pw\"}]}}";
+
+/* Proves the worker resolves a trigger's authentication before parsing it, retries a Secret
+ * that does not exist yet on the polling interval (a source failure, not a configuration
+ * error), and takes it once it appears. */
+static void test_sw_worker_auth_missing_secret_retried(void **state)
+{
+    fixture_t *f = *state;
+
+    blob_auth = AUTH_S;
+    add_trigger(f, 0, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"0\"}", 200, 0, 1);
+    blob_auth = NULL;
+    sw_assign_load(&f->w);
+    TURN_UNTIL(f, result(f, 0).polls_total == 1);
+    assert_int_equal(result(f, 0).failure, SHM_FAIL_SOURCE);
+    assert_string_equal(result(f, 0).error, "authentication TriggerAuthentication apps/a: "
+                                            "Secret apps/s not found");
+    assert_null(fakes[0]);
+    snprintf(secret_b64, sizeof secret_b64, "cHcx"); /* "pw1" */
+    TURN_UNTIL(f, result(f, 0).flags & SHM_F_VALID);
+    assert_string_equal(fakes[0]->password, "pw1");
+}
+
+/* Proves a source that refuses the credentials makes the worker resolve them again before the
+ * next poll (a rotated Secret is picked up), and that the next poll still waits its interval. */
+static void test_sw_worker_auth_rejected_resolves_again(void **state)
+{
+    fixture_t *f = *state;
+
+    snprintf(secret_b64, sizeof secret_b64, "cHcx"); /* "pw1" */
+    blob_auth = AUTH_S;
+    add_trigger(f, 0, "{\"mode\":\"reject\",\"id\":\"0\"}", 300, 0, 1);
+    blob_auth = NULL;
+    sw_assign_load(&f->w);
+    TURN_UNTIL(f, result(f, 0).polls_total == 1);
+    assert_int_equal(secret_reads, 1);
+    assert_string_equal(fakes[0]->password, "pw1");
+    snprintf(secret_b64, sizeof secret_b64, "cHcy"); /* rotated: "pw2" */
+    uint64_t t0 = shm_now_mono_ms();
+    TURN_UNTIL(f, secret_reads == 2);
+    assert_string_equal(fakes[0]->password, "pw2");
+    TURN_UNTIL(f, result(f, 0).polls_total == 2);
+    assert_true(shm_now_mono_ms() - t0 >= 200); /* the interval less its jitter, not at once */
+    assert_int_equal(result(f, 0).consecutive_failures, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sw_worker_first_poll_at_once_tagged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_hanging_source_times_out_others_served,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_default_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_completes_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_suspect_one_poll_at_a_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_config_error_then_new_config, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_drop_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_turn_heartbeats_every_second, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_auth_missing_secret_retried, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_auth_rejected_resolves_again, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
