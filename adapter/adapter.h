@@ -1,5 +1,6 @@
 /*
- * adapter: `ckeda --role=adapter`: serves external.metrics.k8s.io/v1beta1 over HTTPS and /metrics from the table.
+ * adapter: `ckeda --role=adapter`: serves external.metrics.k8s.io/v1beta1 over HTTPS from the
+ * table, and the health checks (adapter/README.md).
  */
 #ifndef CKEDA_ADAPTER_H
 #define CKEDA_ADAPTER_H

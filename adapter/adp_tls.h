@@ -1,0 +1,79 @@
+/*
+ * adp_tls: the adapter's private declarations that involve OpenSSL types: the server TLS
+ * context (tls.c), the authentication configuration read from the cluster (kube.c) and the
+ * identity of a request (authn.c). Kept apart from adp_internal.h so the pure parsers build
+ * without OpenSSL headers.
+ */
+#ifndef CKEDA_ADAPTER_ADP_TLS_H
+#define CKEDA_ADAPTER_ADP_TLS_H
+
+#include "adapter/adp_internal.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+/* ---- tls.c -------------------------------------------------------------------------------- */
+
+typedef struct adp_tls adp_tls_t;
+
+/* cert_dir "" or NULL: a self-signed certificate generated in memory. Logs its failures. */
+int adp_tls_new(const char *cert_dir, adp_tls_t **ret);
+void adp_tls_free(adp_tls_t *t);
+/* Reloads the certificate directory if its files changed (checked at most every 10 s, or now
+ * when force). Keeps the old context if the new files do not load. */
+void adp_tls_maybe_reload(adp_tls_t *t, uint64_t now_ms, bool force);
+SSL_CTX *adp_tls_ctx(const adp_tls_t *t);
+/* ca.crt of the certificate directory (client CA), or NULL. */
+X509_STORE *adp_tls_client_ca(const adp_tls_t *t);
+/* Drains OpenSSL's error queue into buf ("; "-separated). */
+void adp_tls_errors(char *buf, size_t size);
+/* Whether leaf (with the peer's untrusted intermediates) chains to store for client auth. */
+bool adp_tls_chain_ok(X509_STORE *store, X509 *leaf, STACK_OF(X509) * untrusted);
+/* A store of every certificate in a PEM bundle. -EINVAL if it holds none. */
+int adp_tls_store_from_pem(const char *pem, size_t n, X509_STORE **ret);
+
+/* ---- the cluster's authentication configuration (kube.c builds it, authn.c reads it) ------ */
+
+#define ADP_AUTHCFG_LIST_MAX 16
+
+typedef struct adp_strlist {
+    uint32_t n;
+    char *v[ADP_AUTHCFG_LIST_MAX];
+} adp_strlist_t;
+
+/* ConfigMap kube-system/extension-apiserver-authentication, parsed. Immutable once published. */
+typedef struct adp_authcfg {
+    X509_STORE *client_ca; /* client-ca-file, or NULL */
+    X509_STORE *rh_ca;     /* requestheader-client-ca-file, or NULL */
+    adp_strlist_t allowed_names, user_headers, group_headers, extra_prefixes, uid_headers;
+} adp_authcfg_t;
+
+/* Parses the ConfigMap's data (a cJSON object). NULL with a message in err on failure. */
+struct cJSON;
+adp_authcfg_t *adp_authcfg_parse(const struct cJSON *data, char *err, size_t errlen);
+void adp_authcfg_free(adp_authcfg_t *c);
+
+/* ---- authn.c ------------------------------------------------------------------------------ */
+
+/* What a connection's client certificate proves, computed once per connection and again when
+ * the trust configuration changes (gen). */
+typedef struct adp_peer {
+    uint64_t gen;
+    bool checked;
+    bool front_proxy; /* chains to the requestheader CA, CN allowed */
+    bool client;      /* chains to the client CA */
+    char *cn;         /* malloc'ed, connection lifetime */
+    char *orgs[ADP_GROUPS_MAX];
+    uint32_t norgs;
+} adp_peer_t;
+
+void adp_peer_clear(adp_peer_t *p);
+/* Establishes who sent req on ssl: front-proxy headers if the certificate is the front
+ * proxy's, else the client certificate's CN and O. cfg may be NULL (no cluster), client_ca is
+ * --cert-dir's ca.crt (NULL: the cluster's client-ca-file). 0, -EACCES (no identity: 401) or
+ * -ENOMEM. */
+int adp_authn_request(const adp_authcfg_t *cfg, X509_STORE *client_ca, uint64_t gen, SSL *ssl,
+                      adp_peer_t *peer, const adp_http_req_t *req, adp_arena_t *a,
+                      adp_identity_t *ret);
+
+#endif

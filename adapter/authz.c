@@ -1,0 +1,385 @@
+/*
+ * authz: may this identity read this metric? (adapter process, event-loop thread only).
+ *
+ * As k8s.io/apiserver's delegated authorization (control-plane.md 5.3): group system:masters
+ * is always allowed; anything else is asked of the API server with a SubjectAccessReview for
+ * {verb list, group external.metrics.k8s.io, version v1beta1, resource <metric>, namespace}
+ * (the apiserver's request info makes a GET of .../namespaces/{ns}/{metric} a "list": the URL
+ * names no object). The review for resource "*" is asked first: KEDA's reader role grants
+ * "*", and one answer then covers every metric of the namespace.
+ *
+ * Answers are cached per (user, uid, groups, extras, namespace, resource): allowed for
+ * ADP_AUTHZ_ALLOW_TTL_MS, denied for ADP_AUTHZ_DENY_TTL_MS. Concurrent requests for the same
+ * key share one review. A review that fails is not cached and fails its waiters closed (500);
+ * a full review queue answers 429. Without a cluster only system:masters gets through.
+ */
+#include "adapter/adp_kube.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AUTHZ_BUCKETS 1024
+
+typedef struct authz_entry {
+    struct authz_entry *next;
+    uint64_t hash;
+    char *key;
+    bool allowed;
+    uint64_t expires_ms;
+} authz_entry_t;
+
+typedef struct authz_pending {
+    struct authz_pending *next;
+    char *key_metric, *key_star;
+    void **waiters;
+    size_t nwaiters, cap;
+} authz_pending_t;
+
+struct adp_authz {
+    adp_kube_t *kube;
+    adp_authz_wake_fn wake;
+    authz_entry_t *buckets[AUTHZ_BUCKETS];
+    size_t count;
+    authz_pending_t *pending;
+};
+
+void adp_review_free(adp_review_t *rv)
+{
+    if (!rv)
+        return;
+    free(rv->body_star);
+    free(rv->body_metric);
+    free(rv);
+}
+
+adp_authz_t *adp_authz_new(adp_kube_t *kube, adp_authz_wake_fn wake)
+{
+    adp_authz_t *z = calloc(1, sizeof *z);
+
+    if (z) {
+        z->kube = kube;
+        z->wake = wake;
+    }
+    return z;
+}
+
+static void authz_entry_free(authz_entry_t *e)
+{
+    free(e->key);
+    free(e);
+}
+
+static void authz_pending_free(authz_pending_t *p)
+{
+    free(p->key_metric);
+    free(p->key_star);
+    free(p->waiters);
+    free(p);
+}
+
+void adp_authz_free(adp_authz_t *z)
+{
+    if (!z)
+        return;
+    for (size_t i = 0; i < AUTHZ_BUCKETS; i++)
+        for (authz_entry_t *e = z->buckets[i], *next; e; e = next) {
+            next = e->next;
+            authz_entry_free(e);
+        }
+    for (authz_pending_t *p = z->pending, *next; p; p = next) {
+        next = p->next;
+        authz_pending_free(p);
+    }
+    free(z);
+}
+
+size_t adp_authz_cached(const adp_authz_t *z)
+{
+    return z->count;
+}
+
+static uint64_t authz_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* ---- keys and the cache ------------------------------------------------------------------ */
+
+static void key_field(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t n = strlen(s), need = *len + n + 24;
+
+    if (!*buf)
+        return;
+    if (need > *cap) {
+        char *p = realloc(*buf, need * 2);
+        if (!p) {
+            free(*buf);
+            *buf = NULL;
+            return;
+        }
+        *buf = p;
+        *cap = need * 2;
+    }
+    *len += (size_t)sprintf(*buf + *len, "%zu:%s", n, s); /* length-prefixed: unambiguous */
+}
+
+/* The cache key of (id, ns, resource); malloc'ed, NULL on allocation failure. */
+static char *authz_key(const adp_identity_t *id, const char *ns, const char *resource)
+{
+    size_t len = 0, cap = 256;
+    char *buf = malloc(cap);
+
+    key_field(&buf, &len, &cap, id->user);
+    key_field(&buf, &len, &cap, id->uid ? id->uid : "");
+    for (uint32_t i = 0; i < id->ngroups; i++)
+        key_field(&buf, &len, &cap, id->groups[i]);
+    key_field(&buf, &len, &cap, "|");
+    for (uint32_t i = 0; i < id->nextras; i++) {
+        key_field(&buf, &len, &cap, id->extras[i].key);
+        key_field(&buf, &len, &cap, id->extras[i].value);
+    }
+    key_field(&buf, &len, &cap, "|");
+    key_field(&buf, &len, &cap, ns);
+    key_field(&buf, &len, &cap, resource);
+    return buf;
+}
+
+static authz_entry_t *authz_lookup(adp_authz_t *z, const char *key, uint64_t now_ms)
+{
+    uint64_t h = authz_hash(key);
+    authz_entry_t **pp = &z->buckets[h % AUTHZ_BUCKETS];
+
+    while (*pp) {
+        authz_entry_t *e = *pp;
+        if (e->expires_ms <= now_ms) { /* drop expired entries on the way */
+            *pp = e->next;
+            authz_entry_free(e);
+            z->count--;
+            continue;
+        }
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return e;
+        pp = &e->next;
+    }
+    return NULL;
+}
+
+static void authz_evict(adp_authz_t *z, uint64_t now_ms)
+{
+    for (size_t i = 0; i < AUTHZ_BUCKETS; i++)
+        for (authz_entry_t **pp = &z->buckets[i]; *pp;) {
+            authz_entry_t *e = *pp;
+            if (e->expires_ms > now_ms && z->count < ADP_AUTHZ_CACHE_MAX * 3 / 4) {
+                pp = &e->next;
+                continue;
+            }
+            *pp = e->next; /* expired, or the cache is still too full: drop */
+            authz_entry_free(e);
+            z->count--;
+        }
+}
+
+static void authz_store(adp_authz_t *z, const char *key, bool allowed, uint64_t now_ms)
+{
+    authz_entry_t *e = authz_lookup(z, key, now_ms);
+
+    if (!e) {
+        if (z->count >= ADP_AUTHZ_CACHE_MAX)
+            authz_evict(z, now_ms);
+        if (!(e = calloc(1, sizeof *e)) || !(e->key = strdup(key))) {
+            free(e);
+            return; /* not caching is always safe */
+        }
+        e->hash = authz_hash(key);
+        e->next = z->buckets[e->hash % AUTHZ_BUCKETS];
+        z->buckets[e->hash % AUTHZ_BUCKETS] = e;
+        z->count++;
+    }
+    e->allowed = allowed;
+    e->expires_ms = now_ms + (allowed ? ADP_AUTHZ_ALLOW_TTL_MS : ADP_AUTHZ_DENY_TTL_MS);
+}
+
+/* ---- reviews ----------------------------------------------------------------------------- */
+
+static void authz_add_extras(cJSON *spec, const adp_identity_t *id)
+{
+    cJSON *extra = id->nextras ? cJSON_AddObjectToObject(spec, "extra") : NULL;
+
+    for (uint32_t i = 0; extra && i < id->nextras; i++) {
+        cJSON *vals = cJSON_GetObjectItemCaseSensitive(extra, id->extras[i].key);
+        if (!vals)
+            vals = cJSON_AddArrayToObject(extra, id->extras[i].key);
+        if (vals)
+            cJSON_AddItemToArray(vals, cJSON_CreateString(id->extras[i].value));
+    }
+}
+
+static char *authz_review_body(const adp_identity_t *id, const char *ns, const char *resource)
+{
+    cJSON *root = cJSON_CreateObject(), *spec, *ra, *groups;
+    char *body = NULL;
+
+    cJSON_AddStringToObject(root, "apiVersion", "authorization.k8s.io/v1");
+    cJSON_AddStringToObject(root, "kind", "SubjectAccessReview");
+    spec = cJSON_AddObjectToObject(root, "spec");
+    ra = cJSON_AddObjectToObject(spec, "resourceAttributes");
+    cJSON_AddStringToObject(ra, "namespace", ns);
+    cJSON_AddStringToObject(ra, "verb", "list");
+    cJSON_AddStringToObject(ra, "group", ADP_GROUP);
+    cJSON_AddStringToObject(ra, "version", ADP_VERSION);
+    cJSON_AddStringToObject(ra, "resource", resource);
+    cJSON_AddStringToObject(spec, "user", id->user);
+    if (id->uid && id->uid[0])
+        cJSON_AddStringToObject(spec, "uid", id->uid);
+    groups = cJSON_AddArrayToObject(spec, "groups");
+    for (uint32_t i = 0; groups && i < id->ngroups; i++)
+        cJSON_AddItemToArray(groups, cJSON_CreateString(id->groups[i]));
+    authz_add_extras(spec, id);
+    body = cJSON_PrintUnformatted(root); /* NULL if anything above failed to allocate */
+    cJSON_Delete(root);
+    return body;
+}
+
+static authz_pending_t *authz_find_pending(adp_authz_t *z, const char *key)
+{
+    for (authz_pending_t *p = z->pending; p; p = p->next)
+        if (strcmp(p->key_metric, key) == 0)
+            return p;
+    return NULL;
+}
+
+static bool authz_add_waiter(authz_pending_t *p, void *waiter)
+{
+    if (p->nwaiters == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 4;
+        void **w = realloc(p->waiters, cap * sizeof *w);
+        if (!w)
+            return false;
+        p->waiters = w;
+        p->cap = cap;
+    }
+    p->waiters[p->nwaiters++] = waiter;
+    return true;
+}
+
+/* Starts a review for key_metric; takes ownership of the keys. */
+static adp_authz_result_t authz_start(adp_authz_t *z, const adp_identity_t *id, const char *ns,
+                                      const char *metric, bool ask_star, char *key_star,
+                                      char *key_metric, void *waiter)
+{
+    authz_pending_t *p = calloc(1, sizeof *p);
+    adp_review_t *rv = calloc(1, sizeof *rv);
+
+    if (!p || !rv || !(rv->body_metric = authz_review_body(id, ns, metric)) ||
+        (ask_star && !(rv->body_star = authz_review_body(id, ns, "*"))) ||
+        !authz_add_waiter(p, waiter)) {
+        free(p);
+        adp_review_free(rv);
+        free(key_star);
+        free(key_metric);
+        return ADP_AUTHZ_ERROR;
+    }
+    p->key_star = key_star;
+    p->key_metric = key_metric;
+    rv->owner = p;
+    if (adp_kube_submit(z->kube, rv) < 0) {
+        authz_pending_free(p);
+        adp_review_free(rv);
+        return ADP_AUTHZ_BUSY;
+    }
+    p->next = z->pending;
+    z->pending = p;
+    return ADP_AUTHZ_PENDING;
+}
+
+adp_authz_result_t adp_authz_check(adp_authz_t *z, const adp_identity_t *id, const char *ns,
+                                   const char *metric, void *waiter, uint64_t now_ms)
+{
+    authz_entry_t *star, *one;
+    authz_pending_t *p;
+    char *key_star, *key_metric;
+
+    if (adp_identity_is_master(id))
+        return ADP_AUTHZ_ALLOW;
+    if (!z->kube)
+        return ADP_AUTHZ_DENY;
+    key_star = authz_key(id, ns, "*");
+    key_metric = authz_key(id, ns, metric);
+    if (!key_star || !key_metric) {
+        free(key_star);
+        free(key_metric);
+        return ADP_AUTHZ_ERROR;
+    }
+    star = authz_lookup(z, key_star, now_ms);
+    one = authz_lookup(z, key_metric, now_ms);
+    if ((star && star->allowed) || one) {
+        bool allowed = (star && star->allowed) || one->allowed;
+        free(key_star);
+        free(key_metric);
+        return allowed ? ADP_AUTHZ_ALLOW : ADP_AUTHZ_DENY;
+    }
+    if ((p = authz_find_pending(z, key_metric))) {
+        free(key_star);
+        free(key_metric);
+        return authz_add_waiter(p, waiter) ? ADP_AUTHZ_PENDING : ADP_AUTHZ_ERROR;
+    }
+    return authz_start(z, id, ns, metric, !star, key_star, key_metric, waiter);
+}
+
+static void authz_unlink(adp_authz_t *z, authz_pending_t *p)
+{
+    for (authz_pending_t **pp = &z->pending; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+}
+
+static void authz_complete(adp_authz_t *z, adp_review_t *rv, uint64_t now_ms)
+{
+    authz_pending_t *p = rv->owner;
+    adp_authz_result_t result = ADP_AUTHZ_ERROR;
+    char reason[300];
+
+    authz_unlink(z, p);
+    snprintf(reason, sizeof reason, "%s", rv->reason);
+    if (rv->err == 0) {
+        if (rv->star_done)
+            authz_store(z, p->key_star, rv->star_allowed, now_ms);
+        if (rv->metric_done)
+            authz_store(z, p->key_metric, rv->metric_allowed, now_ms);
+        result = (rv->star_done && rv->star_allowed) || (rv->metric_done && rv->metric_allowed)
+                     ? ADP_AUTHZ_ALLOW
+                     : ADP_AUTHZ_DENY;
+    }
+    adp_review_free(rv);
+    for (size_t i = 0; i < p->nwaiters; i++)
+        if (p->waiters[i])
+            z->wake(p->waiters[i], result, reason);
+    authz_pending_free(p);
+}
+
+void adp_authz_dispatch(adp_authz_t *z, uint64_t now_ms)
+{
+    adp_review_t *rv = z->kube ? adp_kube_done(z->kube) : NULL;
+
+    while (rv) {
+        adp_review_t *next = rv->next;
+        authz_complete(z, rv, now_ms);
+        rv = next;
+    }
+}
+
+void adp_authz_forget(adp_authz_t *z, void *waiter)
+{
+    for (authz_pending_t *p = z->pending; p; p = p->next)
+        for (size_t i = 0; i < p->nwaiters; i++)
+            if (p->waiters[i] == waiter)
+                p->waiters[i] = NULL;
+}
