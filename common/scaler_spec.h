@@ -1,0 +1,43 @@
+/*
+ * scaler_spec: what KEDA's GetMetricSpecForScaling gives for each scaler type, computed from a
+ * trigger's metadata without touching the event source: the external metric name the HPA asks
+ * for (`s<index>-<scaler part>`, normalized as KEDA does), the target and the activation
+ * threshold. The watcher builds HPAs and trigger configs from it; the workers only poll.
+ *
+ * Scalers whose spec KEDA learns only from the source (external) return SCALER_SPEC_FROM_SOURCE:
+ * the worker publishes it with its first result and the watcher waits for it.
+ */
+#ifndef CKEDA_COMMON_SCALER_SPEC_H
+#define CKEDA_COMMON_SCALER_SPEC_H
+
+#include "common/errtext.h"
+#include "shm/shm.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct scaler_spec {
+    char metric_name[SHM_METRIC_MAX];
+    double target;
+    double activation;
+    bool from_source;
+} scaler_spec_t;
+
+/* KEDA's NormalizeString: each of / . : % ( ) becomes '-'; nothing else changes. */
+void scaler_normalize(char *s);
+/* `s<index>-<part>` (part normalized by the caller as KEDA does for that scaler). */
+int scaler_metric_name(uint32_t index, const char *part, char *buf, size_t cap);
+
+/* -EOPNOTSUPP for a type ckeda does not serve; -EINVAL with a message naming the metadata
+ * field otherwise. metadata is the trigger's `metadata` object (may be NULL). */
+int scaler_spec_build(const char *type, uint32_t index, const cJSON *metadata, scaler_spec_t *ret,
+                      errtext_t *err);
+
+/* Metadata helpers shared with the scalers: the string at key, or NULL. A number in [min, max]
+ * parsed from the string at key, def when absent; -EINVAL naming metadata.<key> otherwise. */
+const char *scaler_meta_str(const cJSON *metadata, const char *key);
+int scaler_meta_double(const cJSON *metadata, const char *key, double def, double min, double max,
+                       double *ret, errtext_t *err);
+
+#endif
