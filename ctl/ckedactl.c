@@ -39,7 +39,10 @@ static int ctl_open(ctl_t *c, const char *shm_name, const char *snapshot)
         r = shm_snapshot_load(snapshot, &c->table, &info);
         if (r < 0) {
             fprintf(stderr, "ckedactl: cannot read snapshot %s: %s\n", snapshot,
-                    r == -EBADMSG ? "corrupt or not a ckeda snapshot" : strerror(-r));
+                    r == -EBADMSG  ? "corrupt or not a ckeda snapshot"
+                    : r == -EPROTO ? "unknown snapshot format version (corrupt, or written by "
+                                     "another ckeda version)"
+                                   : strerror(-r));
             return 1;
         }
         c->snapshot = true;

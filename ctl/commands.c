@@ -198,6 +198,14 @@ int ctl_cmd_status(const ctl_t *c)
                             (double)ctl_age(c->now_mono_ms, h.supervisor_heartbeat_mono_ms));
     cJSON_AddBoolToObject(doc, "watcher_synced", synced);
     cJSON_AddBoolToObject(doc, "leader", synced && w.leader);
+    cJSON_AddItemToObject(doc, "watcher_pid",
+                          w.flags & SHM_F_VALID ? cJSON_CreateNumber(w.pid) : cJSON_CreateNull());
+    cJSON_AddItemToObject(doc, "watcher_last_relist_real_ms",
+                          w.last_relist_real_ms ? cJSON_CreateNumber((double)w.last_relist_real_ms)
+                                                : cJSON_CreateNull());
+    cJSON_AddNumberToObject(doc, "watcher_scaledobjects", w.scaledobjects);
+    cJSON_AddNumberToObject(doc, "watcher_triggers", w.triggers);
+    cJSON_AddNumberToObject(doc, "watcher_not_ready", w.errors);
     cJSON_AddNumberToObject(doc, "scaledobjects", ctl_count_so(c));
     cJSON_AddNumberToObject(doc, "max_scaledobjects", h.caps.max_so);
     cJSON_AddNumberToObject(doc, "max_triggers", h.caps.max_trig);

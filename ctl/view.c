@@ -85,6 +85,8 @@ cJSON *ctl_trigger_json(const ctl_t *c, const ctl_trigger_t *t)
     cJSON_AddBoolToObject(o, "quarantined", t->quarantined);
     cJSON_AddNumberToObject(o, "strikes", t->ctl.strikes);
     cJSON_AddBoolToObject(o, "suspect", t->ctl.suspect);
+    /* the configuration generation (exact in a JSON number: the watcher keeps it below 2^53) */
+    cJSON_AddNumberToObject(o, "cfg_gen", (double)t->cfg.cfg_gen);
     return o;
 }
 

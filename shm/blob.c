@@ -138,8 +138,12 @@ int shm_blob_read(int dirfd, uint32_t slot, uint64_t cfg_gen, char **ret_data, s
     fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return -errno;
-    if (fstat(fd, &st) < 0 || st.st_size > SHM_BLOB_MAX) {
-        r = st.st_size > SHM_BLOB_MAX ? -EFBIG : -errno;
+    if (fstat(fd, &st) < 0) {
+        r = -errno;
+        goto out;
+    }
+    if (st.st_size > SHM_BLOB_MAX) {
+        r = -EFBIG;
         goto out;
     }
     buf = malloc((size_t)st.st_size + 1);

@@ -60,17 +60,19 @@ int shm_seq_read(const shm_seq_t *s, const void *src, void *dst, size_t n)
     return -EAGAIN;
 }
 
+/* Begin makes the sequence odd and end makes it even, whatever they find: a group a dead
+ * writer left odd heals on the next write instead of inverting its parity. */
 void shm_seq_write_begin(shm_seq_t *s)
 {
     uint32_t v = atomic_load_explicit(&s->seq, memory_order_relaxed);
-    atomic_store_explicit(&s->seq, v + 1, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, v | 1u, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
 }
 
 void shm_seq_write_end(shm_seq_t *s)
 {
     uint32_t v = atomic_load_explicit(&s->seq, memory_order_relaxed);
-    atomic_store_explicit(&s->seq, v + 1, memory_order_release);
+    atomic_store_explicit(&s->seq, (v | 1u) + 1, memory_order_release);
 }
 
 void shm_seq_write(shm_seq_t *s, void *dst, const void *src, size_t n)

@@ -350,7 +350,8 @@ uint64_t shm_stale_after_ms(const shm_trig_cfg_t *cfg);
 shm_state_t shm_trigger_state(const shm_trig_cfg_t *cfg, const shm_trig_ctl_t *ctl,
                               const shm_trig_result_t *res, uint64_t now_mono_ms,
                               shm_cause_t *ret_cause);
-/* Terminal causes let a ScaledObject be evaluated; unavailability holds it back. */
+/* Whether a ScaledObject may be evaluated: every cause but NO_RESULT (a trigger that has not
+ * yet produced a result for its current configuration holds its object back). */
 bool shm_cause_is_settled(shm_cause_t cause);
 bool shm_cause_is_source_failure(shm_cause_t cause);
 const char *shm_state_name(shm_state_t s);

@@ -1,8 +1,9 @@
 /*
  * snapshot: see snapshot.h. File format (little-endian):
  *   magic "CKEDASNP" | u32 version | u32 reserved | u64 raw size | u64 compressed size |
- *   u64 FNV-1a-64 of the raw image | u64 saved real ms | u64 saved monotonic ms |
- *   LZ4 block of the raw image
+ *   u64 checksum | u64 saved real ms | u64 saved monotonic ms | LZ4 block of the raw image
+ * The checksum is FNV-1a-64 over the header (checksum field zero), then the raw image: the
+ * saved times are covered too, since every age and state ckedactl shows is computed from them.
  * The raw image is a consistent copy of every seqlock group (shm_table_copy).
  */
 #include "shm/snapshot.h"
@@ -29,14 +30,22 @@ typedef struct snap_header {
     uint64_t saved_real_ms;
     uint64_t saved_mono_ms;
 } snap_header_t;
+_Static_assert(sizeof(snap_header_t) == 56, "no padding: the header is hashed as bytes");
 
-static uint64_t snap_fnv1a(const void *data, size_t len)
+static uint64_t snap_fnv1a(uint64_t h, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < len; i++)
         h = (h ^ p[i]) * 0x100000001b3ULL;
     return h;
+}
+
+static uint64_t snap_checksum(const snap_header_t *h, const void *raw, size_t len)
+{
+    snap_header_t c = *h;
+
+    c.checksum = 0;
+    return snap_fnv1a(snap_fnv1a(0xcbf29ce484222325ULL, &c, sizeof c), raw, len);
 }
 
 static int snap_write_file(const char *path, const snap_header_t *h, const void *body)
@@ -88,9 +97,9 @@ int shm_snapshot_save(const shm_table_t *t, const char *path)
     }
     memcpy(h.magic, SNAP_MAGIC, sizeof h.magic);
     h.compressed_size = (uint64_t)n;
-    h.checksum = snap_fnv1a(raw, raw_size);
     h.saved_real_ms = shm_now_real_ms();
     h.saved_mono_ms = shm_now_mono_ms();
+    h.checksum = snap_checksum(&h, raw, raw_size);
     r = snap_write_file(path, &h, comp);
 out:
     free(raw);
@@ -151,7 +160,7 @@ int shm_snapshot_load(const char *path, shm_table_t **ret_table, shm_snapshot_in
     }
     if (LZ4_decompress_safe(body, raw, (int)h.compressed_size, (int)h.raw_size) !=
             (int)h.raw_size ||
-        snap_fnv1a(raw, h.raw_size) != h.checksum) {
+        snap_checksum(&h, raw, h.raw_size) != h.checksum) {
         r = -EBADMSG;
         goto out;
     }

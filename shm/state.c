@@ -21,11 +21,15 @@ shm_state_t shm_trigger_state(const shm_trig_cfg_t *cfg, const shm_trig_ctl_t *c
         cause = SHM_CAUSE_QUARANTINED;
     else if (!res || res->for_cfg_gen != cfg->cfg_gen || res->measured_mono_ms == 0)
         cause = SHM_CAUSE_NO_RESULT;
-    else if (!(res->flags & SHM_F_VALID))
-        cause = res->failure == SHM_FAIL_CONFIG ? SHM_CAUSE_CONFIG : SHM_CAUSE_SOURCE;
+    else if (!(res->flags & SHM_F_VALID) && res->failure == SHM_FAIL_CONFIG)
+        cause = SHM_CAUSE_CONFIG; /* terminal until the configuration changes */
     else if (now_mono_ms > res->measured_mono_ms &&
              now_mono_ms - res->measured_mono_ms > shm_stale_after_ms(cfg))
-        cause = SHM_CAUSE_STALE;
+        cause = SHM_CAUSE_STALE; /* even an old failure: its owner is gone, not the source */
+    else if (!(res->flags & SHM_F_VALID))
+        cause = res->failure == SHM_FAIL_CONFIG   ? SHM_CAUSE_CONFIG
+                : res->failure == SHM_FAIL_SOURCE ? SHM_CAUSE_SOURCE
+                                                  : SHM_CAUSE_NO_RESULT; /* repaired */
     if (ret_cause)
         *ret_cause = cause;
     if (cause != SHM_CAUSE_NONE)

@@ -34,9 +34,22 @@ static bool sup_worker_live(const sup_child_t *c)
            (c->state == SHM_PROC_RUNNING || c->state == SHM_PROC_BACKOFF);
 }
 
+/* A worker's assignment changes: bump its generation now (a release waits for the worker to
+ * acknowledge it), but publish it and ring the worker only once the trigger's control group
+ * is written (sup_worker_notify). A worker woken earlier would load the old control group,
+ * acknowledge the new generation and never look again: a new trigger would never be polled,
+ * and a released one would stay with its old worker after the supervisor handed it on. */
 static void sup_worker_changed(sup_t *s, uint32_t w)
 {
     s->child[w].assign_gen++;
+    s->child[w].notify = true;
+}
+
+static void sup_worker_notify(sup_t *s, uint32_t w)
+{
+    if (w == SHM_NONE || !s->child[w].notify)
+        return;
+    s->child[w].notify = false;
     sup_child_publish(s, w);
     role_bell_ring(s->bells[w]);
 }
@@ -169,6 +182,8 @@ static void sup_assign_trigger(sup_t *s, uint32_t t, uint64_t now)
     ctl.flags = SHM_F_VALID;
     if (memcmp(&ctl, &before, sizeof ctl) != 0)
         shm_trig_ctl_write(s->table, t, &ctl);
+    sup_worker_notify(s, before.worker); /* released */
+    sup_worker_notify(s, ctl.worker);    /* assigned */
 }
 
 static void sup_retire_idle(sup_t *s, uint64_t now)

@@ -30,6 +30,7 @@ typedef struct sup_child {
     uint32_t assign_gen;
     uint32_t ntriggers;
     bool retiring;
+    bool notify; /* assign_gen bumped; publish and ring once the trigger control is written */
     bool watchdog_fired;
     bool killed; /* SIGKILL sent at the end of the grace period */
     sup_crashes_t crashes;
