@@ -6,10 +6,23 @@
  * result seqlock tagged with the cfg_gen it was computed for. An activity change rings the
  * watcher's doorbell.
  *
+ * Freshness (DESIGN.md): a trigger without useCachedMetrics is also polled once after each HPA
+ * read, as KEDA queries the source on each read. The adapter stamps the trigger's demand
+ * (shm_trig_demand_stamp) and never waits; each loop turn (at least once a second) compares
+ * every such trigger's stamp with the start of its last poll. A newer stamp makes one poll
+ * due at max(start of the last poll + min(pollingInterval, SW_DEMAND_GAP_MS), now). Whatever
+ * the number of readers, a trigger is thus polled on demand at most once per gap, every stamp
+ * is answered by a poll that starts after it (within a loop turn and the gap), and stamps that
+ * arrive during a poll or within the gap fold into one poll; with the HPA's 15 s period that
+ * is one poll per read, the load KEDA puts on the source. A demand poll is a poll: the next
+ * interval poll is one interval after it. A trigger with useCachedMetrics polls on its
+ * interval only.
+ *
  * Invariants: a trigger has at most one poll in flight; a poll completes once (a late
  * sw_poll_done after a timeout is ignored); the suspect shard (proc control `suspect`) has at
  * most one poll in flight in the whole process, so a crash there names its trigger; a poll never
- * outlives its deadline by more than one loop turn.
+ * outlives its deadline by more than one loop turn; demand never starts a second poll of a
+ * trigger, nor a poll beyond the suspect shard's one.
  */
 #include "scaleworker/sw_internal.h"
 
@@ -162,6 +175,7 @@ static void sw_trigger_poll(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
                           .timeout_ms = timeout,
                           .active = true};
     t->in_flight = true;
+    t->poll_started_ms = now;
     w->inflight++;
     t->scaler->poll(&t->poll, t->state);
 }
@@ -176,6 +190,23 @@ static bool sw_trigger_ready(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
     return t->state != NULL && !t->config_error && t->next_poll_ms <= now;
 }
 
+/* An HPA read since the start of t's last poll brings its next poll forward (see the top of
+ * this file). One relaxed load per trigger and turn; nothing when t uses cached metrics, has a
+ * poll in flight (the stamp is still newer after it) or has no parsed configuration. */
+static void sw_poll_demand(sw_worker_t *w, sw_trigger_t *t)
+{
+    uint32_t interval = t->cfg.polling_interval_ms ? t->cfg.polling_interval_ms : 1000;
+    uint64_t due;
+
+    if (t->cfg.use_cached_metrics || t->in_flight || !t->state || t->config_error)
+        return;
+    if (shm_trig_demand_get(w->ctx.table, t->slot) <= t->poll_started_ms)
+        return;
+    due = t->poll_started_ms + (interval < SW_DEMAND_GAP_MS ? interval : SW_DEMAND_GAP_MS);
+    if (due < t->next_poll_ms)
+        t->next_poll_ms = due;
+}
+
 /* Polls t if it is due and there is room; returns the earlier of next and t's next event. A
  * due trigger that has no room (the suspect shard's one poll, SHM_INFLIGHT_MAX) waits for a
  * completion, which runs a new turn, rather than making the loop spin. */
@@ -183,6 +214,7 @@ static uint64_t sw_poll_one(sw_worker_t *w, sw_trigger_t *t, uint64_t now, uint6
 {
     bool room = w->inflight < (w->suspect ? 1u : SHM_INFLIGHT_MAX);
 
+    sw_poll_demand(w, t);
     if (t->in_flight && t->poll.deadline_ms <= now)
         sw_poll_expire(w, t, now);
     else if (!t->in_flight && room && sw_trigger_ready(w, t, now)) {
@@ -196,13 +228,23 @@ static uint64_t sw_poll_one(sw_worker_t *w, sw_trigger_t *t, uint64_t now, uint6
     return t->next_poll_ms < next ? t->next_poll_ms : next;
 }
 
+/* The clock is read again only after a trigger whose handling may have taken time (it was due
+ * or in flight, or demand made it due: a poll started, completed or expired, a load); an idle
+ * trigger costs no clock read. Reading it after every trigger cost more than the rest of the
+ * scan and, being ordered, kept the memory loads of successive triggers (their demand stamps)
+ * from overlapping (bench/bench_worker_demand). */
 int sw_poll_due(sw_worker_t *w)
 {
     uint64_t now = shm_now_mono_ms(), next = now + 1000;
 
     for (uint32_t i = 0; i < w->ntrig; i++) {
-        next = sw_poll_one(w, w->trig[i], now, next);
-        now = shm_now_mono_ms();
+        sw_trigger_t *t = w->trig[i];
+        uint64_t was = t->next_poll_ms;
+        bool busy = t->in_flight || was <= now;
+        next = sw_poll_one(w, t, now, next);
+        if (busy || t->in_flight || t->next_poll_ms != was)
+            now = shm_now_mono_ms();
     }
+    now = shm_now_mono_ms();
     return next > now ? (int)(next - now) : 0;
 }

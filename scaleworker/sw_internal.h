@@ -30,7 +30,9 @@ struct sw_trigger {
     uint64_t cfg_gen;   /* generation the state was parsed from */
     void *state;        /* the scaler's parsed configuration; NULL until loaded */
     const sw_scaler_t *scaler;
-    uint64_t next_poll_ms; /* next poll, or next load attempt while state is NULL */
+    uint64_t next_poll_ms;    /* next poll, or next load attempt while state is NULL */
+    uint64_t poll_started_ms; /* start of the last poll (monotonic), 0: none yet; a demand
+                               * stamp newer than this asks for a poll (poll.c) */
     bool in_flight;
     bool config_error; /* terminal until cfg_gen changes */
     bool first_poll;
@@ -76,7 +78,12 @@ void sw_worker_fini(sw_worker_t *w);
 /* poll.c */
 void sw_publish(sw_worker_t *w, sw_trigger_t *t, bool ok, double value, shm_fail_t failure,
                 const char *error, uint32_t latency_us);
-/* Starts due polls and expires overdue ones; returns ms until the next deadline. */
+/* A demand poll (DESIGN.md "Freshness") starts no sooner than this long after the start of the
+ * trigger's previous poll (or its pollingInterval, if shorter). */
+#define SW_DEMAND_GAP_MS 1000u
+
+/* Starts due polls (on the interval, or on demand after an HPA read) and expires overdue ones;
+ * returns ms until the next deadline. */
 int sw_poll_due(sw_worker_t *w);
 /* Stops a poll in flight without publishing (the trigger is being dropped or reloaded). */
 void sw_poll_abandon(sw_worker_t *w, sw_trigger_t *t);

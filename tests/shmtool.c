@@ -5,8 +5,10 @@
  * write them. Do not run it against a table whose watcher is live and writing.
  *
  *   shmtool --shm-name N add NS/NAME [--polling-interval S] [--min N] [--max N]
- *           --trigger TYPE[,activation=X][,target=Y][,name=T][,KEY=VALUE...] [--trigger ...]
- *       KEY=VALUE pairs other than activation/target/name go into the trigger's metadata.
+ *           --trigger TYPE[,activation=X][,target=Y][,name=T][,usecached=1][,KEY=VALUE...]
+ *           [--trigger ...]
+ *       KEY=VALUE pairs other than activation/target/name/usecached go into the trigger's
+ *       metadata; usecached=1 is the trigger's useCachedMetrics: true (default false).
  *       Prints the trigger slots, one per line.
  *   shmtool --shm-name N del NS/NAME
  *   shmtool --shm-name N result SLOT VALUE | --error TEXT   (as a worker would)
@@ -71,6 +73,8 @@ static int parse_trigger(const char *spec, shm_trig_cfg_t *c, char **ret_blob)
             c->target = strtod(eq + 1, NULL);
         else if (strcmp(tok, "name") == 0)
             snprintf(c->name, sizeof c->name, "%s", eq + 1);
+        else if (strcmp(tok, "usecached") == 0)
+            c->use_cached_metrics = strcmp(eq + 1, "1") == 0 || strcmp(eq + 1, "true") == 0;
         else
             cJSON_AddStringToObject(md, tok, eq + 1);
     }

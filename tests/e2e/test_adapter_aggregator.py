@@ -108,7 +108,7 @@ def shmtool(ckeda, *args):
 def metric(ckeda):
     """default/e2e-so with one trigger whose value is 3.25; returns the value path."""
     slot = shmtool(ckeda, "add", "default/e2e-so", "--polling-interval", "3600", "--trigger",
-                   "ckeda-test,value=3.25")[0]
+                   "ckeda-test,value=3.25,usecached=1")[0]
     time.sleep(0.5)  # the worker's own first poll publishes the same value
     shmtool(ckeda, "result", slot, "3.25")
     return f"{API}/namespaces/default/s0-ckeda-test-e2e-so?labelSelector=" \

@@ -8,14 +8,18 @@ listLength and activationListLength), changes the source, and reads what ckeda p
 activationListLength (strictly greater), KEDA's other key types, a missing key as 0, AUTH with
 a username or a password alone, a wrong password as ERROR without the password anywhere, a
 redis that stops answering (SIGSTOP) as ERROR after the timeout while another trigger of the
-same worker keeps being served, and recovery after redis is killed and started again.
+same worker keeps being served, recovery after redis is killed and started again, and
+freshness (DESIGN.md): a trigger without useCachedMetrics is polled once after each metrics
+request through the adapter, long before its pollingInterval, and one with it is not.
 
 Every wait polls against a deadline; deadlines are stretched for the sanitizer build.
 """
 
+import http.client
 import json
 import os
 import signal
+import ssl
 import subprocess
 import time
 import uuid
@@ -56,14 +60,14 @@ def eventually(fn, timeout, what, interval=0.05):
 class Ckeda:
     """`ckeda run` on a table of its own; stopped (SIGTERM, then SIGKILL) by the fixture."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, *extra_args):
         self.name = f"ckeda-it-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.log_path = tmp_path / f"{self.name}.log"
         env = {k: v for k, v in os.environ.items() if k not in CONFIG_ENV}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "ckeda"), "run", "--shm-name", self.name, *PORTS_0,
-                 "--max-scaledobjects", "64", "--max-triggers", "256"],
+                 "--max-scaledobjects", "64", "--max-triggers", "256", *extra_args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                 env=env)
         eventually(self._ready, budget(30), f"{self.name} to start")
@@ -119,6 +123,64 @@ def ckeda(tmp_path):
     yield inst
     inst.stop()
     print(inst.log()[-20000:])  # pytest shows it with the report of a failing test
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_certs(d):
+    """A CA, the adapter's serving certificate (--cert-dir: tls.crt, tls.key, ca.crt) and a
+    client certificate in group system:masters, which the adapter authorizes without a cluster
+    (as tests/process/test_adapter.py does)."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"),
+            "-subj", "/CN=ca", "-days", "2")
+    for name, subj, ext in (
+            ("tls", "/CN=localhost",
+             "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+            ("admin", "/O=system:masters/CN=admin", "extendedKeyUsage=clientAuth")):
+        (d / f"{name}.ext").write_text(ext + "\n")
+        openssl("req", *ec, "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"),
+                "-subj", subj)
+        openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.crt"),
+                "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-out", str(d / f"{name}.crt"),
+                "-days", "2", "-extfile", str(d / f"{name}.ext"))
+    serving = d / "serving"
+    serving.mkdir()
+    for f in ("tls.crt", "tls.key", "ca.crt"):
+        (serving / f).write_bytes((d / f).read_bytes())
+    return serving
+
+
+@pytest.fixture
+def ckeda_https(tmp_path):
+    """`ckeda run` whose adapter serves --cert-dir's certificate; .hpa_read() asks it for a
+    metric as the HPA controller does."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    inst = Ckeda(tmp_path, "--cert-dir", str(make_certs(certs)))
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+    ctx.load_cert_chain(str(certs / "admin.crt"), str(certs / "admin.key"))
+
+    def hpa_read(ns, so, metric):
+        """(status, document), or (None, error) when the adapter could not be reached."""
+        port = json.loads(inst._ctl("status").stdout)["ports"]["secure"]
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=budget(10), context=ctx)
+        try:
+            conn.request("GET", f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{ns}/{metric}"
+                                f"?labelSelector=scaledobject.keda.sh%2Fname%3D{so}")
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read())
+        except OSError as exc:
+            return None, exc
+        finally:
+            conn.close()
+
+    inst.hpa_read = hpa_read
+    yield inst
+    inst.stop()
+    print(inst.log()[-20000:])
 
 
 def redis_trigger(server, list_name, *extra, activation=0, target=5):
@@ -294,3 +356,44 @@ def test_host_name_is_resolved_without_blocking(ckeda, redis_server, unique):
     redis_server.command("RPUSH", unique, "c")
     wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3, index=0)
     wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3, index=2)
+
+
+def test_metrics_request_polls_an_uncached_trigger_at_once(ckeda_https, redis_server, unique):
+    """DESIGN.md "Freshness": with pollingInterval 30 s, a trigger with useCachedMetrics false
+    (KEDA's default) is polled once after a metrics request through the adapter, so a change of
+    the list shows within a few seconds of the request and not without one; a trigger with
+    useCachedMetrics true, asked as well, keeps its interval."""
+    ck, so = ckeda_https, f"apps/{unique}"
+    ck.add(so, redis_trigger(redis_server, unique),
+           redis_trigger(redis_server, f"{unique}_cached", "usecached=1"), polling_interval=30)
+    wait_state(ck, so, "INACTIVE", 0, index=0)
+    wait_state(ck, so, "INACTIVE", 0, index=1)
+    redis_server.command("RPUSH", unique, "a", "b")
+    redis_server.command("RPUSH", f"{unique}_cached", "a", "b")
+    last_age = [0, 0]
+
+    def hold(seconds, indexes, want):
+        """For `seconds`, the triggers keep their value and are not polled (a poll resets
+        age_ms; here it only grows)."""
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            ts = ck.triggers(so)
+            for i in indexes:
+                assert ts[i]["value"] == want[i] and ts[i]["age_ms"] >= last_age[i], (i, ts[i])
+                last_age[i] = ts[i]["age_ms"]
+            time.sleep(0.1)
+
+    hold(3, (0, 1), (0, 0))  # no request: the next interval poll is 27 s or more away
+    metrics = [t["metric_name"] for t in ck.triggers(so)]
+    status, doc = eventually(lambda: (lambda r: r if r[0] == 200 else None)(
+        ck.hpa_read("apps", unique, metrics[0])), budget(10), "the adapter's answer")
+    assert doc["items"][0]["value"] == "0", doc  # what the table held when it was asked
+    asked = time.monotonic()
+    assert ck.hpa_read("apps", unique, metrics[1])[0] == 200
+    wait_state(ck, so, "ACTIVE", 2, index=0, timeout=budget(5))
+    took = time.monotonic() - asked
+    assert took < budget(3), took  # a loop turn and the 1 s rate limit, not the 30 s interval
+    last_age[0] = 0
+    # One request, one poll: trigger 0 is not polled again without another; the cached
+    # trigger is not polled on demand at all.
+    hold(3, (0, 1), (2, 0))

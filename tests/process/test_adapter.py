@@ -176,7 +176,7 @@ def value_path(ns, metric, so):
     return f"{API}/namespaces/{ns}/{metric}{SEL}{so}"
 
 
-def add_object(tree, ns, name, trigger="ckeda-test,value=2"):
+def add_object(tree, ns, name, trigger="ckeda-test,value=2,usecached=1"):
     """A ScaledObject with one trigger whose value is 2, as its worker publishes it. The
     worker polls once at once, then hourly; its first poll is awaited (briefly) so that it
     cannot land after, and overwrite, a result the test writes itself."""

@@ -5,8 +5,10 @@
  * (a source that answers later, or never). Asserts what the rest of ckeda relies on: the first
  * poll at once, results tagged with for_cfg_gen, the in-flight record, the per-poll deadline
  * (the trigger's timeout, else KEDA_HTTP_DEFAULT_TIMEOUT), a hanging source never delaying
- * another trigger, the suspect shard's one poll at a time, configuration errors, and the
- * watcher's doorbell on activity changes. Every wait polls against a deadline.
+ * another trigger, the suspect shard's one poll at a time, configuration errors, the
+ * watcher's doorbell on activity changes, and freshness (DESIGN.md): one extra poll after an
+ * HPA read (the adapter's demand stamp) for a trigger without useCachedMetrics, rate-limited,
+ * none for one with it. Every wait polls against a deadline.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,6 +40,7 @@ typedef struct fake {
     sw_io_t io;
     sw_poll_t *p;
     int polls, cancels;
+    uint64_t poll_ms[16]; /* when each of the first polls started */
 } fake_t;
 
 static fake_t *fakes[8]; /* by metadata "id" (the trigger slot) */
@@ -87,6 +90,8 @@ static void fake_poll(sw_poll_t *p, void *state)
 {
     fake_t *f = state;
 
+    if (f->polls < 16)
+        f->poll_ms[f->polls] = shm_now_mono_ms();
     f->polls++;
     if (f->reject) {
         sw_poll_auth_rejected(p);
@@ -202,6 +207,7 @@ static int teardown(void **state)
 }
 
 static const char *blob_auth; /* the blob's "authentication" JSON, or NULL */
+static bool cfg_cached;       /* the trigger's useCachedMetrics */
 
 /* Adds trigger `slot` assigned to us, with metadata JSON text and a timeout (0: default). */
 static void add_trigger(fixture_t *f, uint32_t slot, const char *metadata, uint32_t interval_ms,
@@ -211,6 +217,7 @@ static void add_trigger(fixture_t *f, uint32_t slot, const char *metadata, uint3
                         .polling_interval_ms = interval_ms,
                         .timeout_ms = timeout_ms,
                         .cfg_gen = cfg_gen,
+                        .use_cached_metrics = cfg_cached,
                         .activation = 0.5};
     shm_trig_ctl_t ctl = {.worker = MY_SLOT};
     char blob[512];
@@ -251,6 +258,28 @@ static bool inflight(fixture_t *f, uint32_t slot)
             sw_worker_turn(&(f)->w, 10);                                                           \
         }                                                                                          \
     } while (0)
+
+/* Turns the loop for ms, stamping the demand of the triggers in mask before each turn. */
+static void turn_for(fixture_t *f, uint64_t ms, unsigned stamp_mask)
+{
+    uint64_t until = shm_now_mono_ms() + ms;
+
+    while (shm_now_mono_ms() < until) {
+        for (uint32_t s = 0; s < 8; s++)
+            if (stamp_mask & (1u << s))
+                shm_trig_demand_stamp(f->t, s, shm_now_mono_ms());
+        sw_worker_turn(&f->w, 10);
+    }
+}
+
+/* The adapter's stamp for an HPA read of trigger slot, made after `after` (the stamp is in
+ * milliseconds: a read in the same millisecond as a poll's start is answered by that poll). */
+static void hpa_read(fixture_t *f, uint32_t slot, uint64_t after)
+{
+    while (shm_now_mono_ms() <= after)
+        ;
+    shm_trig_demand_stamp(f->t, slot, shm_now_mono_ms());
+}
 
 static uint64_t bell_count(fixture_t *f)
 {
@@ -484,6 +513,113 @@ static void test_sw_worker_auth_rejected_resolves_again(void **state)
     assert_int_equal(result(f, 0).consecutive_failures, 2);
 }
 
+/* Proves an HPA read (the adapter's demand stamp) makes a trigger without useCachedMetrics
+ * poll once more, no sooner than SW_DEMAND_GAP_MS after the start of its previous poll and
+ * long before its interval; a trigger with useCachedMetrics is not polled on demand; the next
+ * interval poll is one interval after the demand poll. */
+static void test_sw_worker_demand_polls_uncached_not_cached(void **state)
+{
+    fixture_t *f = *state;
+
+    add_trigger(f, 0, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"0\"}", 60000, 0, 1);
+    cfg_cached = true;
+    add_trigger(f, 1, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"1\"}", 60000, 0, 2);
+    cfg_cached = false;
+    sw_assign_load(&f->w);
+    TURN_UNTIL(f, fakes[0] && fakes[1] && fakes[0]->polls == 1 && fakes[1]->polls == 1);
+    uint64_t first = fakes[0]->poll_ms[0];
+    hpa_read(f, 0, first);
+    hpa_read(f, 1, fakes[1]->poll_ms[0]);
+    TURN_UNTIL(f, fakes[0]->polls == 2);
+    uint64_t gap = fakes[0]->poll_ms[1] - first;
+    assert_true(gap >= SW_DEMAND_GAP_MS);
+    assert_true(gap < SW_DEMAND_GAP_MS + 1000);
+    assert_int_equal(result(f, 0).polls_total, 2); /* published like any poll */
+    turn_for(f, 1500, 0);
+    assert_int_equal(fakes[0]->polls, 2); /* one poll for one stamp */
+    assert_int_equal(fakes[1]->polls, 1); /* cached: its interval only */
+    assert_true(f->w.by_slot[0]->next_poll_ms >= fakes[0]->poll_ms[1] + 60000);
+}
+
+/* Proves demand never starts a second poll of a trigger while one is in flight, and that
+ * stamps arriving during a poll and within the rate limit after it fold into one poll; after
+ * it, without a new stamp, there is no other. */
+static void test_sw_worker_demand_stamps_fold_into_one_poll(void **state)
+{
+    fixture_t *f = *state;
+
+    add_trigger(f, 0, "{\"mode\":\"pipe\",\"id\":\"0\"}", 60000, 5000, 1);
+    sw_assign_load(&f->w);
+    TURN_UNTIL(f, fakes[0] && fakes[0]->polls == 1);
+    uint64_t first = fakes[0]->poll_ms[0];
+    turn_for(f, 200, 1u << 0); /* HPA reads while the source has not answered */
+    assert_int_equal(fakes[0]->polls, 1);
+    assert_int_equal(f->w.inflight, 1);
+    poke(fakes[0], 4);
+    TURN_UNTIL(f, result(f, 0).polls_total == 1);
+    uint64_t until = shm_now_mono_ms() + WAIT_MS;
+    while (fakes[0]->polls < 2) { /* a read every turn until the demand poll starts */
+        if (shm_now_mono_ms() > until)
+            fail_msg("no demand poll");
+        shm_trig_demand_stamp(f->t, 0, shm_now_mono_ms());
+        sw_worker_turn(&f->w, 10);
+    }
+    assert_true(fakes[0]->poll_ms[1] - first >= SW_DEMAND_GAP_MS);
+    poke(fakes[0], 5);
+    TURN_UNTIL(f, result(f, 0).polls_total == 2);
+    assert_true(result(f, 0).value == 5);
+    turn_for(f, 1500, 0);
+    assert_int_equal(fakes[0]->polls, 2);
+}
+
+/* Proves polls keep their interval where demand does not apply: a trigger without
+ * useCachedMetrics that nobody reads, and one with it that is read on every turn. */
+static void test_sw_worker_interval_kept_without_demand(void **state)
+{
+    fixture_t *f = *state;
+    const uint64_t interval = 300;
+
+    add_trigger(f, 0, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"0\"}", interval, 0, 1);
+    cfg_cached = true;
+    add_trigger(f, 1, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"1\"}", interval, 0, 2);
+    cfg_cached = false;
+    sw_assign_load(&f->w);
+    uint64_t until = shm_now_mono_ms() + WAIT_MS;
+    while (!fakes[0] || !fakes[1] || fakes[0]->polls < 5 || fakes[1]->polls < 5) {
+        if (shm_now_mono_ms() > until)
+            fail_msg("the triggers did not poll five times");
+        turn_for(f, 1, 1u << 1);
+    }
+    for (int s = 0; s < 2; s++)
+        for (int i = 1; i < 5; i++) {
+            uint64_t gap = fakes[s]->poll_ms[i] - fakes[s]->poll_ms[i - 1];
+            /* the first interval less at most a tenth of jitter; generous above (ASan) */
+            assert_true(gap >= (i == 1 ? interval - interval / 10 : interval));
+            assert_true(gap < interval + 500);
+        }
+}
+
+/* Proves demand keeps the suspect shard's one poll at a time, and still serves both
+ * triggers' demand. */
+static void test_sw_worker_demand_suspect_one_poll_at_a_time(void **state)
+{
+    fixture_t *f = *state;
+    shm_proc_ctl_t me = {.suspect = 1};
+
+    shm_proc_ctl_write(f->t, MY_SLOT, &me);
+    add_trigger(f, 0, "{\"mode\":\"pipe\",\"id\":\"0\"}", 60000, 200, 1);
+    add_trigger(f, 1, "{\"mode\":\"pipe\",\"id\":\"1\"}", 60000, 200, 2);
+    sw_assign_load(&f->w);
+    uint64_t until = shm_now_mono_ms() + WAIT_MS;
+    while (!fakes[0] || !fakes[1] || fakes[0]->polls < 2 || fakes[1]->polls < 2) {
+        if (shm_now_mono_ms() > until)
+            fail_msg("the suspect shard did not serve both triggers' demand");
+        turn_for(f, 1, 3u);
+        assert_true(f->w.inflight <= 1);
+        assert_false(inflight(f, 0) && inflight(f, 1));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +637,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sw_worker_auth_missing_secret_retried, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_auth_rejected_resolves_again, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_demand_polls_uncached_not_cached, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_demand_stamps_fold_into_one_poll, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_interval_kept_without_demand, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_demand_suspect_one_poll_at_a_time, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
