@@ -189,14 +189,22 @@ int jsonu_copy_string(const cJSON *root, const char *path, char *ret_buf, size_t
                       errtext_t *err)
 {
     const char *s = NULL;
+    size_t len;
     int r;
 
     if (size == 0)
         return -EINVAL;
-    r = jsonu_get_string(root, path, size - 1, &s, err);
+    /* The bound is checked here, not by jsonu_get_string: its max_len 0 means unlimited, which
+     * size 1 would otherwise ask for. */
+    r = jsonu_get_string(root, path, 0, &s, err);
     if (r < 0)
         return r;
-    memcpy(ret_buf, s, strlen(s) + 1);
+    len = strnlen(s, size);
+    if (len == size) {
+        errtext_set(err, "field \"%s\" is longer than %zu bytes", path, size - 1);
+        return -ENAMETOOLONG;
+    }
+    memcpy(ret_buf, s, len + 1);
     return 0;
 }
 
@@ -275,8 +283,16 @@ void jsonu_remove(cJSON *root, const char *path)
         parent_path[len] = '\0';
         parent = (cJSON *)jsonu_lookup(root, parent_path);
     }
-    if (cJSON_IsObject(parent))
-        cJSON_DeleteItemFromObjectCaseSensitive(parent, dot ? dot + 1 : path);
+    if (!cJSON_IsObject(parent))
+        return;
+    /* Every member of that name: cJSON keeps duplicate keys, and deleting only the first would
+     * leave the next one to be found at path. One pass, so many duplicates cost linear time. */
+    const char *key = dot ? dot + 1 : path;
+    for (cJSON *m = parent->child, *next; m; m = next) {
+        next = m->next;
+        if (m->string && strcmp(m->string, key) == 0)
+            cJSON_Delete(cJSON_DetachItemViaPointer(parent, m));
+    }
 }
 
 /* One level of jsonu_prune: rest[i] is what remains of keep path i below obj, or NULL if that

@@ -59,7 +59,8 @@ int jsonu_get_int32(const cJSON *root, const char *path, int32_t min, int32_t ma
 int jsonu_get_double(const cJSON *root, const char *path, double *ret_value, errtext_t *err);
 int jsonu_get_bool(const cJSON *root, const char *path, bool *ret_value, errtext_t *err);
 
-/* Deletes the node at path if present (a no-op otherwise), e.g. "metadata.managedFields". */
+/* Deletes the node at path if present (a no-op otherwise), e.g. "metadata.managedFields"; if the
+ * object repeats the key, every member of that name. */
 void jsonu_remove(cJSON *root, const char *path);
 
 /* Keeps only the n dotted paths in keep (plain object keys, no [n] or ["key"]) and deletes every

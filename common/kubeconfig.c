@@ -62,7 +62,9 @@ static int kc_file_read(const char *path, size_t max, char **ret_buf, size_t *re
     size_t len = 0;
     int fd, r = 0;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; the
+     * S_ISREG check below then refuses it. It changes nothing for a regular file. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return -errno;
     if (fstat(fd, &st) < 0) {
@@ -475,7 +477,8 @@ static int kc_resolve(kc_set_t *set, const char *context, kubeconfig_t *c, errte
     r = kc_get_str(ctx.file, ctx.map, ctx.where, "namespace", &ns, err);
     if (r < 0 && r != -ENOENT)
         return r;
-    if ((r = kc_dup(ns ? ns : "default", &c->ns)) < 0)
+    /* An empty namespace is unset, as in client-go: "" would mean every namespace. */
+    if ((r = kc_dup(ns && *ns ? ns : "default", &c->ns)) < 0)
         return r;
     if ((r = kc_set_find(set, "clusters", "cluster", cluster_name, &cluster, err)) < 0)
         return r;
