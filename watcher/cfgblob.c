@@ -1,0 +1,70 @@
+/*
+ * cfgblob: the text of a trigger's config blob, in the format scaleworker/README.md defines
+ * (field order included). Runs in the watcher. The blob carries the trigger's metadata verbatim
+ * (which may hold credentials KEDA allows there: that is why blobs stay out of the table) and,
+ * for an authenticationRef, the referenced object's spec verbatim with its uid and
+ * resourceVersion: references to Secrets, never a Secret's value. Any change of the referenced
+ * object changes the text, and so the trigger's cfg_gen.
+ */
+#include "watcher/watcher_internal.h"
+
+#include "common/json.h"
+
+#include <string.h>
+
+static const char *blob_str(const cJSON *root, const char *path)
+{
+    const char *v = cJSON_GetStringValue(jsonu_lookup(root, path));
+    return v ? v : "";
+}
+
+static void blob_auth(cJSON *doc, const watch_trigger_t *t, const char *ns, const cJSON *auth)
+{
+    const char *kind = t->auth_cluster ? "ClusterTriggerAuthentication" : "TriggerAuthentication";
+    cJSON *ref = cJSON_AddObjectToObject(doc, "authenticationRef"), *a;
+    const cJSON *spec;
+
+    cJSON_AddStringToObject(ref, "name", t->auth_name);
+    cJSON_AddStringToObject(ref, "kind", kind);
+    if (!auth)
+        return; /* KEDA goes on without it ("error getting triggerAuth") */
+    a = cJSON_AddObjectToObject(doc, "authentication");
+    cJSON_AddStringToObject(a, "kind", kind);
+    if (!t->auth_cluster)
+        cJSON_AddStringToObject(a, "namespace", ns);
+    cJSON_AddStringToObject(a, "name", t->auth_name);
+    cJSON_AddStringToObject(a, "uid", blob_str(auth, "metadata.uid"));
+    cJSON_AddStringToObject(a, "resourceVersion", blob_str(auth, "metadata.resourceVersion"));
+    spec = cJSON_GetObjectItemCaseSensitive(auth, "spec");
+    cJSON_AddItemToObject(
+        a, "spec", cJSON_IsObject(spec) ? cJSON_Duplicate(spec, true) : cJSON_CreateObject());
+}
+
+char *watch_blob_build(const watch_so_t *so, uint32_t i, const cJSON *auth)
+{
+    const watch_trigger_t *t = &so->triggers[i];
+    cJSON *doc = cJSON_CreateObject(), *target;
+    char *text;
+
+    if (!doc)
+        return NULL;
+    cJSON_AddStringToObject(doc, "namespace", so->ns);
+    cJSON_AddStringToObject(doc, "scaledObject", so->name);
+    cJSON_AddNumberToObject(doc, "index", i);
+    cJSON_AddStringToObject(doc, "type", t->type);
+    cJSON_AddStringToObject(doc, "name", t->name);
+    cJSON_AddStringToObject(doc, "metricType",
+                            t->metric_type == SHM_METRIC_VALUE ? "Value" : "AverageValue");
+    cJSON_AddBoolToObject(doc, "useCachedMetrics", t->use_cached_metrics);
+    cJSON_AddItemToObject(doc, "metadata",
+                          t->metadata ? cJSON_Duplicate(t->metadata, true) : cJSON_CreateObject());
+    if (t->auth_name[0])
+        blob_auth(doc, t, so->ns, auth);
+    target = cJSON_AddObjectToObject(doc, "scaleTarget");
+    cJSON_AddStringToObject(target, "apiVersion", so->target_api_version);
+    cJSON_AddStringToObject(target, "kind", so->target_kind);
+    cJSON_AddStringToObject(target, "name", so->target_name);
+    text = jsonu_print(doc);
+    cJSON_Delete(doc);
+    return text;
+}

@@ -1,0 +1,319 @@
+/*
+ * reconcile: one ScaledObject through KEDA's reconcile sequence (keda.md §1.6, without pause
+ * handling), on the watcher's thread:
+ *   deletion -> finalize (stop scaling, restoreToOriginalReplicaCount, drop the finalizer);
+ *   finalizer and label (one metadata merge patch, with a resourceVersion precondition);
+ *   scaleTargetRef.name; ckeda's own check: an unsupported scaler type (left inert);
+ *   target resolution and /scale; replica bounds; ValidateTriggers; the metric specs;
+ *   the table (mirror.c); the HPA (hpasync.c); the status (status.c), written only if it changed.
+ * A failed check is Ready=False ScaledObjectCheckFailed with "<KEDA's step message>: <error>"; the
+ * object then has nothing in the table and its HPA is left as it is. A transient failure (the API
+ * unreachable, a conflict) writes nothing and is retried with a backoff. A decision is logged
+ * once, when it changes the object's Ready condition.
+ */
+#include "watcher/watcher_internal.h"
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/redact.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MSG_TARGET   "ScaledObject doesn't have correct scaleTargetRef specification"
+#define MSG_BOUNDS   "ScaledObject doesn't have correct Idle/Min/Max Replica Counts specification"
+#define MSG_TRIGGERS "ScaledObject doesn't have correct triggers specification"
+#define MSG_HPA      "failed to ensure HPA is correctly created for ScaledObject"
+#define MSG_READY    "ScaledObject is defined correctly and is ready for scaling"
+
+typedef struct rec {
+    watch_ctx_t *w;
+    watch_entry_t *e;
+    watch_so_t *so;
+    watch_status_t st;
+    watch_target_t target;
+    bool retry; /* a check that may pass later by itself (the target appears): retry */
+    char message[WATCH_MESSAGE_MAX];
+} rec_t;
+
+static const char *rec_str(const cJSON *obj, const char *path)
+{
+    const char *s = cJSON_GetStringValue(jsonu_lookup(obj, path));
+    return s ? s : "";
+}
+
+static k8s_ref_t rec_ref(const watch_entry_t *e, const char *sub)
+{
+    return (k8s_ref_t){K8S_GVR_SCALEDOBJECTS, e->ns, e->name, sub};
+}
+
+/* A transient failure: logged at the start of a streak only. */
+static int rec_transient(rec_t *rc, int r, const char *fmt, const char *what)
+{
+    char clean[ERRTEXT_MAX];
+
+    redact_text(what, clean, sizeof clean);
+    log_msg(rc->e->backoff_ms ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING, r, fmt, rc->e->ns, rc->e->name,
+            clean);
+    return -EAGAIN;
+}
+
+static bool rec_has_finalizer(const cJSON *obj)
+{
+    const cJSON *f;
+    cJSON_ArrayForEach(f, jsonu_lookup(obj, "metadata.finalizers"))
+    {
+        if (cJSON_IsString(f) && strcmp(f->valuestring, WATCH_FINALIZER) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The finalizer list with ours added (add) or removed. */
+static cJSON *rec_finalizers(const cJSON *obj, bool add)
+{
+    cJSON *list = cJSON_CreateArray();
+    const cJSON *f;
+
+    cJSON_ArrayForEach(f, jsonu_lookup(obj, "metadata.finalizers"))
+    {
+        if (cJSON_IsString(f) && strcmp(f->valuestring, WATCH_FINALIZER) != 0)
+            cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring));
+    }
+    if (add)
+        cJSON_AddItemToArray(list, cJSON_CreateString(WATCH_FINALIZER));
+    return list;
+}
+
+/* A metadata merge patch with a resourceVersion precondition. 0, or -EAGAIN. */
+static int rec_patch_meta(rec_t *rc, cJSON *meta, const char *what)
+{
+    cJSON *patch = cJSON_CreateObject(), *resp = NULL;
+    k8s_ref_t ref = rec_ref(rc->e, NULL);
+    k8s_error_t kerr;
+    int r;
+
+    cJSON_AddStringToObject(meta, "resourceVersion",
+                            rec_str(rc->e->obj, "metadata.resourceVersion"));
+    cJSON_AddItemToObject(patch, "metadata", meta);
+    r = watch_api_patch(rc->w, &ref, patch, &resp, &kerr);
+    cJSON_Delete(patch);
+    if (r == 0) {
+        watch_entry_set_written(rc->e, resp);
+        return 0;
+    }
+    if (r == -ENOENT)
+        return -ENOENT; /* gone: its DELETED event follows */
+    if (r == -ESTALE)   /* changed meanwhile: the newer version is on its way */
+        return -EAGAIN;
+    return rec_transient(rc, r, "could not %3$s ScaledObject %1$s/%2$s", what);
+}
+
+/* Steps 2 and 5: the finalizer, and the label the metrics adapter selects by. */
+static int rec_meta(rec_t *rc, bool label)
+{
+    const cJSON *obj = rc->e->obj;
+    const char *have =
+        cJSON_GetStringValue(jsonu_lookup(obj, "metadata.labels[\"" WATCH_SO_LABEL "\"]"));
+    bool fin = rec_has_finalizer(obj), lab = label && (!have || strcmp(have, rc->e->name) != 0);
+    cJSON *meta;
+
+    if (fin && !lab)
+        return 0;
+    meta = cJSON_CreateObject();
+    if (!fin)
+        cJSON_AddItemToObject(meta, "finalizers", rec_finalizers(obj, true));
+    if (lab)
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "labels"), WATCH_SO_LABEL,
+                                rc->e->name);
+    return rec_patch_meta(rc, meta, "add the finalizer and label to");
+}
+
+/* advanced.restoreToOriginalReplicaCount, through the target's /scale. */
+static void rec_restore(rec_t *rc)
+{
+    const cJSON *obj = rc->e->obj;
+    int32_t n;
+    k8s_ref_t ref = {{rec_str(obj, "status.scaleTargetGVKR.group"),
+                      rec_str(obj, "status.scaleTargetGVKR.version"),
+                      rec_str(obj, "status.scaleTargetGVKR.resource")},
+                     rc->e->ns,
+                     rec_str(obj, "spec.scaleTargetRef.name"),
+                     "scale"};
+    k8s_error_t kerr;
+    char body[64];
+    cJSON *patch;
+    int r;
+
+    if (!jsonu_lookup(obj, "status.scaleTargetGVKR") ||
+        jsonu_get_int32(obj, "status.originalReplicaCount", 0, INT32_MAX, &n, NULL) < 0)
+        return; /* scaling never started: KEDA skips it too */
+    snprintf(body, sizeof body, "{\"spec\":{\"replicas\":%d}}", n);
+    patch = cJSON_Parse(body);
+    r = watch_api_patch(rc->w, &ref, patch, NULL, &kerr);
+    cJSON_Delete(patch);
+    if (r == 0)
+        log_info("ScaledObject %s/%s deleted: restored %s to its original %d replicas", rc->e->ns,
+                 rc->e->name, ref.name, n);
+    else if (r != -ENOENT)
+        log_error(r, "ScaledObject %s/%s deleted: could not restore %s to %d replicas: %s",
+                  rc->e->ns, rc->e->name, ref.name, n, kerr.message);
+}
+
+static int rec_finalize(rec_t *rc)
+{
+    bool restore = false;
+    int r;
+
+    watch_mirror_free(rc->w, rc->e);
+    if (!rec_has_finalizer(rc->e->obj))
+        return 0;
+    jsonu_get_bool(rc->e->obj, "spec.advanced.restoreToOriginalReplicaCount", &restore, NULL);
+    if (restore && rc->so->failed_step != WATCH_STEP_UNSUPPORTED)
+        rec_restore(rc);
+    cJSON *meta = cJSON_CreateObject();
+    cJSON_AddItemToObject(meta, "finalizers", rec_finalizers(rc->e->obj, false));
+    r = rec_patch_meta(rc, meta, "remove the finalizer from");
+    if (r == 0)
+        log_info("ScaledObject %s/%s finalized", rc->e->ns, rc->e->name);
+    return r == -ENOENT ? 0 : r;
+}
+
+/* A failed check: Ready=False with "<step>: <error>" (or the error alone), nothing in the table.
+ * The text may quote trigger metadata, which KEDA allows to hold credentials: redacted. */
+static int rec_fail(rec_t *rc, const char *step, const char *text)
+{
+    char raw[WATCH_MESSAGE_MAX];
+
+    snprintf(raw, sizeof raw, "%s%s%s", step ? step : "", step ? ": " : "", text);
+    redact_text(raw, rc->message, sizeof rc->message);
+    rc->st.ready = 0;
+    rc->st.message = rc->message;
+    watch_mirror_free(rc->w, rc->e);
+    return 0;
+}
+
+/* Steps 6 and 7 onwards, once the target resolved. */
+static int rec_serve(rec_t *rc, int pr, const errtext_t *perr)
+{
+    watch_ctx_t *w = rc->w;
+    watch_so_t *so = rc->so;
+    errtext_t err = {0};
+    int r;
+
+    if (pr < 0 && so->failed_step == WATCH_STEP_BOUNDS)
+        return rec_fail(rc, MSG_BOUNDS, perr->text);
+    if (pr < 0 && so->failed_step == WATCH_STEP_TRIGGERS)
+        return rec_fail(rc, MSG_TRIGGERS, perr->text);
+    rc->st.triggers_ok = true;
+    if (pr < 0)
+        return rec_fail(rc, MSG_HPA, perr->text);
+    snprintf(so->target_api_version, sizeof so->target_api_version, "%s", rc->target.api_version);
+    r = watch_mirror_apply(w, rc->e, so, &err);
+    rc->e->capacity_blocked = r == -ENOSPC;
+    if (r == -ENOSPC || r == -EFBIG)
+        return rec_fail(rc, NULL, err.text);
+    if (r < 0)
+        return rec_transient(rc, r, "could not mirror ScaledObject %s/%s: %s", err.text);
+    rc->st.metrics_ok = true;
+    r = watch_hpa_ensure(w, so, rec_str(rc->e->obj, "status.hpaName"), &err);
+    if (r == -EINVAL) {
+        rc->retry = true;
+        return rec_fail(rc, MSG_HPA, err.text);
+    }
+    if (r < 0)
+        return rec_transient(rc, r, "ScaledObject %s/%s: %s", err.text);
+    rc->st.hpa_name = so->hpa_name;
+    rc->st.ready = 1;
+    rc->st.message = MSG_READY;
+    return 0;
+}
+
+static int rec_checks(rec_t *rc, int pr, const errtext_t *perr)
+{
+    watch_so_t *so = rc->so;
+    errtext_t err = {0};
+    bool need_scale = !jsonu_lookup(rc->e->obj, "status.originalReplicaCount");
+    int r;
+
+    if (pr < 0 && so->failed_step == WATCH_STEP_TARGET)
+        return rec_fail(rc, MSG_TARGET, perr->text);
+    if (pr < 0 && so->failed_step == WATCH_STEP_UNSUPPORTED)
+        return rec_fail(rc, NULL, perr->text); /* inert: its HPA stays as it is */
+    r = watch_target_resolve(rc->w, rc->e, so, need_scale, &rc->target, &err);
+    if (r == -EINVAL) {
+        rc->retry = true;
+        return rec_fail(rc, MSG_TARGET, err.text);
+    }
+    if (r < 0)
+        return rec_transient(rc, r, "ScaledObject %s/%s: %s", err.text);
+    rc->st.target = &rc->target;
+    rc->st.set_original = rc->target.have_replicas;
+    rc->st.original = rc->target.spec_replicas;
+    return rec_serve(rc, pr, perr);
+}
+
+static void rec_log(const rec_t *rc)
+{
+    const char *was = NULL;
+    int before = watch_status_ready(rc->e->obj, &was);
+
+    if (before == rc->st.ready && was && strcmp(was, rc->st.message) == 0)
+        return;
+    if (rc->st.ready)
+        log_info("ScaledObject %s/%s is ready", rc->e->ns, rc->e->name);
+    else
+        log_warning(0, "ScaledObject %s/%s: %s", rc->e->ns, rc->e->name, rc->st.message);
+}
+
+/* Step 10: the status, then the table's observed group. */
+static int rec_finish(rec_t *rc)
+{
+    cJSON *patch = watch_status_patch(rc->e->obj, &rc->st), *resp = NULL;
+    k8s_ref_t ref = rec_ref(rc->e, "status");
+    k8s_error_t kerr;
+    int r;
+
+    rec_log(rc);
+    if (patch) {
+        r = watch_api_patch(rc->w, &ref, patch, &resp, &kerr);
+        cJSON_Delete(patch);
+        if (r == -ENOENT)
+            return 0;
+        if (r < 0)
+            return rec_transient(rc, r, "could not write the status of ScaledObject %s/%s: %s",
+                                 kerr.message);
+        watch_entry_set_written(rc->e, resp);
+    }
+    rc->e->ready = rc->st.ready;
+    snprintf(rc->e->message, sizeof rc->e->message, "%s", rc->st.message);
+    watch_mirror_observe(rc->w, rc->e);
+    rc->w->block_dirty = true;
+    return rc->retry ? -EAGAIN : 0;
+}
+
+int watch_reconcile(watch_ctx_t *w, watch_entry_t *e)
+{
+    rec_t rc = {.w = w, .e = e, .so = &w->scratch, .st = {.so = &w->scratch}};
+    errtext_t perr = {0};
+    const cJSON *parsed;
+    int pr, r;
+
+    if (!e->obj)
+        return 0;
+    pr = watch_so_parse(e->obj, w->cfg->max_triggers_per_scaledobject, rc.so, &perr);
+    if (rc.so->deleting)
+        return rec_finalize(&rc);
+    parsed = e->obj;
+    r = rec_meta(&rc, !(pr < 0 && rc.so->failed_step == WATCH_STEP_TARGET));
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return r;
+    if (e->obj != parsed) /* the patch replaced the object the parse borrows from */
+        pr = watch_so_parse(e->obj, w->cfg->max_triggers_per_scaledobject, rc.so, &perr);
+    if ((r = rec_checks(&rc, pr, &perr)) < 0)
+        return r;
+    return rec_finish(&rc);
+}

@@ -1,0 +1,238 @@
+/*
+ * status: what the watcher writes to a ScaledObject's status subresource (keda.md §1.3, §1.4):
+ * scaleTargetKind and scaleTargetGVKR, originalReplicaCount (once), triggersTypes and
+ * authenticationsTypes, externalMetricNames (with health pruned to them), hpaName and the
+ * conditions. KEDA writes these in several patches; the watcher computes the end state of one
+ * reconcile and sends only the fields that differ, in one JSON merge patch, or nothing.
+ * Conditions follow KEDA's Conditions methods: the initial set (Ready, Active, Fallback Unknown,
+ * Paused False) when any of the four is missing, SetCondition keeping the order otherwise.
+ * Runs in the watcher.
+ */
+#include "watcher/watcher_internal.h"
+
+#include "common/json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static cJSON *status_condition(const char *type, const char *status, const char *reason,
+                               const char *message)
+{
+    cJSON *c = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(c, "type", type);
+    cJSON_AddStringToObject(c, "status", status);
+    if (reason && *reason)
+        cJSON_AddStringToObject(c, "reason", reason);
+    if (message && *message)
+        cJSON_AddStringToObject(c, "message", message);
+    return c;
+}
+
+static cJSON *status_find(const cJSON *conds, const char *type)
+{
+    cJSON *c;
+
+    cJSON_ArrayForEach(c, conds)
+    {
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "type"));
+        if (t && strcmp(t, type) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* KEDA's SetCondition: in place, or appended. */
+static void status_set(cJSON *conds, const char *type, const char *status, const char *reason,
+                       const char *message)
+{
+    cJSON *c = status_find(conds, type), *n = status_condition(type, status, reason, message);
+    int i = 0;
+    cJSON *x;
+
+    if (!c) {
+        cJSON_AddItemToArray(conds, n);
+        return;
+    }
+    cJSON_ArrayForEach(x, conds)
+    {
+        if (x == c)
+            break;
+        i++;
+    }
+    cJSON_ReplaceItemInArray(conds, i, n);
+}
+
+int watch_status_ready(const cJSON *obj, const char **ret_message)
+{
+    const cJSON *c = status_find(jsonu_lookup(obj, "status.conditions"), "Ready");
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
+
+    if (ret_message)
+        *ret_message = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "message"));
+    return s && strcmp(s, "True") == 0 ? 1 : s && strcmp(s, "False") == 0 ? 0 : -1;
+}
+
+/* fallback.HasValidFallback, read from the object as KEDA reads its spec. */
+static bool status_valid_fallback(const cJSON *obj)
+{
+    int64_t t, r;
+
+    return jsonu_lookup(obj, "spec.fallback") &&
+           jsonu_get_int64(obj, "spec.fallback.failureThreshold", 0, INT32_MAX, &t, NULL) == 0 &&
+           jsonu_get_int64(obj, "spec.fallback.replicas", 0, INT32_MAX, &r, NULL) == 0;
+}
+
+static cJSON *status_conditions(const cJSON *obj, const watch_status_t *st)
+{
+    const cJSON *cur = jsonu_lookup(obj, "status.conditions");
+    static const char *const types[] = {"Ready", "Active", "Fallback", "Paused"};
+    bool complete = cJSON_IsArray(cur);
+    cJSON *conds;
+
+    for (int i = 0; i < 4 && complete; i++)
+        complete = status_find(cur, types[i]) != NULL;
+    if (complete) {
+        conds = cJSON_Duplicate(cur, true);
+    } else { /* GetInitializedConditions */
+        conds = cJSON_CreateArray();
+        cJSON_AddItemToArray(conds, status_condition("Ready", "Unknown", NULL, NULL));
+        cJSON_AddItemToArray(conds, status_condition("Active", "Unknown", NULL, NULL));
+        cJSON_AddItemToArray(conds, status_condition("Fallback", "Unknown", NULL, NULL));
+        cJSON_AddItemToArray(conds, status_condition("Paused", "False", NULL, NULL));
+    }
+    if (st->ready) {
+        status_set(conds, "Ready", "True", "ScaledObjectReady", st->message);
+    } else {
+        status_set(conds, "Ready", "False", "ScaledObjectCheckFailed", st->message);
+        status_set(conds, "Active", "Unknown", "UnknownState", "ScaledObject check failed");
+    }
+    if (!status_valid_fallback(obj))
+        status_set(conds, "Fallback", "False", "NoFallbackFound",
+                   "No fallbacks are active on this scaled object");
+    return conds;
+}
+
+/* Whether v is one of the comma-separated values in list. */
+static bool status_listed(const char *list, const char *v)
+{
+    size_t n = strlen(v);
+
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && strncmp(p, v, n) == 0)
+            return true;
+        p += k + (p[k] == ',');
+    }
+    return false;
+}
+
+/* CombinedTriggersAndAuthenticationsTypes: distinct values, in order, comma-joined. */
+static void status_join(const cJSON *triggers, const char *path, char *buf, size_t cap)
+{
+    const cJSON *t;
+    size_t n = 0;
+
+    buf[0] = '\0';
+    cJSON_ArrayForEach(t, triggers)
+    {
+        const char *v = cJSON_GetStringValue(jsonu_lookup(t, path));
+        if (!v || status_listed(buf, v))
+            continue;
+        int k = snprintf(buf + n, cap - n, "%s%s", n ? "," : "", v);
+        if (k < 0 || (size_t)k >= cap - n) {
+            buf[n] = '\0';
+            break;
+        }
+        n += (size_t)k;
+    }
+}
+
+static void status_target(cJSON *want, const cJSON *cur, const watch_status_t *st)
+{
+    const watch_target_t *t = st->target;
+    char kind[SHM_APIVERSION_MAX + SHM_KIND_MAX + 4];
+    cJSON *g = cJSON_CreateObject();
+
+    /* GVKString: group + "/" + version + "." + kind, so "/v1.Kind" for the core group */
+    snprintf(kind, sizeof kind, "%s/%s.%s", t->gvkr.group, t->gvkr.version, t->kind);
+    cJSON_AddStringToObject(want, "scaleTargetKind", kind);
+    cJSON_AddStringToObject(g, "group", t->gvkr.group);
+    cJSON_AddStringToObject(g, "version", t->gvkr.version);
+    cJSON_AddStringToObject(g, "kind", t->kind);
+    cJSON_AddStringToObject(g, "resource", t->gvkr.resource);
+    cJSON_AddItemToObject(want, "scaleTargetGVKR", g);
+    if (st->set_original && !cJSON_GetObjectItemCaseSensitive(cur, "originalReplicaCount"))
+        cJSON_AddNumberToObject(want, "originalReplicaCount", st->original);
+}
+
+static void status_metrics(cJSON *want, const cJSON *cur, const watch_so_t *so)
+{
+    cJSON *names = cJSON_AddArrayToObject(want, "externalMetricNames");
+    const cJSON *health = cJSON_GetObjectItemCaseSensitive(cur, "health"), *h;
+    cJSON *prune = NULL;
+
+    for (uint32_t i = 0; i < so->ntriggers; i++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(so->triggers[i].spec.metric_name));
+    cJSON_ArrayForEach(h, health)
+    {
+        bool keep = false;
+        for (uint32_t i = 0; i < so->ntriggers && !keep; i++)
+            keep = strcmp(h->string, so->triggers[i].spec.metric_name) == 0;
+        if (keep)
+            continue;
+        if (!prune)
+            prune = cJSON_AddObjectToObject(want, "health");
+        cJSON_AddNullToObject(prune, h->string);
+    }
+}
+
+static void status_triggers(cJSON *want, const cJSON *obj)
+{
+    const cJSON *triggers = jsonu_lookup(obj, "spec.triggers");
+    char buf[4096];
+
+    status_join(triggers, "type", buf, sizeof buf);
+    cJSON_AddStringToObject(want, "triggersTypes", buf);
+    status_join(triggers, "authenticationRef.name", buf, sizeof buf);
+    cJSON_AddStringToObject(want, "authenticationsTypes", buf);
+}
+
+/* Drops from want every field cur already has with the same value. */
+static void status_diff(cJSON *want, const cJSON *cur)
+{
+    cJSON *f = want->child, *next;
+
+    for (; f; f = next) {
+        next = f->next;
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(cur, f->string);
+        if (c && cJSON_Compare(f, c, true))
+            cJSON_DeleteItemFromObjectCaseSensitive(want, f->string);
+    }
+}
+
+cJSON *watch_status_patch(const cJSON *obj, const watch_status_t *st)
+{
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, "status");
+    cJSON *want = cJSON_CreateObject(), *patch;
+
+    if (!want)
+        return NULL;
+    if (st->target)
+        status_target(want, cur, st);
+    if (st->triggers_ok)
+        status_triggers(want, obj);
+    if (st->metrics_ok)
+        status_metrics(want, cur, st->so);
+    if (st->hpa_name)
+        cJSON_AddStringToObject(want, "hpaName", st->hpa_name);
+    cJSON_AddItemToObject(want, "conditions", status_conditions(obj, st));
+    status_diff(want, cur);
+    if (!want->child) {
+        cJSON_Delete(want);
+        return NULL;
+    }
+    patch = cJSON_CreateObject();
+    cJSON_AddItemToObject(patch, "status", want);
+    return patch;
+}

@@ -1,0 +1,250 @@
+/*
+ * watcher_internal: what the watcher's files share. Everything here runs on the watcher's one
+ * thread: informer callbacks, the work queue and the reconciles all happen inside its main loop.
+ *
+ * Ownership:
+ * - The caches (ScaledObjects, TriggerAuthentications, ClusterTriggerAuthentications, HPAs,
+ *   Deployment/StatefulSet replica counts) hold what the informers delivered; a reconcile also
+ *   stores what an API write returned so the next step works on the newest version.
+ * - The mirror (mirror.c) is the only code that writes ScaledObject and trigger slots, config
+ *   blobs and the index; the watcher block is written by watcher.c.
+ * - cfg_gen values come from one per-process counter seeded from the real-time clock, so a
+ *   restarted watcher never hands out a generation its predecessor used.
+ */
+#ifndef CKEDA_WATCHER_INTERNAL_H
+#define CKEDA_WATCHER_INTERNAL_H
+
+#include "common/config.h"
+#include "common/errtext.h"
+#include "common/k8s.h"
+#include "common/role.h"
+#include "shm/shm.h"
+#include "watcher/so.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WATCH_FINALIZER       "finalizer.keda.sh"
+#define WATCH_SO_LABEL        "scaledobject.keda.sh/name"
+#define WATCH_KEY_MAX         (SHM_NS_MAX + SHM_NAME_MAX + 16)
+#define WATCH_RV_MAX          64
+#define WATCH_WRITTEN_RVS     4
+#define WATCH_RETRY_MIN_MS    1000
+#define WATCH_RETRY_MAX_MS    300000
+#define WATCH_REQUEST_TIMEOUT 5000 /* ms; well under the supervisor's watchdog */
+#define WATCH_QUEUE_SLICE_MS  200  /* reconcile at most this long before serving the loop */
+#define WATCH_MESSAGE_MAX     1024
+
+/* ---- map.c: string keys to pointers, keyed hashing (names are user-chosen) ---- */
+
+typedef struct watch_map_node {
+    struct watch_map_node *next;
+    void *value;
+    char key[];
+} watch_map_node_t;
+
+typedef struct watch_map {
+    watch_map_node_t **buckets;
+    size_t nbuckets; /* a power of two, 0 before the first insert */
+    size_t count;
+    uint64_t k0, k1;
+} watch_map_t;
+
+void watch_map_init(watch_map_t *m);
+/* Frees every node, calling free_value on each value (may be NULL). */
+void watch_map_done(watch_map_t *m, void (*free_value)(void *));
+void *watch_map_get(const watch_map_t *m, const char *key);
+/* Inserts or replaces; *ret_old (may be NULL) receives a replaced value. -ENOMEM. */
+int watch_map_put(watch_map_t *m, const char *key, void *value, void **ret_old);
+/* Removes and returns the value (NULL if absent). */
+void *watch_map_del(watch_map_t *m, const char *key);
+/* Calls fn for each value; fn must not insert or remove. */
+void watch_map_each(const watch_map_t *m, void (*fn)(const char *key, void *value, void *ud),
+                    void *ud);
+
+/* ---- the watcher's state ---- */
+
+enum {
+    WATCH_INF_SO,
+    WATCH_INF_TA,
+    WATCH_INF_CTA,
+    WATCH_INF_HPA,
+    WATCH_INF_DEPLOY,
+    WATCH_INF_STS,
+    WATCH_INF_COUNT
+};
+
+typedef struct watch_workload {
+    int32_t spec_replicas;
+    int32_t status_replicas;
+    int32_t ready_replicas;
+} watch_workload_t;
+
+/* One ScaledObject the watcher knows about. */
+typedef struct watch_entry {
+    char ns[SHM_NS_MAX];
+    char name[SHM_NAME_MAX];
+    cJSON *obj; /* the newest version known (owned) */
+    /* versions this watcher wrote, oldest first: their watch events are not news */
+    char written_rv[WATCH_WRITTEN_RVS][WATCH_RV_MAX];
+    /* work queue */
+    bool queued;
+    bool delayed;
+    uint64_t retry_at_ms;
+    uint32_t backoff_ms;
+    /* mirror: slots in the table (SHM_NONE: not mirrored) */
+    uint32_t slot;
+    uint32_t generation;
+    bool adopted; /* slots kept from a previous watcher; blob texts not in memory */
+    uint32_t ntrig;
+    uint32_t trig[SHM_TRIGGERS_PER_SO_MAX];
+    uint64_t cfg_gen[SHM_TRIGGERS_PER_SO_MAX];
+    char *blob[SHM_TRIGGERS_PER_SO_MAX]; /* the blob text each cfg_gen was written for */
+    /* the scale target, for replica counts */
+    char workload_key[WATCH_KEY_MAX]; /* "" unless a cached Deployment/StatefulSet */
+    k8s_resolved_t target;
+    bool target_known;
+    int32_t scale_spec, scale_status; /* from GET /scale, for other kinds */
+    /* the last Ready decision, to log a failure once and to publish it */
+    int ready; /* 1 True, 0 False, -1 not decided yet */
+    bool capacity_blocked;
+    bool auth_missing_logged;
+    char message[WATCH_MESSAGE_MAX];
+} watch_entry_t;
+
+typedef struct watch_queue {
+    char **keys;
+    size_t head, tail, cap;
+} watch_queue_t;
+
+typedef struct watch_ctx {
+    role_ctx_t *role;
+    const cfg_t *cfg;
+    shm_table_t *table;
+    int blob_dir;
+    int supervisor_bell;
+    kubeconfig_t *kubeconfig;
+    k8s_client_t *client;
+    k8s_loop_t *loop;
+    k8s_informer_t *inf[WATCH_INF_COUNT];
+    bool synced;  /* every informer has listed once */
+    bool adopted; /* the previous watcher's slots were reconciled */
+    uint64_t synced_mono_ms;
+    uint64_t last_relist_real_ms;
+    watch_map_t sos;       /* "ns/name" -> watch_entry_t */
+    watch_map_t auths;     /* "ns/name" (TA), "/name" (CTA) -> cJSON (stripped) */
+    watch_map_t hpas;      /* "ns/name" -> cJSON (stripped) */
+    watch_map_t workloads; /* "deployments/ns/name", "statefulsets/ns/name" -> watch_workload_t */
+    watch_queue_t queue;
+    watch_queue_t delayed;
+    /* the mirror's slot allocator */
+    uint32_t *free_so, nfree_so;
+    uint32_t *free_trig, nfree_trig;
+    uint64_t next_cfg_gen;
+    bool ring_supervisor;
+    bool block_dirty;
+    uint32_t mirrored, mirrored_triggers, not_ready;
+    uint64_t api_requests; /* synchronous requests this process made */
+    watch_so_t scratch;    /* large: one parse at a time */
+} watch_ctx_t;
+
+/* ---- cache.c: informers into the caches ---- */
+
+int watch_informers_start(watch_ctx_t *w);
+void watch_entry_free(watch_entry_t *e);
+/* Replaces e->obj with obj (taken) and remembers its resourceVersion as one this process wrote. */
+void watch_entry_set_written(watch_entry_t *e, cJSON *obj);
+/* "ns/name" into buf ("/name" for a cluster-scoped object: ns ""). */
+void watch_key(char *buf, size_t cap, const char *ns, const char *name);
+/* Stores an HPA the API returned (taken) in the HPA cache, stripped as the informer strips. */
+void watch_hpa_cache_put(watch_ctx_t *w, cJSON *hpa);
+
+/* ---- queue.c ---- */
+
+void watch_enqueue(watch_ctx_t *w, watch_entry_t *e);
+/* Schedules another reconcile after the entry's backoff (which then doubles). */
+void watch_enqueue_later(watch_ctx_t *w, watch_entry_t *e);
+/* Reconciles queued entries for up to budget_ms; returns how long the loop may sleep. */
+int watch_queue_run(watch_ctx_t *w, uint32_t budget_ms);
+void watch_queue_done(watch_queue_t *q);
+
+/* ---- cfgblob.c: a trigger's config blob (scaleworker/README.md) ---- */
+
+/* The blob text (malloc'ed) for trigger i. auth is the referenced (Cluster)TriggerAuthentication
+ * as cached, or NULL. */
+char *watch_blob_build(const watch_so_t *so, uint32_t i, const cJSON *auth);
+
+/* ---- mirror.c: the table ---- */
+
+int watch_mirror_init(watch_ctx_t *w);
+void watch_mirror_done(watch_ctx_t *w);
+/* At the first full sync: keeps the previous watcher's slots of objects that still exist (same
+ * uid), frees the rest, rebuilds the index. */
+void watch_mirror_adopt(watch_ctx_t *w);
+/* Writes so's slots. -ENOSPC (nothing written) when the table is full, with a message. */
+int watch_mirror_apply(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so, errtext_t *err);
+void watch_mirror_free(watch_ctx_t *w, watch_entry_t *e);
+/* Publishes e's observed group (replica counts, Ready). */
+void watch_mirror_observe(watch_ctx_t *w, watch_entry_t *e);
+
+/* ---- target.c: scaleTargetRef ---- */
+
+typedef struct watch_target {
+    k8s_resolved_t gvkr;
+    char kind[SHM_KIND_MAX];
+    char api_version[SHM_APIVERSION_MAX]; /* "<group>/<version>", or "<version>" for core */
+    bool have_replicas;
+    int32_t spec_replicas;
+} watch_target_t;
+
+/* Resolves so's scaleTargetRef (and reads its /scale when need_scale, or always for kinds the
+ * watcher does not cache). 0; -EINVAL with KEDA's message for a bad target; other -errno with a
+ * message for a transient failure. */
+int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so, bool need_scale,
+                         watch_target_t *ret, errtext_t *err);
+
+/* ---- status.c: the status subresource ---- */
+
+typedef struct watch_status {
+    const watch_so_t *so;
+    const watch_target_t *target; /* NULL until resolved */
+    bool set_original;
+    int32_t original;
+    bool triggers_ok;     /* triggersTypes, authenticationsTypes */
+    bool metrics_ok;      /* externalMetricNames */
+    const char *hpa_name; /* NULL until the HPA is ensured */
+    int ready;            /* 1 True, 0 False */
+    const char *message;
+} watch_status_t;
+
+/* {"status": {...}} holding what differs from obj's status, or NULL when nothing does. */
+cJSON *watch_status_patch(const cJSON *obj, const watch_status_t *st);
+/* The Ready condition's status in obj: 1 True, 0 False, -1 Unknown or missing. */
+int watch_status_ready(const cJSON *obj, const char **ret_message);
+
+/* ---- hpasync.c ---- */
+
+/* Creates, renames or updates so's HPA. 0; -EINVAL with a message when the API refused it;
+ * another -errno (transient) with a message. */
+int watch_hpa_ensure(watch_ctx_t *w, const watch_so_t *so, const char *status_hpa, errtext_t *err);
+
+/* ---- reconcile.c ---- */
+
+/* One reconcile of e. 0 done; -EAGAIN to retry after a backoff. */
+int watch_reconcile(watch_ctx_t *w, watch_entry_t *e);
+
+/* ---- watcher.c ---- */
+
+/* The synchronous API calls, counted, with a heartbeat after each (they may block). */
+int watch_api_get(watch_ctx_t *w, const k8s_ref_t *ref, cJSON **ret, k8s_error_t *err);
+int watch_api_patch(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *patch, cJSON **ret,
+                    k8s_error_t *err);
+int watch_api_create(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj, cJSON **ret,
+                     k8s_error_t *err);
+int watch_api_update(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj, cJSON **ret,
+                     k8s_error_t *err);
+int watch_api_delete(watch_ctx_t *w, const k8s_ref_t *ref, k8s_error_t *err);
+void watch_heartbeat(watch_ctx_t *w);
+
+#endif
