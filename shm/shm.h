@@ -388,6 +388,10 @@ typedef struct shm_odd_group {
 /* Lists groups whose sequence is odd now (at most max). Returns the count found. */
 unsigned shm_odd_groups(const shm_table_t *t, shm_odd_group_t *ret, unsigned max);
 
+/* SipHash-2-4 of data under a 16-byte key: the index's keyed hash, for any table of names
+ * users choose (they cannot make keys collide without the key). */
+uint64_t shm_siphash(const uint8_t key[16], const void *data, size_t len);
+
 /* Times. */
 uint64_t shm_now_mono_ms(void);
 uint64_t shm_now_real_ms(void);

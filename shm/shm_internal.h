@@ -159,7 +159,5 @@ typedef struct shm_seq_region {
 extern const shm_seq_region_t shm_seq_regions[];
 extern const unsigned shm_seq_region_count;
 
-/* index.c */
-uint64_t shm_siphash(const uint8_t key[16], const void *data, size_t len);
 
 #endif

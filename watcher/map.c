@@ -1,7 +1,8 @@
 /*
  * map: the watcher's caches, string keys ("ns/name") to pointers. Chained buckets, doubled when
- * the load passes one; SipHash-2-4 under a random key, because object names are chosen by users
- * and must not be able to pile into one bucket. Runs on the watcher's thread only.
+ * the load passes one; the table's SipHash-2-4 (shm_siphash) under a random key, because object
+ * names are chosen by users and must not be able to pile into one bucket. Runs on the watcher's
+ * thread only.
  */
 #include "watcher/watcher_internal.h"
 
@@ -10,72 +11,17 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-    do {                                                                                           \
-        v0 += v1;                                                                                  \
-        v1 = ROTL(v1, 13);                                                                         \
-        v1 ^= v0;                                                                                  \
-        v0 = ROTL(v0, 32);                                                                         \
-        v2 += v3;                                                                                  \
-        v3 = ROTL(v3, 16);                                                                         \
-        v3 ^= v2;                                                                                  \
-        v0 += v3;                                                                                  \
-        v3 = ROTL(v3, 21);                                                                         \
-        v3 ^= v0;                                                                                  \
-        v2 += v1;                                                                                  \
-        v1 = ROTL(v1, 17);                                                                         \
-        v1 ^= v2;                                                                                  \
-        v2 = ROTL(v2, 32);                                                                         \
-    } while (0)
-
-static uint64_t map_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static uint64_t map_hash(const watch_map_t *m, const char *key)
 {
-    const unsigned char *in = (const unsigned char *)key;
-    size_t len = strlen(key), i;
-    uint64_t v0 = 0x736f6d6570736575ULL ^ m->k0, v1 = 0x646f72616e646f6dULL ^ m->k1;
-    uint64_t v2 = 0x6c7967656e657261ULL ^ m->k0, v3 = 0x7465646279746573ULL ^ m->k1;
-    uint64_t b = (uint64_t)len << 56, w;
-
-    for (i = 0; i + 8 <= len; i += 8) {
-        w = map_le64(in + i);
-        v3 ^= w;
-        SIPROUND;
-        SIPROUND;
-        v0 ^= w;
-    }
-    for (size_t j = 0; i + j < len; j++)
-        b |= (uint64_t)in[i + j] << (8 * j);
-    v3 ^= b;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
+    return shm_siphash(m->key, key, strlen(key));
 }
 
 void watch_map_init(watch_map_t *m)
 {
-    uint64_t k[2] = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
-
     memset(m, 0, sizeof *m);
-    if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k) {
-        /* keep the fixed key: still correct, only not hardened */
+    if (getrandom(m->key, sizeof m->key, 0) != (ssize_t)sizeof m->key) {
+        /* keep the zero key: still correct, only not hardened */
     }
-    m->k0 = k[0];
-    m->k1 = k[1];
 }
 
 void watch_map_done(watch_map_t *m, void (*free_value)(void *))

@@ -48,7 +48,7 @@ typedef struct watch_map {
     watch_map_node_t **buckets;
     size_t nbuckets; /* a power of two, 0 before the first insert */
     size_t count;
-    uint64_t k0, k1;
+    uint8_t key[16]; /* SipHash key, random per process */
 } watch_map_t;
 
 void watch_map_init(watch_map_t *m);
