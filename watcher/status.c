@@ -102,7 +102,11 @@ static cJSON *status_conditions(const cJSON *obj, const watch_status_t *st)
         cJSON_AddItemToArray(conds, status_condition("Paused", "False", NULL, NULL));
     }
     if (st->ready) {
-        status_set(conds, "Ready", "True", "ScaledObjectReady", st->message);
+        /* the scale loop's trigger errors stand until its next poll clears them */
+        const char *why = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(status_find(conds, "Ready"), "reason"));
+        if (!why || (strcmp(why, "TriggerError") != 0 && strcmp(why, "PartialTriggerError") != 0))
+            status_set(conds, "Ready", "True", "ScaledObjectReady", st->message);
     } else {
         status_set(conds, "Ready", "False", "ScaledObjectCheckFailed", st->message);
         status_set(conds, "Active", "Unknown", "UnknownState", "ScaledObject check failed");

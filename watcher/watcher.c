@@ -1,8 +1,9 @@
 /*
  * watcher: `ckeda --role=watcher`, the only process that writes to Kubernetes. One thread, one
  * k8s_loop: the informers (cache.c) fill the caches and queue ScaledObjects; each loop turn
- * reconciles queued objects for a bounded slice (queue.c, reconcile.c), publishes the watcher
- * block and rings the supervisor when trigger configurations changed.
+ * reconciles queued objects for a bounded slice (queue.c, reconcile.c), runs the scale loop for
+ * the objects that are due or whose triggers rang the doorbell (scaleloop.c), publishes the
+ * watcher block and rings the supervisor when trigger configurations changed.
  *
  * Invariants:
  * - Heartbeats at least once a second: the loop never sleeps longer, reconciles run in slices,
@@ -187,6 +188,7 @@ static int watch_run(watch_ctx_t *w)
     struct pollfd pfd[ROLE_POLLFDS + 2];
     uint64_t stats_ms = shm_now_mono_ms(), stats_req = 0, stats_lw = 0;
     int sleep_ms = 1000, r;
+    bool bell;
 
     for (;;) {
         role_pollfds(pfd);
@@ -200,12 +202,17 @@ static int watch_run(watch_ctx_t *w)
             return 0;
         if (pfd[ROLE_POLLFDS].revents)
             role_bell_drain(FD_OWN_BELL);
-        if (pfd[ROLE_POLLFDS + 1].revents)
-            role_bell_drain(FD_WATCHER_BELL); /* the scale loop's wake-up (a later step) */
+        if ((bell = pfd[ROLE_POLLFDS + 1].revents != 0))
+            role_bell_drain(FD_WATCHER_BELL); /* a trigger's activity changed */
         watch_heartbeat(w);
         sleep_ms = 1000;
-        if (w->synced && w->adopted)
+        if (w->synced && w->adopted) {
             sleep_ms = watch_queue_run(w, WATCH_QUEUE_SLICE_MS);
+            if (bell)
+                watch_scaleloop_bell(w);
+            r = watch_scaleloop_run(w);
+            sleep_ms = r < sleep_ms ? r : sleep_ms;
+        }
         watch_publish(w);
         watch_stats(w, &stats_ms, &stats_req, &stats_lw);
     }

@@ -19,6 +19,7 @@
 #include "common/k8s.h"
 #include "common/role.h"
 #include "shm/shm.h"
+#include "watcher/decide.h"
 #include "watcher/so.h"
 
 #include <cjson/cJSON.h>
@@ -106,6 +107,9 @@ typedef struct watch_entry {
     k8s_resolved_t target;
     bool target_known;
     int32_t scale_spec, scale_status; /* from GET /scale, for other kinds */
+    /* the scale loop (scaleloop.c) */
+    uint64_t scale_due_mono_ms; /* next evaluation; 0: at once */
+    uint64_t scale_seen;        /* the triggers' activity and cfg_gen at the last evaluation */
     /* the last Ready decision, to log a failure once and to publish it */
     int ready; /* 1 True, 0 False, -1 not decided yet */
     bool capacity_blocked;
@@ -233,6 +237,19 @@ int watch_hpa_ensure(watch_ctx_t *w, const watch_so_t *so, const char *status_hp
 
 /* One reconcile of e. 0 done; -EAGAIN to retry after a backoff. */
 int watch_reconcile(watch_ctx_t *w, watch_entry_t *e);
+
+/* ---- scaleloop.c: KEDA's scale loop (keda.md §1.9) ---- */
+
+/* Evaluates the objects that are due; returns how long the loop may sleep (ms). */
+int watch_scaleloop_run(watch_ctx_t *w);
+/* The doorbell rang: marks due the objects whose triggers changed activity. */
+void watch_scaleloop_bell(watch_ctx_t *w);
+/* The /status merge patch a decision asks for (Active, Ready, lastActiveTime), or NULL when the
+ * object already says it. error: some trigger is in ERROR. Times are real-time ms. */
+cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *out, bool error,
+                                    uint64_t last_active_ms, uint64_t now_ms);
+/* An RFC 3339 time at path in obj, in ms; 0 when absent or malformed. */
+uint64_t watch_time_parse(const cJSON *obj, const char *path);
 
 /* ---- watcher.c ---- */
 

@@ -1,0 +1,185 @@
+/*
+ * The scale loop's status writes (keda.md §1.4, §1.9): the Active and Ready conditions KEDA sets
+ * per poll with its exact reasons and messages, lastActiveTime in RFC 3339, and above all: a poll
+ * that changes nothing yields no patch, and an active object does not rewrite lastActiveTime on
+ * every poll. Also the RFC 3339 reader the loop takes creationTimestamp and lastActiveTime from.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "common/json.h"
+#include "watcher/watcher_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define T0 1764288000000ull /* 2025-11-28T00:00:00Z */
+
+static const char *const READY_TRUE =
+    "{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"ScaledObjectReady\","
+    "\"message\":\"ScaledObject is defined correctly and is ready for scaling\"}";
+
+static cJSON *object(const char *active, const char *ready, const char *last_active)
+{
+    char buf[2048];
+
+    snprintf(buf, sizeof buf,
+             "{\"metadata\":{\"name\":\"so\",\"creationTimestamp\":\"2025-11-27T23:00:00Z\"},"
+             "\"status\":{%s%s%s\"conditions\":[%s,%s,"
+             "{\"type\":\"Fallback\",\"status\":\"False\"},{\"type\":\"Paused\",\"status\":"
+             "\"False\"}]}}",
+             last_active ? "\"lastActiveTime\":\"" : "", last_active ? last_active : "",
+             last_active ? "\"," : "", ready, active);
+    cJSON *o = cJSON_Parse(buf);
+    assert_non_null(o);
+    return o;
+}
+
+static const cJSON *cond(const cJSON *patch, const char *type)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, jsonu_lookup(patch, "status.conditions"))
+    {
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(c, "type")), type) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static const char *field(const cJSON *c, const char *name)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, name));
+}
+
+static void decide(bool active, bool error, int32_t current, uint64_t last_active,
+                   watch_decide_out_t *out)
+{
+    watch_decide_in_t in = {.active = active,
+                            .error = error,
+                            .current = current,
+                            .idle_replicas = -1,
+                            .now_ms = T0,
+                            .last_active_ms = last_active,
+                            .created_ms = T0 - 3600000,
+                            .cooldown_s = 300};
+    watch_decide(&in, out);
+}
+
+static void test_watch_scaleloop_status_patch_activation(void **state)
+{
+    cJSON *obj = object("{\"type\":\"Active\",\"status\":\"Unknown\"}", READY_TRUE, NULL);
+    watch_decide_out_t out;
+
+    decide(true, false, 0, 0, &out);
+    assert_int_equal(out.action, WATCH_ACT_ACTIVATE);
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, T0, T0);
+    assert_non_null(p);
+    const cJSON *a = cond(p, "Active");
+    assert_string_equal(field(a, "status"), "True");
+    assert_string_equal(field(a, "reason"), "ScalerActive");
+    assert_string_equal(field(a, "message"), "Scaling is performed because triggers are active");
+    assert_string_equal(field(cond(p, "Ready"), "reason"), "ScaledObjectReady");
+    assert_string_equal(cJSON_GetStringValue(jsonu_lookup(p, "status.lastActiveTime")),
+                        "2025-11-28T00:00:00Z");
+    /* the order of KEDA's conditions is kept */
+    assert_string_equal(field(cJSON_GetArrayItem(jsonu_lookup(p, "status.conditions"), 0), "type"),
+                        "Ready");
+    cJSON_Delete(p);
+    cJSON_Delete(obj);
+}
+
+static const char *const ACTIVE_TRUE =
+    "{\"type\":\"Active\",\"status\":\"True\",\"reason\":\"ScalerActive\",\"message\":"
+    "\"Scaling is performed because triggers are active\"}";
+
+static void test_watch_scaleloop_status_patch_unchanged_is_null(void **state)
+{
+    cJSON *obj = object(ACTIVE_TRUE, READY_TRUE, "2025-11-28T00:00:00Z");
+    watch_decide_out_t out;
+
+    decide(true, false, 3, T0, &out);
+    assert_int_equal(out.action, WATCH_ACT_NONE);
+    /* polled again 10 s later, still active: lastActiveTime moves only in the table */
+    assert_null(watch_scaleloop_status_patch(obj, &out, false, T0 + 10000, T0 + 10000));
+    /* 30 s later it is written, alone */
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, T0 + 30000, T0 + 30000);
+    assert_non_null(p);
+    assert_null(jsonu_lookup(p, "status.conditions"));
+    assert_string_equal(cJSON_GetStringValue(jsonu_lookup(p, "status.lastActiveTime")),
+                        "2025-11-28T00:00:30Z");
+    cJSON_Delete(p);
+    cJSON_Delete(obj);
+}
+
+static void test_watch_scaleloop_status_patch_cooldown_carries_exact_last_active(void **state)
+{
+    cJSON *obj = object(ACTIVE_TRUE, READY_TRUE, "2025-11-28T00:00:00Z");
+    watch_decide_out_t out;
+
+    decide(false, false, 1, T0 - 12000, &out); /* inactive, inside the cooldown */
+    assert_int_equal(out.action, WATCH_ACT_NONE);
+    assert_string_equal(out.active_reason, "ScalerCooldown");
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, T0 + 12000, T0 + 13000);
+    const cJSON *a = cond(p, "Active");
+    assert_string_equal(field(a, "status"), "False");
+    assert_string_equal(field(a, "message"), "Scaler cooling down because triggers are not active");
+    assert_string_equal(cJSON_GetStringValue(jsonu_lookup(p, "status.lastActiveTime")),
+                        "2025-11-28T00:00:12Z");
+    cJSON_Delete(p);
+    cJSON_Delete(obj);
+}
+
+static void test_watch_scaleloop_status_patch_trigger_errors(void **state)
+{
+    cJSON *obj = object(ACTIVE_TRUE, READY_TRUE, "2025-11-28T00:00:00Z");
+    watch_decide_out_t out;
+
+    decide(false, true, 0, T0, &out); /* errors, not active, no fallback */
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, true, T0, T0);
+    const cJSON *r = cond(p, "Ready");
+    assert_string_equal(field(r, "status"), "False");
+    assert_string_equal(field(r, "reason"), "TriggerError");
+    assert_string_equal(field(r, "message"),
+                        "Triggers defined in ScaledObject are not working correctly");
+    assert_string_equal(field(cond(p, "Active"), "reason"), "ScalerNotActive");
+    cJSON_Delete(p);
+
+    decide(true, true, 2, T0, &out); /* active with a failing trigger */
+    p = watch_scaleloop_status_patch(obj, &out, true, T0, T0);
+    r = cond(p, "Ready");
+    assert_string_equal(field(r, "status"), "Unknown");
+    assert_string_equal(field(r, "reason"), "PartialTriggerError");
+    assert_string_equal(field(r, "message"),
+                        "Some triggers defined in ScaledObject are not working correctly");
+    cJSON_Delete(p);
+    cJSON_Delete(obj);
+}
+
+static void test_watch_time_parse_forms(void **state)
+{
+    cJSON *o = cJSON_Parse("{\"a\":\"2025-11-28T00:00:00Z\",\"b\":\"2025-11-28T01:00:00.25+01:00\","
+                           "\"c\":\"yesterday\",\"d\":\"2025-11-28T00:00:00\"}");
+
+    assert_int_equal(watch_time_parse(o, "a"), T0);
+    assert_int_equal(watch_time_parse(o, "b"), T0);
+    assert_int_equal(watch_time_parse(o, "c"), 0);
+    assert_int_equal(watch_time_parse(o, "d"), 0);
+    assert_int_equal(watch_time_parse(o, "missing"), 0);
+    cJSON_Delete(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_watch_scaleloop_status_patch_activation),
+        cmocka_unit_test(test_watch_scaleloop_status_patch_unchanged_is_null),
+        cmocka_unit_test(test_watch_scaleloop_status_patch_cooldown_carries_exact_last_active),
+        cmocka_unit_test(test_watch_scaleloop_status_patch_trigger_errors),
+        cmocka_unit_test(test_watch_time_parse_forms),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,519 @@
+/*
+ * scaleloop: KEDA's scale loop for ScaledObjects (reference keda.md §1.9), on the watcher's
+ * thread. Each mirrored, Ready object is evaluated on its pollingInterval and at once when the
+ * watcher's doorbell reports that one of its triggers changed activity. One evaluation reads the
+ * trigger states through shm_trigger_state, the target's spec.replicas (the Deployment and
+ * StatefulSet cache, else GET /scale), asks watch_decide (decide.c) and carries out the answer:
+ * /scale for the 0 <-> min moves, the Active and Ready conditions and lastActiveTime on /status,
+ * and the observed group's `active` and last-active time for ckedactl and the adapter.
+ *
+ * Invariants:
+ * - An object is not evaluated until each trigger has settled (shm_cause_is_settled): a new
+ *   object, a config change or a restarting worker never scales anything down.
+ * - Upward writes are merge patches of /scale. A downward write re-reads /scale, goes ahead only
+ *   if spec.replicas is still the value the decision was made on, and PUTs the Scale object with
+ *   the resourceVersion it read: a scale-up the HPA made in between is a conflict, and the object
+ *   is decided again on the fresh count. A scale-to-zero never overwrites a scale-up.
+ * - Nothing is written when nothing changed. status.lastActiveTime is kept exact in the table's
+ *   observed group (which survives a watcher restart) and written to the API with every status
+ *   patch made for another reason, and otherwise at most every WATCH_LAST_ACTIVE_PERSIST_S: an
+ *   active object costs one status write per that period, not one per poll. Decisions use the
+ *   later of the two.
+ */
+#include "watcher/decide.h"
+#include "watcher/watcher_internal.h"
+
+#include "common/json.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define WATCH_LAST_ACTIVE_PERSIST_S 30
+#define WATCH_SCALE_ATTEMPTS        3
+#define WATCH_UNSETTLED_RETRY_MS    250
+#define MSG_READY                   "ScaledObject is defined correctly and is ready for scaling"
+
+typedef struct sl_eval {
+    watch_ctx_t *w;
+    watch_entry_t *e;
+    shm_so_spec_t spec;
+    bool active, error;
+    uint64_t seen;
+    uint64_t now_mono;
+} sl_eval_t;
+
+/* ---- time ---- */
+
+uint64_t watch_time_parse(const cJSON *obj, const char *path)
+{
+    const char *s = cJSON_GetStringValue(jsonu_lookup(obj, path));
+    struct tm tm;
+    int n = 0;
+
+    if (!s)
+        return 0;
+    memset(&tm, 0, sizeof tm);
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &n) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    s += n;
+    s += *s == '.' ? 1 + strspn(s + 1, "0123456789") : 0;
+    if (*s == '+' || *s == '-') {
+        int hh, mm;
+        if (sscanf(s + 1, "%2d:%2d", &hh, &mm) != 2)
+            return 0;
+        t -= (*s == '+' ? 1 : -1) * (time_t)(hh * 3600 + mm * 60);
+    } else if (*s != 'Z' && *s != 'z') {
+        return 0;
+    }
+    return t < 0 ? 0 : (uint64_t)t * 1000;
+}
+
+static void sl_time_format(uint64_t ms, char *buf, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- the triggers ---- */
+
+static uint64_t sl_mix(uint64_t h, uint64_t v)
+{
+    return (h ^ v) * 1099511628211ull;
+}
+
+/* The states of e's triggers. -EAGAIN while one has not settled (or the table is mid-write). */
+static int sl_triggers(sl_eval_t *ev)
+{
+    const shm_so_spec_t *spec = &ev->spec;
+    uint64_t seen = 1469598103934665603ull;
+
+    ev->active = ev->error = false;
+    for (uint32_t i = 0; i < spec->trigger_count; i++) {
+        shm_trig_cfg_t cfg;
+        shm_trig_ctl_t ctl;
+        shm_trig_result_t res;
+        shm_cause_t cause;
+        uint32_t slot = spec->triggers[i];
+
+        if (shm_trig_cfg_read(ev->w->table, slot, &cfg) < 0 ||
+            shm_trig_ctl_read(ev->w->table, slot, &ctl) < 0 ||
+            shm_trig_result_read(ev->w->table, slot, &res) < 0)
+            return -EAGAIN;
+        shm_state_t st = shm_trigger_state(&cfg, &ctl, &res, ev->now_mono, &cause);
+        if (!shm_cause_is_settled(cause))
+            return -EAGAIN;
+        ev->active |= st == SHM_STATE_ACTIVE;
+        ev->error |= st == SHM_STATE_ERROR;
+        seen = sl_mix(sl_mix(seen, res.activity_seq), res.for_cfg_gen);
+    }
+    ev->seen = seen;
+    return 0;
+}
+
+/* ---- the target ---- */
+
+static k8s_ref_t sl_scale_ref(const sl_eval_t *ev)
+{
+    const k8s_resolved_t *t = &ev->e->target;
+    return (k8s_ref_t){
+        {t->group, t->version, t->resource}, ev->e->ns, ev->spec.target_name, "scale"};
+}
+
+/* GET /scale; *ret_scale (may be NULL) receives the object. */
+static int sl_scale_get(sl_eval_t *ev, int32_t *ret_replicas, cJSON **ret_scale)
+{
+    k8s_ref_t ref = sl_scale_ref(ev);
+    k8s_error_t kerr;
+    cJSON *scale = NULL;
+    int32_t n = 0;
+    int r = watch_api_get(ev->w, &ref, &scale, &kerr);
+
+    if (r < 0) {
+        log_msg(LOG_LEVEL_WARNING, r, "could not read the scale of %s/%s: %s", ev->e->ns,
+                ev->spec.target_name, kerr.message);
+        return r;
+    }
+    jsonu_get_int32(scale, "spec.replicas", 0, INT32_MAX, &n, NULL);
+    *ret_replicas = n;
+    if (ret_scale)
+        *ret_scale = scale;
+    else
+        cJSON_Delete(scale);
+    return 0;
+}
+
+static int sl_current(sl_eval_t *ev, int32_t *ret)
+{
+    watch_entry_t *e = ev->e;
+    const watch_workload_t *wl;
+
+    if (!e->target_known)
+        return -EAGAIN;
+    if (e->workload_key[0] && (wl = watch_map_get(&ev->w->workloads, e->workload_key))) {
+        *ret = wl->spec_replicas;
+        return 0;
+    }
+    return sl_scale_get(ev, ret, NULL);
+}
+
+/* What the API returned is newer than the cache until the informer catches up. */
+static void sl_cache_replicas(sl_eval_t *ev, int32_t n)
+{
+    watch_workload_t *wl;
+
+    if (ev->e->workload_key[0] && (wl = watch_map_get(&ev->w->workloads, ev->e->workload_key)))
+        wl->spec_replicas = n;
+}
+
+static int sl_scale_up(sl_eval_t *ev, int32_t n)
+{
+    k8s_ref_t ref = sl_scale_ref(ev);
+    k8s_error_t kerr;
+    char body[64];
+    cJSON *patch;
+    int r;
+
+    snprintf(body, sizeof body, "{\"spec\":{\"replicas\":%d}}", n);
+    patch = cJSON_Parse(body);
+    r = patch ? watch_api_patch(ev->w, &ref, patch, NULL, &kerr) : -ENOMEM;
+    cJSON_Delete(patch);
+    if (r < 0) {
+        log_msg(LOG_LEVEL_ERR, r, "could not scale %s/%s to %d: %s", ev->e->ns,
+                ev->spec.target_name, n, r == -ENOMEM ? "" : kerr.message);
+        return r;
+    }
+    sl_cache_replicas(ev, n);
+    return 0;
+}
+
+/* The downward write, conditional on what it was decided on. -ESTALE with *ret_fresh set when
+ * the target moved meanwhile (decide again on *ret_fresh). */
+static int sl_scale_down(sl_eval_t *ev, int32_t decided_on, int32_t n, int32_t *ret_fresh)
+{
+    k8s_ref_t ref = sl_scale_ref(ev);
+    k8s_error_t kerr;
+    cJSON *scale = NULL, *spec;
+    int32_t fresh;
+    int r = sl_scale_get(ev, &fresh, &scale);
+
+    if (r < 0)
+        return r;
+    if (fresh != decided_on) {
+        cJSON_Delete(scale);
+        sl_cache_replicas(ev, fresh);
+        *ret_fresh = fresh;
+        return -ESTALE;
+    }
+    if (!(spec = cJSON_GetObjectItemCaseSensitive(scale, "spec")) || !cJSON_IsObject(spec)) {
+        cJSON_Delete(scale);
+        return -EPROTO;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(spec, "replicas");
+    cJSON_AddNumberToObject(spec, "replicas", n);
+    r = watch_api_update(ev->w, &ref, scale, NULL, &kerr); /* carries the resourceVersion read */
+    cJSON_Delete(scale);
+    if (r == -ESTALE) {
+        *ret_fresh = -1; /* unknown: read again */
+        return r;
+    }
+    if (r < 0) {
+        log_msg(LOG_LEVEL_ERR, r, "could not scale %s/%s to %d: %s", ev->e->ns,
+                ev->spec.target_name, n, kerr.message);
+        return r;
+    }
+    sl_cache_replicas(ev, n);
+    return 0;
+}
+
+/* ---- decision ---- */
+
+static void sl_inputs(const sl_eval_t *ev, int32_t current, uint64_t last_active,
+                      watch_decide_in_t *in)
+{
+    const shm_so_spec_t *s = &ev->spec;
+
+    memset(in, 0, sizeof *in);
+    in->active = ev->active;
+    in->error = ev->error;
+    in->paused = s->paused || s->paused_replicas >= 0;
+    in->current = current;
+    in->min_replicas = s->min_replicas;
+    in->idle_replicas = s->idle_replicas;
+    in->has_fallback = s->fallback_failure_threshold >= 0;
+    in->fallback_replicas = s->fallback_replicas;
+    in->now_ms = shm_now_real_ms();
+    in->last_active_ms = last_active;
+    in->created_ms = watch_time_parse(ev->e->obj, "metadata.creationTimestamp");
+    in->cooldown_s = s->cooldown_s;
+    in->initial_cooldown_s = s->initial_cooldown_s;
+}
+
+static const char *sl_action_name(watch_action_t a)
+{
+    return a == WATCH_ACT_ACTIVATE     ? "activated"
+           : a == WATCH_ACT_DEACTIVATE ? "deactivated"
+                                       : "raised to min";
+}
+
+/* Decides and scales; retries on a fresh count when a downward write found the target moved. */
+static int sl_decide(sl_eval_t *ev, uint64_t last_active, watch_decide_out_t *out)
+{
+    int32_t current, fresh = -1;
+    watch_decide_in_t in;
+    int r = sl_current(ev, &current);
+
+    for (int attempt = 0; r == 0 && attempt < WATCH_SCALE_ATTEMPTS; attempt++) {
+        sl_inputs(ev, current, last_active, &in);
+        watch_decide(&in, out);
+        if (out->action == WATCH_ACT_NONE)
+            return 0;
+        if (out->action == WATCH_ACT_DEACTIVATE)
+            r = sl_scale_down(ev, current, out->replicas, &fresh);
+        else
+            r = sl_scale_up(ev, out->replicas);
+        if (r == 0) {
+            log_info("ScaledObject %s/%s %s %s from %d to %d", ev->e->ns, ev->e->name,
+                     sl_action_name(out->action), ev->spec.target_name, current, out->replicas);
+            return 0;
+        }
+        if (r != -ESTALE)
+            return r;
+        log_debug("ScaledObject %s/%s: %s moved before the write; deciding again", ev->e->ns,
+                  ev->e->name, ev->spec.target_name);
+        r = fresh >= 0 ? (current = fresh, 0) : sl_scale_get(ev, &current, NULL);
+    }
+    return r < 0 ? r : -EAGAIN;
+}
+
+/* ---- status and the observed group ---- */
+
+static void sl_cond_set(cJSON *conds, const char *type, const char *status, const char *reason,
+                        const char *message)
+{
+    cJSON *c = cJSON_CreateObject(), *x;
+    int i = 0;
+
+    cJSON_AddStringToObject(c, "type", type);
+    cJSON_AddStringToObject(c, "status", status);
+    cJSON_AddStringToObject(c, "reason", reason);
+    cJSON_AddStringToObject(c, "message", message);
+    cJSON_ArrayForEach(x, conds)
+    {
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "type"));
+        if (t && strcmp(t, type) == 0) {
+            cJSON_ReplaceItemInArray(conds, i, c);
+            return;
+        }
+        i++;
+    }
+    cJSON_AddItemToArray(conds, c);
+}
+
+static const char *sl_active_message(const char *reason)
+{
+    if (strcmp(reason, "ScalerActive") == 0)
+        return "Scaling is performed because triggers are active";
+    if (strcmp(reason, "ScalerCooldown") == 0)
+        return "Scaler cooling down because triggers are not active";
+    return "Scaling is not performed because triggers are not active";
+}
+
+/* The conditions the decision asks for (KEDA sets Ready True on every error-free poll). */
+static cJSON *sl_conditions(const cJSON *cur, const watch_decide_out_t *out, bool error)
+{
+    cJSON *conds = cJSON_IsArray(cur) ? cJSON_Duplicate(cur, true) : cJSON_CreateArray();
+
+    if (out->active == WATCH_COND_TRUE || out->active == WATCH_COND_FALSE)
+        sl_cond_set(conds, "Active", out->active == WATCH_COND_TRUE ? "True" : "False",
+                    out->active_reason, sl_active_message(out->active_reason));
+    if (out->ready == WATCH_COND_UNKNOWN)
+        sl_cond_set(conds, "Ready", "Unknown", "PartialTriggerError",
+                    "Some triggers defined in ScaledObject are not working correctly");
+    else if (out->ready == WATCH_COND_FALSE)
+        sl_cond_set(conds, "Ready", "False", "TriggerError",
+                    "Triggers defined in ScaledObject are not working correctly");
+    else if (!error)
+        sl_cond_set(conds, "Ready", "True", "ScaledObjectReady", MSG_READY);
+    return conds;
+}
+
+cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *out, bool error,
+                                    uint64_t last_active, uint64_t now_real)
+{
+    const cJSON *cur = jsonu_lookup(obj, "status.conditions");
+    cJSON *conds = sl_conditions(cur, out, error), *status, *patch;
+    uint64_t written = watch_time_parse(obj, "status.lastActiveTime");
+    bool conds_changed = !cur || !cJSON_Compare(conds, cur, true);
+    bool time_due =
+        last_active / 1000 > written / 1000 &&
+        (conds_changed || !written || now_real - written >= WATCH_LAST_ACTIVE_PERSIST_S * 1000ull);
+    char buf[40];
+
+    if (!conds_changed && !time_due) {
+        cJSON_Delete(conds);
+        return NULL;
+    }
+    patch = cJSON_CreateObject();
+    status = cJSON_AddObjectToObject(patch, "status");
+    if (conds_changed)
+        cJSON_AddItemToObject(status, "conditions", conds);
+    else
+        cJSON_Delete(conds);
+    if (time_due) {
+        sl_time_format(last_active, buf, sizeof buf);
+        cJSON_AddStringToObject(status, "lastActiveTime", buf);
+    }
+    return patch;
+}
+
+static int sl_status_write(sl_eval_t *ev, cJSON *patch)
+{
+    k8s_ref_t ref = {K8S_GVR_SCALEDOBJECTS, ev->e->ns, ev->e->name, "status"};
+    k8s_error_t kerr;
+    cJSON *resp = NULL;
+    int r = watch_api_patch(ev->w, &ref, patch, &resp, &kerr);
+
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0) {
+        log_msg(LOG_LEVEL_WARNING, r, "could not write the status of ScaledObject %s/%s: %s",
+                ev->e->ns, ev->e->name, kerr.message);
+        return r;
+    }
+    watch_entry_set_written(ev->e, resp);
+    return 0;
+}
+
+static void sl_observe(sl_eval_t *ev, const watch_decide_out_t *out, uint64_t last_active)
+{
+    shm_so_observed_t obs;
+    uint32_t active = out->active == WATCH_COND_TRUE ? 1 : out->active == WATCH_COND_FALSE ? 0 : 2;
+
+    if (shm_so_observed_read(ev->w->table, ev->e->slot, &obs) < 0 || !(obs.flags & SHM_F_VALID) ||
+        obs.generation != ev->e->generation)
+        return; /* the mirror publishes it first */
+    if (obs.active == active && obs.last_active_real_ms == last_active)
+        return;
+    obs.active = active;
+    obs.last_active_real_ms = last_active;
+    shm_so_observed_write(ev->w->table, ev->e->slot, &obs);
+}
+
+/* The later of status.lastActiveTime and the table's exact copy. */
+static uint64_t sl_last_active(const sl_eval_t *ev)
+{
+    uint64_t st = watch_time_parse(ev->e->obj, "status.lastActiveTime");
+    shm_so_observed_t obs;
+
+    if (shm_so_observed_read(ev->w->table, ev->e->slot, &obs) == 0 && (obs.flags & SHM_F_VALID) &&
+        obs.generation == ev->e->generation && obs.last_active_real_ms > st)
+        return obs.last_active_real_ms;
+    return st;
+}
+
+/* ---- one object ---- */
+
+/* 0 evaluated; -EAGAIN not yet (unsettled, mid-write); another -errno: an API failure. */
+static int sl_evaluate(sl_eval_t *ev)
+{
+    watch_decide_out_t out;
+    uint64_t last_active, now_real;
+    cJSON *patch;
+    int r;
+
+    if (shm_so_spec_read(ev->w->table, ev->e->slot, &ev->spec) < 0 ||
+        !(ev->spec.flags & SHM_F_VALID) || ev->spec.generation != ev->e->generation)
+        return -EAGAIN;
+    if ((r = sl_triggers(ev)) < 0)
+        return r;
+    last_active = sl_last_active(ev);
+    if ((r = sl_decide(ev, last_active, &out)) < 0)
+        return r;
+    now_real = shm_now_real_ms();
+    if (out.touch_last_active)
+        last_active = now_real;
+    patch = watch_scaleloop_status_patch(ev->e->obj, &out, ev->error, last_active, now_real);
+    if (patch) {
+        r = sl_status_write(ev, patch);
+        cJSON_Delete(patch);
+        if (r < 0)
+            return r;
+    }
+    sl_observe(ev, &out, last_active);
+    ev->e->scale_seen = ev->seen;
+    return 0;
+}
+
+static bool sl_eligible(const watch_entry_t *e)
+{
+    return e->obj && e->slot != SHM_NONE && e->ready == 1 &&
+           !jsonu_lookup(e->obj, "metadata.deletionTimestamp");
+}
+
+typedef struct sl_run {
+    watch_ctx_t *w;
+    uint64_t now;
+    uint64_t next; /* earliest due time seen */
+} sl_run_t;
+
+static void sl_run_one(const char *key, void *value, void *ud)
+{
+    sl_run_t *run = ud;
+    watch_entry_t *e = value;
+    sl_eval_t ev = {.w = run->w, .e = e, .now_mono = run->now};
+    int r;
+
+    (void)key;
+    if (!sl_eligible(e))
+        return;
+    if (e->scale_due_mono_ms <= run->now) {
+        r = sl_evaluate(&ev);
+        uint32_t interval = ev.spec.polling_interval_s ? ev.spec.polling_interval_s : 30;
+        e->scale_due_mono_ms =
+            run->now + (r == -EAGAIN && ev.spec.flags & SHM_F_VALID ? WATCH_UNSETTLED_RETRY_MS
+                                                                    : (uint64_t)interval * 1000);
+    }
+    if (e->scale_due_mono_ms < run->next)
+        run->next = e->scale_due_mono_ms;
+}
+
+int watch_scaleloop_run(watch_ctx_t *w)
+{
+    sl_run_t run = {.w = w, .now = shm_now_mono_ms()};
+
+    run.next = run.now + 1000;
+    watch_map_each(&w->sos, sl_run_one, &run);
+    run.now = shm_now_mono_ms();
+    return run.next > run.now ? (int)(run.next - run.now) : 0;
+}
+
+/* ---- the doorbell ---- */
+
+static void sl_bell_one(const char *key, void *value, void *ud)
+{
+    watch_ctx_t *w = ud;
+    watch_entry_t *e = value;
+    sl_eval_t ev = {.w = w, .e = e, .now_mono = shm_now_mono_ms()};
+
+    (void)key;
+    if (!sl_eligible(e) || shm_so_spec_read(w->table, e->slot, &ev.spec) < 0 ||
+        ev.spec.generation != e->generation)
+        return;
+    if (sl_triggers(&ev) == 0 && ev.seen != e->scale_seen)
+        e->scale_due_mono_ms = 0; /* a trigger's activity changed: evaluate at once */
+}
+
+void watch_scaleloop_bell(watch_ctx_t *w)
+{
+    watch_map_each(&w->sos, sl_bell_one, w);
+}
