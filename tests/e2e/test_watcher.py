@@ -223,6 +223,10 @@ class Ckeda:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        # In the sanitizer build a report is a failure, even from a process that was restarted.
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert marker not in text, f"{marker} in {self.log_path.name}:\n{self.log_tail(200)}"
 
 
 # ---------------------------------------------------------------- objects
