@@ -23,14 +23,7 @@
 #include <time.h>
 
 /* One trigger of the ScaledObject whose metric name matched, as read from the table. */
-typedef struct adp_trig_view {
-    uint32_t slot;
-    shm_trig_cfg_t cfg;
-    shm_trig_ctl_t ctl;
-    shm_trig_result_t res;
-    shm_state_t state;
-    shm_cause_t cause;
-} adp_trig_view_t;
+typedef shm_trig_view_t adp_trig_view_t;
 
 static void values_fail(adp_answer_t *ret, int code, const char *message)
 {
@@ -75,18 +68,11 @@ static size_t values_collect(struct shm_table *t, uint32_t so_slot, const shm_so
 
     for (uint32_t i = 0; i < so->trigger_count && i < SHM_TRIGGERS_PER_SO_MAX; i++) {
         adp_trig_view_t *v = &out[n];
-        v->slot = so->triggers[i];
-        if (shm_trig_cfg_read(t, v->slot, &v->cfg) < 0 || !(v->cfg.flags & SHM_F_VALID) ||
-            v->cfg.so_slot != so_slot || v->cfg.so_generation != so->generation)
+        if (shm_trig_view_load(t, so->triggers[i], now, v) < 0 || v->cfg.so_slot != so_slot ||
+            v->cfg.so_generation != so->generation)
             continue; /* the watcher is rewriting this object: not one of its triggers now */
-        bool have_res = shm_trig_result_read(t, v->slot, &v->res) == 0;
-        if (!have_res)
-            memset(&v->res, 0, sizeof v->res);
         if (strcasecmp(values_metric_name(v), metric) != 0)
             continue;
-        bool have_ctl = shm_trig_ctl_read(t, v->slot, &v->ctl) == 0;
-        v->state = shm_trigger_state(&v->cfg, have_ctl ? &v->ctl : NULL, have_res ? &v->res : NULL,
-                                     now, &v->cause);
         n++;
     }
     return n;

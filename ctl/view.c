@@ -12,18 +12,19 @@
 
 int ctl_trigger_load(const ctl_t *c, uint32_t slot, ctl_trigger_t *t)
 {
+    shm_trig_view_t v;
     shm_so_spec_t so;
     shm_proc_ctl_t pc;
 
     memset(t, 0, sizeof *t);
     t->slot = slot;
-    if (shm_trig_cfg_read(c->table, slot, &t->cfg) < 0 || !(t->cfg.flags & SHM_F_VALID))
+    if (shm_trig_view_load(c->table, slot, c->now_mono_ms, &v) < 0)
         return -1;
-    if (shm_trig_ctl_read(c->table, slot, &t->ctl) < 0)
-        t->ctl.worker = SHM_NONE;
-    if (shm_trig_result_read(c->table, slot, &t->res) < 0)
-        memset(&t->res, 0, sizeof t->res); /* writer mid-write: treated as no result */
-    t->state = shm_trigger_state(&t->cfg, &t->ctl, &t->res, c->now_mono_ms, &t->cause);
+    t->cfg = v.cfg;
+    t->ctl = v.ctl;
+    t->res = v.res;
+    t->state = v.state;
+    t->cause = v.cause;
     t->has_value = (t->res.flags & SHM_F_VALID) && t->res.for_cfg_gen == t->cfg.cfg_gen &&
                    t->res.measured_mono_ms != 0;
     t->quarantined = t->ctl.quarantined_until_mono_ms > c->now_mono_ms;

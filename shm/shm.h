@@ -350,6 +350,23 @@ uint64_t shm_stale_after_ms(const shm_trig_cfg_t *cfg);
 shm_state_t shm_trigger_state(const shm_trig_cfg_t *cfg, const shm_trig_ctl_t *ctl,
                               const shm_trig_result_t *res, uint64_t now_mono_ms,
                               shm_cause_t *ret_cause);
+/* A trigger's three groups read together and its state derived from them: what the scale loop,
+ * the adapter and ckedactl all look at. */
+typedef struct shm_trig_view {
+    uint32_t slot;
+    shm_trig_cfg_t cfg;
+    shm_trig_ctl_t ctl;
+    shm_trig_result_t res;
+    shm_state_t state;
+    shm_cause_t cause;
+} shm_trig_view_t;
+
+/* -ENOENT when the slot holds no valid trigger config (or it is mid-write). A control or result
+ * group whose writer is mid-write reads as empty: no quarantine known, no result (ERROR, never
+ * an old number). */
+int shm_trig_view_load(const shm_table_t *t, uint32_t slot, uint64_t now_mono_ms,
+                       shm_trig_view_t *ret);
+
 /* Whether a ScaledObject may be evaluated: every cause but NO_RESULT (a trigger that has not
  * yet produced a result for its current configuration holds its object back). */
 bool shm_cause_is_settled(shm_cause_t cause);

@@ -5,6 +5,9 @@
  */
 #include "shm/shm_internal.h"
 
+#include <errno.h>
+#include <string.h>
+
 uint64_t shm_stale_after_ms(const shm_trig_cfg_t *cfg)
 {
     uint64_t pi = cfg->polling_interval_ms, a = 2 * pi, b = pi + cfg->timeout_ms;
@@ -35,6 +38,24 @@ shm_state_t shm_trigger_state(const shm_trig_cfg_t *cfg, const shm_trig_ctl_t *c
     if (cause != SHM_CAUSE_NONE)
         return SHM_STATE_ERROR;
     return res->value > cfg->activation ? SHM_STATE_ACTIVE : SHM_STATE_INACTIVE;
+}
+
+int shm_trig_view_load(const shm_table_t *t, uint32_t slot, uint64_t now_mono_ms,
+                       shm_trig_view_t *ret)
+{
+    shm_trig_view_t v = {.slot = slot};
+
+    if (shm_trig_cfg_read(t, slot, &v.cfg) < 0 || !(v.cfg.flags & SHM_F_VALID))
+        return -ENOENT;
+    if (shm_trig_ctl_read(t, slot, &v.ctl) < 0) {
+        memset(&v.ctl, 0, sizeof v.ctl);
+        v.ctl.worker = SHM_NONE;
+    }
+    if (shm_trig_result_read(t, slot, &v.res) < 0)
+        memset(&v.res, 0, sizeof v.res);
+    v.state = shm_trigger_state(&v.cfg, &v.ctl, &v.res, now_mono_ms, &v.cause);
+    *ret = v;
+    return 0;
 }
 
 bool shm_cause_is_settled(shm_cause_t cause)

@@ -99,22 +99,14 @@ static int sl_triggers(sl_eval_t *ev)
 
     ev->active = ev->error = false;
     for (uint32_t i = 0; i < spec->trigger_count; i++) {
-        shm_trig_cfg_t cfg;
-        shm_trig_ctl_t ctl;
-        shm_trig_result_t res;
-        shm_cause_t cause;
-        uint32_t slot = spec->triggers[i];
+        shm_trig_view_t v;
 
-        if (shm_trig_cfg_read(ev->w->table, slot, &cfg) < 0 ||
-            shm_trig_ctl_read(ev->w->table, slot, &ctl) < 0 ||
-            shm_trig_result_read(ev->w->table, slot, &res) < 0)
+        if (shm_trig_view_load(ev->w->table, spec->triggers[i], ev->now_mono, &v) < 0 ||
+            !shm_cause_is_settled(v.cause))
             return -EAGAIN;
-        shm_state_t st = shm_trigger_state(&cfg, &ctl, &res, ev->now_mono, &cause);
-        if (!shm_cause_is_settled(cause))
-            return -EAGAIN;
-        ev->active |= st == SHM_STATE_ACTIVE;
-        ev->error |= st == SHM_STATE_ERROR;
-        seen = sl_mix(sl_mix(seen, res.activity_seq), res.for_cfg_gen);
+        ev->active |= v.state == SHM_STATE_ACTIVE;
+        ev->error |= v.state == SHM_STATE_ERROR;
+        seen = sl_mix(sl_mix(seen, v.res.activity_seq), v.res.for_cfg_gen);
     }
     ev->seen = seen;
     return 0;
