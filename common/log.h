@@ -31,9 +31,9 @@ int log_level_parse(const char *s, int *ret_level);
 int log_msg(int level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int log_msgv(int level, int err, const char *fmt, va_list ap);
 
-#define log_error(err, ...) log_msg(LOG_LEVEL_ERR, (err), __VA_ARGS__)
+#define log_error(err, ...)   log_msg(LOG_LEVEL_ERR, (err), __VA_ARGS__)
 #define log_warning(err, ...) log_msg(LOG_LEVEL_WARNING, (err), __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LEVEL_INFO, 0, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, 0, __VA_ARGS__)
+#define log_info(...)         log_msg(LOG_LEVEL_INFO, 0, __VA_ARGS__)
+#define log_debug(...)        log_msg(LOG_LEVEL_DEBUG, 0, __VA_ARGS__)
 
 #endif

@@ -15,8 +15,8 @@
 
 typedef struct role_ctx {
     shm_role_t role;
-    uint32_t slot;        /* process slot in the table */
-    const char *type;     /* scaleworkers: scaler type name */
+    uint32_t slot;    /* process slot in the table */
+    const char *type; /* scaleworkers: scaler type name */
     uint32_t shard;
     cfg_t cfg;
     shm_table_t *table;

@@ -159,5 +159,4 @@ typedef struct shm_seq_region {
 extern const shm_seq_region_t shm_seq_regions[];
 extern const unsigned shm_seq_region_count;
 
-
 #endif

@@ -16,7 +16,6 @@
 #include <math.h>
 #include <string.h>
 
-
 static char *status_text(int code, const char *msg, const adp_status_details_t *d, adp_arena_t *a)
 {
     adp_sbuf_t b;

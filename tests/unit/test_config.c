@@ -93,8 +93,9 @@ static void test_cfg_load_file_reads_keys(void **state)
     cfg_t c;
 
     cfg_defaults(&c);
-    assert_int_equal(cfg_load_file(&c, write_tmp("# comment\nsecure-port: 7443\n"
-                                                 "watch-namespace: apps\nkeep-table: true\n"),
+    assert_int_equal(cfg_load_file(&c,
+                                   write_tmp("# comment\nsecure-port: 7443\n"
+                                             "watch-namespace: apps\nkeep-table: true\n"),
                                    err, sizeof err),
                      0);
     assert_int_equal(c.secure_port, 7443);
@@ -109,13 +110,11 @@ static void test_cfg_load_file_unknown_key_names_it_and_line(void **state)
     cfg_t c;
 
     cfg_defaults(&c);
-    assert_int_equal(cfg_load_file(&c, write_tmp("adapters: 2\nsecure_port: 1\n"), err,
-                                   sizeof err),
+    assert_int_equal(cfg_load_file(&c, write_tmp("adapters: 2\nsecure_port: 1\n"), err, sizeof err),
                      -EINVAL);
     assert_non_null(strstr(err, "unknown key \"secure_port\""));
     assert_non_null(strstr(err, ":2"));
-    assert_int_equal(cfg_load_file(&c, write_tmp("adapters: [1, 2]\n"), err, sizeof err),
-                     -EINVAL);
+    assert_int_equal(cfg_load_file(&c, write_tmp("adapters: [1, 2]\n"), err, sizeof err), -EINVAL);
     assert_non_null(strstr(err, "adapters"));
     assert_int_equal(cfg_load_file(&c, write_tmp("- a\n- b\n"), err, sizeof err), -EINVAL);
     assert_int_equal(cfg_load_file(&c, write_tmp("a: [\n"), err, sizeof err), -EINVAL);

@@ -83,8 +83,6 @@ static void target_is(double v, const char *want)
     assert_string_equal(buf, want);
 }
 
-
-
 static void test_qty_format_target_truncates(void **state)
 {
     target_is(5, "5");

@@ -23,7 +23,8 @@ static void test_redact_text_url_userinfo_and_query(void **state)
 {
     check("dial redis://user:s3cret@10.0.0.1:6379/0 failed",
           "dial redis://REDACTED@10.0.0.1:6379/0 failed");
-    check("GET https://h/api?token=abc&x=1 returned 401", "GET https://h/api?REDACTED returned 401");
+    check("GET https://h/api?token=abc&x=1 returned 401",
+          "GET https://h/api?REDACTED returned 401");
     check("amqp://guest:guest@rabbit/vhost", "amqp://REDACTED@rabbit/vhost");
 }
 

@@ -28,8 +28,7 @@ static void test_sup_backoff_next_doubles_to_cap(void **state)
 static void test_sup_backoff_next_resets_after_healthy_minute(void **state)
 {
     assert_int_equal(sup_backoff_next(SHM_BACKOFF_CAP_MS, SUP_HEALTHY_MS), 100);
-    assert_int_equal(sup_backoff_next(SHM_BACKOFF_CAP_MS, SUP_HEALTHY_MS - 1),
-                     SHM_BACKOFF_CAP_MS);
+    assert_int_equal(sup_backoff_next(SHM_BACKOFF_CAP_MS, SUP_HEALTHY_MS - 1), SHM_BACKOFF_CAP_MS);
 }
 
 static void test_sup_quarantine_ms_doubles_and_caps(void **state)
