@@ -9,6 +9,7 @@
  *   status.c     JSON writing: escaped strings, metav1.Status bodies
  *   routes.c     route matching, discovery documents, health checks
  *   values.c     ExternalMetricValueList from the table
+ *   prom.c       GET /metrics: Prometheus text from the table (KEDA's families, ckeda_*)
  *   tls.c        server TLS context (cert dir or self-signed), peer-certificate verification
  *   authn.c      who is asking: front-proxy headers or client certificate
  *   authz.c      SubjectAccessReview decisions, cached, deduplicated, capped
@@ -186,6 +187,7 @@ typedef enum {
     ADP_ROUTE_GROUP,         /* /apis/external.metrics.k8s.io */
     ADP_ROUTE_GROUP_VERSION, /* /apis/external.metrics.k8s.io/v1beta1 */
     ADP_ROUTE_VALUE,         /* .../v1beta1/namespaces/{ns}/{metric} */
+    ADP_ROUTE_METRICS,       /* /metrics on the metrics port */
 } adp_route_id_t;
 
 typedef struct adp_route {
@@ -235,6 +237,72 @@ typedef struct adp_answer {
  * stamps each matched trigger's demand. selector may be NULL (absent). */
 void adp_values_serve(struct shm_table *t, adp_arena_t *a, const char *ns, const char *metric,
                       const char *selector, uint64_t now_mono_ms, adp_answer_t *ret);
+
+struct shm_so_spec;
+struct shm_so_observed;
+struct shm_trig_view;
+
+/* KEDA's fallback value of one trigger, in milli-units (keda.md 1.11). obs holds the target's
+ * replica counts, NULL when unknown. 0 with *ret_milli when the trigger falls back; -ENOENT
+ * when it does not (no fallback configured, not a source failure, threshold not exceeded);
+ * -ENODATA when it would but a replica count it needs is unknown or zero ready replicas (KEDA
+ * then answers the trigger's error). Pure. */
+int adp_fallback_milli(const struct shm_so_spec *so, const struct shm_so_observed *obs,
+                       const struct shm_trig_view *v, int64_t *ret_milli);
+
+/* ---- prom.c ------------------------------------------------------------------------------- */
+
+/* One trigger as /metrics shows it. Strings are NUL-terminated, unescaped. */
+typedef struct adp_prom_trig {
+    const char *ns, *scaled_object, *scaler, *metric;
+    uint32_t trigger_index;
+    bool has_value; /* a value for the current configuration: else no value sample */
+    double value;
+    bool has_latency;
+    double latency_s;
+    bool has_active; /* false while ckeda has no result (no sample) */
+    bool active;
+    uint64_t errors_total;
+    uint32_t strikes;
+    bool quarantined;
+    double age_s; /* of the value; only with has_value */
+} adp_prom_trig_t;
+
+typedef struct adp_prom_so {
+    const char *ns, *name;
+    bool paused;
+    uint64_t errors_total; /* sum over its triggers */
+} adp_prom_so_t;
+
+typedef struct adp_prom_proc {
+    const char *role, *type; /* type: scaler type of a scaleworker, else "" */
+    uint32_t shard;
+    uint32_t restarts;
+} adp_prom_proc_t;
+
+typedef struct adp_prom_build {
+    const char *version, *git_commit, *compiler, *os, *arch;
+} adp_prom_build_t;
+
+typedef struct adp_prom_model {
+    adp_prom_build_t build;
+    size_t nsos, ntrigs, nprocs;
+    adp_prom_so_t *sos;
+    adp_prom_trig_t *trigs;
+    adp_prom_proc_t *procs;
+} adp_prom_model_t;
+
+/* Bytes a /metrics request may use (model, body and response): a full default table. */
+#define ADP_PROM_ARENA_LIMIT  (128u << 20)
+#define ADP_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Appends s escaped as a label value of the text format (\\, \", \n). */
+void adp_prom_label_value(adp_sbuf_t *b, const char *s);
+/* The exposition of m (pure). A sample ckeda has no value for is omitted, never NaN. */
+void adp_prom_write(adp_sbuf_t *b, const adp_prom_model_t *m);
+/* Reads the table into a model allocated in a. 0 or -ENOMEM. */
+int adp_prom_collect(const struct shm_table *t, adp_arena_t *a, uint64_t now_mono_ms,
+                     adp_prom_model_t *ret);
 
 /* ---- identity (authn.c) ------------------------------------------------------------------- */
 

@@ -365,6 +365,25 @@ static void conn_serve_value(adp_conn_t *c, adp_slice_t query)
         conn_status(c, ans.code, ans.message, &ans.details, NULL);
 }
 
+/* The metrics port's plain HTTP: a scrape may need more than one request's usual arena. */
+static void conn_serve_metrics(adp_conn_t *c)
+{
+    adp_prom_model_t m;
+    adp_sbuf_t body;
+
+    c->arena.limit = ADP_PROM_ARENA_LIMIT; /* back to the default when the arena is reset */
+    adp_sbuf_init(&body, &c->arena);
+    if (adp_prom_collect(c->srv->table, &c->arena, shm_now_mono_ms(), &m) == 0)
+        adp_prom_write(&body, &m);
+    if (body.failed) {
+        log_warning(-ENOMEM, "/metrics does not fit in %u bytes", ADP_PROM_ARENA_LIMIT);
+        adp_arena_reset(&c->arena); /* room for the error; nothing of the request is kept there */
+        conn_status(c, 500, "metrics exceed the response limit", NULL, NULL);
+        return;
+    }
+    conn_respond(c, 200, ADP_PROM_CONTENT_TYPE, &body, NULL);
+}
+
 static void conn_serve(adp_conn_t *c)
 {
     adp_slice_t path, query;
@@ -380,6 +399,9 @@ static void conn_serve(adp_conn_t *c)
         break;
     case ADP_ROUTE_VALUE:
         conn_serve_value(c, query);
+        break;
+    case ADP_ROUTE_METRICS:
+        conn_serve_metrics(c);
         break;
     default:
         adp_sbuf_init(&body, &c->arena);
@@ -571,6 +593,7 @@ static void conn_next_request(adp_conn_t *c)
     c->in_len -= used;
     c->scan = 0;
     adp_arena_reset(&c->arena);
+    c->arena.limit = 0;
     memset(&c->id, 0, sizeof c->id);
     c->route = (adp_route_t){.id = ADP_ROUTE_NONE};
     c->state = C_READING;

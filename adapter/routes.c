@@ -5,7 +5,7 @@
  * The secure port serves what custom-metrics-apiserver serves for KEDA (reference keda.md 2.2):
  * discovery of external.metrics.k8s.io/v1beta1 with KEDA's single placeholder resource
  * "externalmetrics", the namespaced value path, and /healthz /livez /readyz. The health port
- * serves the health checks only; the metrics port answers 404 until /metrics lands.
+ * serves the health checks only; the metrics port serves /metrics (prom.c) and nothing else.
  *
  * Who may call what (control-plane.md 5.3): health is public; discovery needs an authenticated
  * caller and no review (the aggregator's discovery and availability probes carry no groups a
@@ -31,8 +31,11 @@ static adp_route_id_t route_health(const char *path)
 void adp_route_match(adp_listener_t where, char *path, adp_route_t *ret)
 {
     *ret = (adp_route_t){.id = ADP_ROUTE_NONE};
-    if (where == ADP_LISTENER_METRICS)
+    if (where == ADP_LISTENER_METRICS) {
+        if (strcmp(path, "/metrics") == 0)
+            ret->id = ADP_ROUTE_METRICS;
         return;
+    }
     ret->id = route_health(path);
     if (ret->id != ADP_ROUTE_NONE || where != ADP_LISTENER_SECURE)
         return;
@@ -56,7 +59,8 @@ void adp_route_match(adp_listener_t where, char *path, adp_route_t *ret)
 
 bool adp_route_is_public(adp_route_id_t id)
 {
-    return id == ADP_ROUTE_HEALTHZ || id == ADP_ROUTE_LIVEZ || id == ADP_ROUTE_READYZ;
+    return id == ADP_ROUTE_HEALTHZ || id == ADP_ROUTE_LIVEZ || id == ADP_ROUTE_READYZ ||
+           id == ADP_ROUTE_METRICS;
 }
 
 bool adp_route_needs_authz(adp_route_id_t id)

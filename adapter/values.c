@@ -9,7 +9,8 @@
  * answered as an error Status, never with an old number.
  *
  * adp_values_compute() is the one place that turns trigger states into served values:
- * fallback and scalingModifiers belong there.
+ * fallback is applied there (adp_fallback_milli, KEDA's pkg/fallback: keda.md 1.11);
+ * scalingModifiers are not supported yet (answered 500).
  */
 #include "adapter/adp_internal.h"
 
@@ -17,6 +18,7 @@
 #include "shm/shm.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -100,12 +102,83 @@ static void values_error(adp_arena_t *a, const char *metric, const adp_trig_view
                                  shm_cause_name(v->cause), detail[0] ? ": " : "", detail));
 }
 
-/* Turns the matched triggers' states into the served items, or an error. Fallback and
- * scalingModifiers slot in here. */
-static void adp_values_compute(adp_arena_t *a, const shm_so_spec_t *so, const char *metric,
+/* KEDA's fallback (pkg/fallback/fallback.go: GetMetricsWithFallback, doFallback). A trigger
+ * falls back when the object has a valid fallback (failureThreshold and replicas >= 0) and the
+ * trigger fails at its source more than failureThreshold times in a row; ckeda's own
+ * unavailability (no result yet, stale, quarantine, bad metadata) never counts. The value is
+ * target x R in milli-units, truncated as NewMilliQuantity(int64(target*1000*R)) does, where R
+ * is fallback.replicas or derived from the target's current (spec) replica count per
+ * behaviour; for a Value target R is further divided by the number of ready replicas. KEDA
+ * reads the target from the HPA, which holds it truncated to milli precision. */
+int adp_fallback_milli(const shm_so_spec_t *so, const shm_so_observed_t *obs,
+                       const adp_trig_view_t *v, int64_t *ret_milli)
+{
+    int32_t fb = so->fallback_replicas, cur = 0;
+    bool need_current = so->fallback_behavior == SHM_FALLBACK_CURRENT ||
+                        so->fallback_behavior == SHM_FALLBACK_CURRENT_IF_HIGHER ||
+                        so->fallback_behavior == SHM_FALLBACK_CURRENT_IF_LOWER;
+    double replicas, target, milli;
+
+    if (so->fallback_failure_threshold < 0 || fb < 0 || v->state != SHM_STATE_ERROR ||
+        !shm_cause_is_source_failure(v->cause) ||
+        (int64_t)v->res.consecutive_failures <= (int64_t)so->fallback_failure_threshold ||
+        (v->cfg.metric_type != SHM_METRIC_AVERAGE_VALUE && v->cfg.metric_type != SHM_METRIC_VALUE))
+        return -ENOENT;
+    /* KEDA answers the trigger's error when it cannot read the current count */
+    if (need_current) {
+        if (!obs || obs->spec_replicas < 0)
+            return -ENODATA;
+        cur = obs->spec_replicas;
+    }
+    switch (so->fallback_behavior) {
+    case SHM_FALLBACK_CURRENT:
+        replicas = cur;
+        break;
+    case SHM_FALLBACK_CURRENT_IF_HIGHER:
+        replicas = cur > fb ? cur : fb;
+        break;
+    case SHM_FALLBACK_CURRENT_IF_LOWER:
+        replicas = cur < fb ? cur : fb;
+        break;
+    default: /* static, and KEDA's default */
+        replicas = fb;
+        break;
+    }
+    if (v->cfg.metric_type == SHM_METRIC_VALUE) {
+        /* "error performing fallback": unknown or zero ready replicas */
+        if (!obs || obs->ready_replicas <= 0)
+            return -ENODATA;
+        replicas /= obs->ready_replicas;
+    }
+    target = isfinite(v->cfg.target) ? trunc(v->cfg.target * 1000.0) / 1000.0 : 0;
+    milli = target * 1000 * replicas;
+    if (isnan(milli) || milli <= 0)
+        *ret_milli = 0;
+    else
+        *ret_milli = milli >= 9.2e18 ? INT64_MAX : (int64_t)milli; /* Go truncates toward 0 */
+    return 0;
+}
+
+static void values_item(adp_sbuf_t *b, bool first, const char *metric, const char *ts,
+                        const char *qty)
+{
+    adp_sbuf_puts(b, first ? "{\"metricName\":" : ",{\"metricName\":");
+    adp_json_string(b, metric);
+    adp_sbuf_printf(b, ",\"metricLabels\":null,\"timestamp\":\"%s\",\"value\":\"%s\"}", ts, qty);
+}
+
+/* Turns the matched triggers' states into the served items, or an error. obs is the object's
+ * observed replica counts, NULL when unknown. As KEDA's GetScaledObjectMetrics: a failing
+ * trigger is an error unless some matched trigger falls back; then the failing ones give no
+ * item and the falling-back ones their fallback value, timestamped now. */
+static void adp_values_compute(adp_arena_t *a, const shm_so_spec_t *so,
+                               const shm_so_observed_t *obs, const char *metric,
                                const adp_trig_view_t *v, size_t n, adp_answer_t *ret)
 {
     char qty[QTY_VALUE_MAX], ts[32];
+    int64_t fb_milli[SHM_TRIGGERS_PER_SO_MAX];
+    bool fb[SHM_TRIGGERS_PER_SO_MAX], any_fb = false, first = true;
+    size_t failed = n;
 
     if (so->modifiers_formula[0]) {
         values_fail(ret, 500, "scalingModifiers are not supported by this version of ckeda");
@@ -115,21 +188,32 @@ static void adp_values_compute(adp_arena_t *a, const shm_so_spec_t *so, const ch
         values_fail(ret, 404, adp_arena_printf(a, "no matching metrics found for %s", metric));
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        if (v[i].state == SHM_STATE_ERROR) {
-            values_error(a, metric, &v[i], ret);
-            return;
-        }
+    for (size_t i = 0; i < n; i++) {
+        fb[i] =
+            v[i].state == SHM_STATE_ERROR && adp_fallback_milli(so, obs, &v[i], &fb_milli[i]) == 0;
+        any_fb |= fb[i];
+        if (v[i].state == SHM_STATE_ERROR && !fb[i] && failed == n)
+            failed = i;
+    }
+    if (failed < n && !any_fb) {
+        values_error(a, metric, &v[failed], ret);
+        return;
+    }
     adp_sbuf_init(&ret->body, a);
     adp_sbuf_puts(&ret->body, "{\"kind\":\"ExternalMetricValueList\",\"apiVersion\":"
                               "\"" ADP_GROUP_VERSION "\",\"metadata\":{},\"items\":[");
     for (size_t i = 0; i < n; i++) {
-        qty_format_value(v[i].res.value, qty, sizeof qty);
-        values_timestamp(v[i].res.measured_real_ms, ts, sizeof ts);
-        adp_sbuf_puts(&ret->body, i ? ",{\"metricName\":" : "{\"metricName\":");
-        adp_json_string(&ret->body, metric);
-        adp_sbuf_printf(&ret->body, ",\"metricLabels\":null,\"timestamp\":\"%s\",\"value\":\"%s\"}",
-                        ts, qty);
+        if (fb[i]) {
+            qty_format_milli(fb_milli[i], qty, sizeof qty);
+            values_timestamp(0, ts, sizeof ts);
+        } else if (v[i].state != SHM_STATE_ERROR) {
+            qty_format_value(v[i].res.value, qty, sizeof qty);
+            values_timestamp(v[i].res.measured_real_ms, ts, sizeof ts);
+        } else {
+            continue;
+        }
+        values_item(&ret->body, first, metric, ts, qty);
+        first = false;
     }
     adp_sbuf_puts(&ret->body, "]}");
     ret->code = ret->body.failed ? 500 : 200;
@@ -142,12 +226,13 @@ void adp_values_serve(struct shm_table *t, adp_arena_t *a, const char *ns, const
 {
     const char *name;
     shm_so_spec_t *so = adp_arena_alloc(a, sizeof *so);
+    shm_so_observed_t *obs = adp_arena_alloc(a, sizeof *obs);
     adp_trig_view_t *views = adp_arena_alloc(a, sizeof *views * SHM_TRIGGERS_PER_SO_MAX);
     uint32_t slot;
     size_t n;
 
     memset(ret, 0, sizeof *ret);
-    if (!so || !views) {
+    if (!so || !obs || !views) {
         values_fail(ret, 500, NULL);
         return;
     }
@@ -164,5 +249,8 @@ void adp_values_serve(struct shm_table *t, adp_arena_t *a, const char *ns, const
                                         : 0;
     for (size_t i = 0; i < n; i++) /* the HPA asked: workers poll on demand (DESIGN, Freshness) */
         shm_trig_demand_stamp(t, views[i].slot, now_mono_ms);
-    adp_values_compute(a, so, metric, views, n, ret);
+    if (shm_so_observed_read(t, slot, obs) < 0 || !(obs->flags & SHM_F_VALID) ||
+        obs->generation != so->generation)
+        obs = NULL; /* replica counts unknown (not yet observed, or of a former object) */
+    adp_values_compute(a, so, obs, metric, views, n, ret);
 }

@@ -5,11 +5,16 @@
  * write them. Do not run it against a table whose watcher is live and writing.
  *
  *   shmtool --shm-name N add NS/NAME [--polling-interval S] [--min N] [--max N]
- *           --trigger TYPE[,activation=X][,target=Y][,name=T][,usecached=1][,KEY=VALUE...]
+ *           [--fallback THRESHOLD:REPLICAS[:BEHAVIOR]]
+ *           --trigger TYPE[,activation=X][,target=Y][,name=T][,usecached=1][,metrictype=Value]
+ *                     [,KEY=VALUE...]
  *           [--trigger ...]
- *       KEY=VALUE pairs other than activation/target/name/usecached go into the trigger's
- *       metadata; usecached=1 is the trigger's useCachedMetrics: true (default false).
- *       Prints the trigger slots, one per line.
+ *       KEY=VALUE pairs other than activation/target/name/usecached/metrictype go into the
+ *       trigger's metadata; usecached=1 is the trigger's useCachedMetrics: true (default
+ *       false). BEHAVIOR is static (default), currentReplicas, currentReplicasIfHigher or
+ *       currentReplicasIfLower. Prints the trigger slots, one per line.
+ *   shmtool --shm-name N observed NS/NAME SPEC STATUS READY   (the target's replica counts,
+ *       as the watcher observes them; -1 is unknown)
  *   shmtool --shm-name N del NS/NAME
  *   shmtool --shm-name N result SLOT VALUE | --error TEXT   (as a worker would)
  *   shmtool --shm-name N odd REGION ENTRY    (leave a group odd: a writer that died mid-write)
@@ -73,6 +78,9 @@ static int parse_trigger(const char *spec, shm_trig_cfg_t *c, char **ret_blob)
             c->target = strtod(eq + 1, NULL);
         else if (strcmp(tok, "name") == 0)
             snprintf(c->name, sizeof c->name, "%s", eq + 1);
+        else if (strcmp(tok, "metrictype") == 0)
+            c->metric_type =
+                strcmp(eq + 1, "Value") == 0 ? SHM_METRIC_VALUE : SHM_METRIC_AVERAGE_VALUE;
         else if (strcmp(tok, "usecached") == 0)
             c->use_cached_metrics = strcmp(eq + 1, "1") == 0 || strcmp(eq + 1, "true") == 0;
         else
@@ -82,6 +90,25 @@ static int parse_trigger(const char *spec, shm_trig_cfg_t *c, char **ret_blob)
     cJSON_Delete(doc);
     free(dup);
     return c->type_id == SCALER_TYPE_NONE ? -EINVAL : 0;
+}
+
+/* THRESHOLD:REPLICAS[:BEHAVIOR] into the object's fallback. */
+static int parse_fallback(const char *arg, shm_so_spec_t *so)
+{
+    static const char *const behaviors[] = {"static", "currentReplicas", "currentReplicasIfHigher",
+                                            "currentReplicasIfLower"};
+    char behavior[32] = "static";
+    int n = sscanf(arg, "%d:%d:%31s", &so->fallback_failure_threshold, &so->fallback_replicas,
+                   behavior);
+
+    if (n < 2)
+        return -EINVAL;
+    for (uint32_t i = 0; i < sizeof behaviors / sizeof behaviors[0]; i++)
+        if (strcmp(behavior, behaviors[i]) == 0) {
+            so->fallback_behavior = i; /* shm_fallback_behavior_t, in this order */
+            return 0;
+        }
+    return -EINVAL;
 }
 
 static uint32_t free_so(shm_table_t *t, shm_so_spec_t *old)
@@ -110,6 +137,8 @@ static int cmd_add(shm_table_t *t, int blobs, int argc, char **argv)
             so.min_replicas = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--max") == 0)
             so.max_replicas = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--fallback") == 0 && parse_fallback(argv[i + 1], &so) < 0)
+            return die("--fallback THRESHOLD:REPLICAS[:BEHAVIOR]");
     so.polling_interval_s = pi;
     so.generation = old.generation + 1;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -157,6 +186,27 @@ static int cmd_del(shm_table_t *t, int argc, char **argv)
     shm_index_remove(t, ns, name, slot);
     so.flags = 0;
     shm_so_spec_write(t, slot, &so);
+    return 0;
+}
+
+static int cmd_observed(shm_table_t *t, int argc, char **argv)
+{
+    char ns[SHM_NS_MAX], name[SHM_NAME_MAX];
+    shm_so_spec_t so;
+    shm_so_observed_t obs = {0};
+    uint32_t slot;
+
+    if (argc < 4 || split_name(argv[0], ns, name) < 0 || shm_so_find(t, ns, name, &slot, &so) < 0)
+        return die("observed NS/NAME SPEC STATUS READY: no such object");
+    obs.flags = SHM_F_VALID;
+    obs.generation = so.generation;
+    obs.spec_replicas = atoi(argv[1]);
+    obs.status_replicas = atoi(argv[2]);
+    obs.ready_replicas = atoi(argv[3]);
+    obs.active = 2;
+    obs.ready = 2;
+    obs.observed_mono_ms = shm_now_mono_ms();
+    shm_so_observed_write(t, slot, &obs);
     return 0;
 }
 
@@ -215,13 +265,15 @@ int main(int argc, char **argv)
     int blobs = -1, r;
 
     if (argc < 4 || strcmp(argv[1], "--shm-name") != 0)
-        return die("usage: shmtool --shm-name N add|del|result|odd ...");
+        return die("usage: shmtool --shm-name N add|del|observed|result|odd ...");
     if ((r = shm_table_open_rw(argv[2], &t)) < 0 || shm_blob_dir_open(argv[2], &blobs) < 0)
         return die("cannot open the table or its blob directory");
     if (strcmp(argv[3], "add") == 0)
         r = cmd_add(t, blobs, argc - 4, argv + 4);
     else if (strcmp(argv[3], "del") == 0)
         r = cmd_del(t, argc - 4, argv + 4);
+    else if (strcmp(argv[3], "observed") == 0)
+        r = cmd_observed(t, argc - 4, argv + 4);
     else if (strcmp(argv[3], "result") == 0)
         r = cmd_result(t, argc - 4, argv + 4);
     else if (strcmp(argv[3], "odd") == 0)

@@ -176,12 +176,13 @@ def value_path(ns, metric, so):
     return f"{API}/namespaces/{ns}/{metric}{SEL}{so}"
 
 
-def add_object(tree, ns, name, trigger="ckeda-test,value=2,usecached=1"):
+def add_object(tree, ns, name, trigger="ckeda-test,value=2,usecached=1", extra=()):
     """A ScaledObject with one trigger whose value is 2, as its worker publishes it. The
     worker polls once at once, then hourly; its first poll is awaited (briefly) so that it
-    cannot land after, and overwrite, a result the test writes itself."""
-    slot = tree.shmtool("add", f"{ns}/{name}", "--polling-interval", "3600", "--trigger",
-                        trigger)[0]
+    cannot land after, and overwrite, a result the test writes itself. extra: more shmtool
+    add options (--fallback ...)."""
+    slot = tree.shmtool("add", f"{ns}/{name}", "--polling-interval", "3600", *extra,
+                        "--trigger", trigger)[0]
 
     def polled():
         r = subprocess.run([str(CKEDACTL), "--shm-name", tree.shm, "-o", "json", "get",
@@ -266,6 +267,67 @@ def test_error_state_is_an_error_status_never_the_old_value(tree):
     # back to a value once the source answers again
     tree.shmtool("result", slot, "7")
     assert served(tree, path)[1]["items"][0]["value"] == "7"
+
+
+
+def fail(tree, slot, times):
+    for _ in range(times):
+        tree.shmtool("result", slot, "--error", "connection refused")
+
+
+def test_fallback_replaces_the_error_after_the_threshold(tree):
+    """KEDA's fallback (keda.md 1.11): more than failureThreshold source failures in a row
+    answer target x fallback.replicas, timestamped now; a success answers the value again."""
+    slot, metric = add_object(tree, "apps", "fb-static",
+                              "ckeda-test,value=2,usecached=1,target=3",
+                              extra=("--fallback", "2:5"))
+    path = value_path("apps", metric, "fb-static")
+    wait_served(tree, path)
+    fail(tree, slot, 2)  # two failures: not more than the threshold yet
+    status, doc = served(tree, path)
+    assert status == 500 and f"metric:{metric} encountered error" in doc["message"], doc
+    fail(tree, slot, 1)
+    status, doc = served(tree, path)
+    assert status == 200, doc
+    item = doc["items"][0]
+    assert item["metricName"] == metric and item["value"] == "15"  # 3 x 5
+    stamp = datetime.datetime.strptime(item["timestamp"], "%Y-%m-%dT%H:%M:%SZ")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    assert abs((now - stamp).total_seconds()) < 10
+    fail(tree, slot, 3)
+    assert served(tree, path)[1]["items"][0]["value"] == "15"
+    tree.shmtool("result", slot, "7")  # the source answers again
+    assert served(tree, path)[1]["items"][0]["value"] == "7"
+    fail(tree, slot, 1)  # the count starts again after a success
+    assert served(tree, path)[0] == 500
+
+
+def test_fallback_current_replicas_uses_the_observed_count(tree):
+    slot, metric = add_object(tree, "apps", "fb-current",
+                              "ckeda-test,value=2,usecached=1,target=4",
+                              extra=("--fallback", "0:2:currentReplicasIfHigher"))
+    path = value_path("apps", metric, "fb-current")
+    wait_served(tree, path)
+    fail(tree, slot, 1)
+    status, doc = served(tree, path)  # the current count is unknown: the error, as KEDA
+    assert status == 500 and "connection refused" in doc["message"], doc
+    tree.shmtool("observed", "apps/fb-current", "6", "6", "6")
+    assert served(tree, path)[1]["items"][0]["value"] == "24"  # 4 x max(6, 2)
+    tree.shmtool("observed", "apps/fb-current", "1", "1", "1")
+    assert served(tree, path)[1]["items"][0]["value"] == "8"  # 4 x max(1, 2)
+
+
+def test_fallback_value_target_divides_by_ready_replicas(tree):
+    slot, metric = add_object(tree, "apps", "fb-value",
+                              "ckeda-test,value=2,usecached=1,target=10,metrictype=Value",
+                              extra=("--fallback", "0:6"))
+    path = value_path("apps", metric, "fb-value")
+    wait_served(tree, path)
+    tree.shmtool("observed", "apps/fb-value", "4", "4", "3")
+    fail(tree, slot, 1)
+    assert served(tree, path)[1]["items"][0]["value"] == "20"  # 10 x 6 / 3 ready
+    tree.shmtool("observed", "apps/fb-value", "4", "4", "0")
+    assert served(tree, path)[0] == 500  # no ready pod: KEDA cannot fall back either
 
 
 def test_selector_and_lookup_errors(tree):
@@ -425,6 +487,7 @@ def test_health_and_metrics_ports(tree):
     assert "[-]watcher-synced failed" in body
     assert "[+]supervisor-heartbeat ok" in body and "[+]shm-table ok" in body
     assert plain(health, "/apis")[0] == 404  # the API is not on the health port
-    assert plain(tree.ports["metrics"], "/metrics")[0] == 404
+    assert plain(tree.ports["metrics"], "/metrics")[0] == 200  # test_adapter_metrics.py
+    assert plain(tree.ports["metrics"], "/healthz")[0] == 404
     status, _ = tree.get("/readyz", who=None)  # also on the secure port, unauthenticated
     assert status == 500

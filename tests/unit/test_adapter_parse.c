@@ -250,7 +250,7 @@ static void test_adp_route_match_paths(void **state)
     assert_int_equal(route(ADP_LISTENER_HEALTH, "/healthz", &r), ADP_ROUTE_HEALTHZ);
     assert_int_equal(route(ADP_LISTENER_HEALTH, "/apis", &r), ADP_ROUTE_NONE);
     assert_int_equal(route(ADP_LISTENER_METRICS, "/healthz", &r), ADP_ROUTE_NONE);
-    assert_int_equal(route(ADP_LISTENER_METRICS, "/metrics", &r), ADP_ROUTE_NONE);
+    assert_int_equal(route(ADP_LISTENER_METRICS, "/metrics", &r), ADP_ROUTE_METRICS);
     assert_true(adp_route_is_public(ADP_ROUTE_READYZ));
     assert_false(adp_route_is_public(ADP_ROUTE_APIS));
     assert_true(adp_route_needs_authz(ADP_ROUTE_VALUE));
