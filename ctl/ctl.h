@@ -21,13 +21,8 @@ typedef struct ctl {
 
 /* One trigger as users see it (DESIGN.md fixes the JSON names). */
 typedef struct ctl_trigger {
-    uint32_t slot;
-    shm_trig_cfg_t cfg;
-    shm_trig_ctl_t ctl;
-    shm_trig_result_t res;
-    shm_state_t state;
-    shm_cause_t cause;
-    bool has_value; /* a valid result for the current configuration */
+    shm_trig_view_t v; /* groups and state, as the scale loop and the adapter read them */
+    bool has_value;    /* a valid result for the current configuration */
     bool quarantined;
     int32_t worker_pid; /* 0: none */
     char so_ns[SHM_NS_MAX];

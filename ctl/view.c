@@ -12,26 +12,19 @@
 
 int ctl_trigger_load(const ctl_t *c, uint32_t slot, ctl_trigger_t *t)
 {
-    shm_trig_view_t v;
     shm_so_spec_t so;
     shm_proc_ctl_t pc;
 
     memset(t, 0, sizeof *t);
-    t->slot = slot;
-    if (shm_trig_view_load(c->table, slot, c->now_mono_ms, &v) < 0)
+    if (shm_trig_view_load(c->table, slot, c->now_mono_ms, &t->v) < 0)
         return -1;
-    t->cfg = v.cfg;
-    t->ctl = v.ctl;
-    t->res = v.res;
-    t->state = v.state;
-    t->cause = v.cause;
-    t->has_value = (t->res.flags & SHM_F_VALID) && t->res.for_cfg_gen == t->cfg.cfg_gen &&
-                   t->res.measured_mono_ms != 0;
-    t->quarantined = t->ctl.quarantined_until_mono_ms > c->now_mono_ms;
-    if (t->ctl.worker != SHM_NONE && shm_proc_ctl_read(c->table, t->ctl.worker, &pc) == 0)
+    t->has_value = (t->v.res.flags & SHM_F_VALID) && t->v.res.for_cfg_gen == t->v.cfg.cfg_gen &&
+                   t->v.res.measured_mono_ms != 0;
+    t->quarantined = t->v.ctl.quarantined_until_mono_ms > c->now_mono_ms;
+    if (t->v.ctl.worker != SHM_NONE && shm_proc_ctl_read(c->table, t->v.ctl.worker, &pc) == 0)
         t->worker_pid = pc.pid;
-    if (shm_so_spec_read(c->table, t->cfg.so_slot, &so) == 0 && (so.flags & SHM_F_VALID) &&
-        so.generation == t->cfg.so_generation) {
+    if (shm_so_spec_read(c->table, t->v.cfg.so_slot, &so) == 0 && (so.flags & SHM_F_VALID) &&
+        so.generation == t->v.cfg.so_generation) {
         memcpy(t->so_ns, so.ns, sizeof so.ns);
         memcpy(t->so_name, so.name, sizeof so.name);
     }
@@ -40,17 +33,17 @@ int ctl_trigger_load(const ctl_t *c, uint32_t slot, ctl_trigger_t *t)
 
 const char *ctl_trigger_error(const ctl_trigger_t *t, char *buf, size_t cap)
 {
-    switch (t->cause) {
+    switch (t->v.cause) {
     case SHM_CAUSE_NONE:
         return "";
     case SHM_CAUSE_SOURCE:
     case SHM_CAUSE_CONFIG:
-        return t->res.error;
+        return t->v.res.error;
     case SHM_CAUSE_QUARANTINED:
-        snprintf(buf, cap, "quarantined: %s", t->ctl.reason);
+        snprintf(buf, cap, "quarantined: %s", t->v.ctl.reason);
         return buf;
     default:
-        snprintf(buf, cap, "%s", shm_cause_name(t->cause));
+        snprintf(buf, cap, "%s", shm_cause_name(t->v.cause));
         return buf;
     }
 }
@@ -64,30 +57,30 @@ cJSON *ctl_trigger_json(const ctl_t *c, const ctl_trigger_t *t)
 {
     cJSON *o = cJSON_CreateObject();
     char err[SHM_ERROR_MAX + SHM_REASON_MAX];
-    bool known = t->state != SHM_STATE_ERROR;
+    bool known = t->v.state != SHM_STATE_ERROR;
 
-    cJSON_AddNumberToObject(o, "slot", t->slot);
-    cJSON_AddNumberToObject(o, "index", t->cfg.index);
-    cJSON_AddStringToObject(o, "type", t->cfg.type);
-    cJSON_AddStringToObject(o, "name", t->cfg.name);
-    cJSON_AddStringToObject(o, "metric_name", t->cfg.metric_name);
-    cJSON_AddItemToObject(o, "value", ctl_num_or_null(t->has_value, t->res.value));
-    cJSON_AddStringToObject(o, "state", shm_state_name(t->state));
+    cJSON_AddNumberToObject(o, "slot", t->v.slot);
+    cJSON_AddNumberToObject(o, "index", t->v.cfg.index);
+    cJSON_AddStringToObject(o, "type", t->v.cfg.type);
+    cJSON_AddStringToObject(o, "name", t->v.cfg.name);
+    cJSON_AddStringToObject(o, "metric_name", t->v.cfg.metric_name);
+    cJSON_AddItemToObject(o, "value", ctl_num_or_null(t->has_value, t->v.res.value));
+    cJSON_AddStringToObject(o, "state", shm_state_name(t->v.state));
     cJSON_AddItemToObject(
-        o, "active", known ? cJSON_CreateBool(t->state == SHM_STATE_ACTIVE) : cJSON_CreateNull());
+        o, "active", known ? cJSON_CreateBool(t->v.state == SHM_STATE_ACTIVE) : cJSON_CreateNull());
     cJSON_AddItemToObject(
         o, "age_ms",
-        ctl_num_or_null(t->has_value, (double)ctl_age(c->now_mono_ms, t->res.measured_mono_ms)));
-    cJSON_AddNumberToObject(o, "errors", t->res.consecutive_failures);
-    cJSON_AddNumberToObject(o, "errors_total", (double)t->res.errors_total);
+        ctl_num_or_null(t->has_value, (double)ctl_age(c->now_mono_ms, t->v.res.measured_mono_ms)));
+    cJSON_AddNumberToObject(o, "errors", t->v.res.consecutive_failures);
+    cJSON_AddNumberToObject(o, "errors_total", (double)t->v.res.errors_total);
     cJSON_AddStringToObject(o, "error", ctl_trigger_error(t, err, sizeof err));
     cJSON_AddItemToObject(o, "worker_pid",
                           t->worker_pid ? cJSON_CreateNumber(t->worker_pid) : cJSON_CreateNull());
     cJSON_AddBoolToObject(o, "quarantined", t->quarantined);
-    cJSON_AddNumberToObject(o, "strikes", t->ctl.strikes);
-    cJSON_AddBoolToObject(o, "suspect", t->ctl.suspect);
+    cJSON_AddNumberToObject(o, "strikes", t->v.ctl.strikes);
+    cJSON_AddBoolToObject(o, "suspect", t->v.ctl.suspect);
     /* the configuration generation (exact in a JSON number: the watcher keeps it below 2^53) */
-    cJSON_AddNumberToObject(o, "cfg_gen", (double)t->cfg.cfg_gen);
+    cJSON_AddNumberToObject(o, "cfg_gen", (double)t->v.cfg.cfg_gen);
     return o;
 }
 
