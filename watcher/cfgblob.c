@@ -18,7 +18,7 @@ static const char *blob_str(const cJSON *root, const char *path)
     return v ? v : "";
 }
 
-static void blob_auth(cJSON *doc, const watch_trigger_t *t, const char *ns, const cJSON *auth)
+static void blob_auth(cJSON *doc, const so_trigger_t *t, const char *ns, const cJSON *auth)
 {
     const char *kind = t->auth_cluster ? "ClusterTriggerAuthentication" : "TriggerAuthentication";
     cJSON *ref = cJSON_AddObjectToObject(doc, "authenticationRef"), *a;
@@ -40,9 +40,9 @@ static void blob_auth(cJSON *doc, const watch_trigger_t *t, const char *ns, cons
         a, "spec", cJSON_IsObject(spec) ? cJSON_Duplicate(spec, true) : cJSON_CreateObject());
 }
 
-char *watch_blob_build(const watch_so_t *so, uint32_t i, const cJSON *auth)
+char *watch_blob_build(const so_t *so, uint32_t i, const cJSON *auth)
 {
-    const watch_trigger_t *t = &so->triggers[i];
+    const so_trigger_t *t = &so->triggers[i];
     cJSON *doc = cJSON_CreateObject(), *target;
     char *text;
 

@@ -28,7 +28,7 @@ static void hpa_name_label(const char *hpa, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
-static bool hpa_label_excluded(const watch_so_t *so, const char *key)
+static bool hpa_label_excluded(const so_t *so, const char *key)
 {
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(so->annotations, HPA_EXCLUDE_LABELS);
     const char *p;
@@ -47,7 +47,7 @@ static bool hpa_label_excluded(const watch_so_t *so, const char *key)
     return false;
 }
 
-static cJSON *hpa_labels(const watch_so_t *so)
+static cJSON *hpa_labels(const so_t *so)
 {
     cJSON *l = cJSON_CreateObject(), *v;
     char name[64];
@@ -67,7 +67,7 @@ static cJSON *hpa_labels(const watch_so_t *so)
     return l;
 }
 
-static cJSON *hpa_metric(const watch_so_t *so, const watch_trigger_t *t)
+static cJSON *hpa_metric(const so_t *so, const so_trigger_t *t)
 {
     cJSON *m = cJSON_CreateObject(), *ext, *metric, *sel, *target;
     char q[QTY_MAX];
@@ -86,7 +86,7 @@ static cJSON *hpa_metric(const watch_so_t *so, const watch_trigger_t *t)
     return m;
 }
 
-static cJSON *hpa_owner(const watch_so_t *so)
+static cJSON *hpa_owner(const so_t *so)
 {
     cJSON *refs = cJSON_CreateArray(), *o = cJSON_CreateObject();
 
@@ -100,7 +100,7 @@ static cJSON *hpa_owner(const watch_so_t *so)
     return refs;
 }
 
-static cJSON *hpa_spec(const watch_so_t *so)
+static cJSON *hpa_spec(const so_t *so)
 {
     cJSON *spec = cJSON_CreateObject(), *ref, *metrics;
 
@@ -108,7 +108,7 @@ static cJSON *hpa_spec(const watch_so_t *so)
     cJSON_AddStringToObject(ref, "apiVersion", so->target_api_version);
     cJSON_AddStringToObject(ref, "kind", so->target_kind);
     cJSON_AddStringToObject(ref, "name", so->target_name);
-    cJSON_AddNumberToObject(spec, "minReplicas", watch_so_hpa_min(so));
+    cJSON_AddNumberToObject(spec, "minReplicas", so_hpa_min(so));
     cJSON_AddNumberToObject(spec, "maxReplicas", so->max_replicas);
     /* KEDA sorts metric specs by type; every trigger ckeda serves is External, so the order is
      * the triggers' */
@@ -120,7 +120,7 @@ static cJSON *hpa_spec(const watch_so_t *so)
     return spec;
 }
 
-cJSON *watch_hpa_build(const watch_so_t *so)
+cJSON *watch_hpa_build(const so_t *so)
 {
     cJSON *hpa = cJSON_CreateObject(), *meta;
 

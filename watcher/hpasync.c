@@ -48,7 +48,7 @@ static cJSON *hpa_live(watch_ctx_t *w, const char *ns, const char *name, bool as
     return obj;
 }
 
-static int hpa_create(watch_ctx_t *w, const watch_so_t *so, const cJSON *want, cJSON **ret_live,
+static int hpa_create(watch_ctx_t *w, const so_t *so, const cJSON *want, cJSON **ret_live,
                       errtext_t *err)
 {
     k8s_ref_t ref = {K8S_GVR_HPAS, so->ns, NULL, NULL};
@@ -70,7 +70,7 @@ static int hpa_create(watch_ctx_t *w, const watch_so_t *so, const cJSON *want, c
     return 1;
 }
 
-static int hpa_update(watch_ctx_t *w, const watch_so_t *so, cJSON *want, const cJSON *live,
+static int hpa_update(watch_ctx_t *w, const so_t *so, cJSON *want, const cJSON *live,
                       errtext_t *err)
 {
     k8s_ref_t ref = {K8S_GVR_HPAS, so->ns, so->hpa_name, NULL};
@@ -97,7 +97,7 @@ static int hpa_update(watch_ctx_t *w, const watch_so_t *so, cJSON *want, const c
 }
 
 /* renameHPA: the HPA status.hpaName names goes, the one the spec names is created. */
-static int hpa_rename(watch_ctx_t *w, const watch_so_t *so, const cJSON *want, const cJSON *live,
+static int hpa_rename(watch_ctx_t *w, const so_t *so, const cJSON *want, const cJSON *live,
                       errtext_t *err)
 {
     const char *old = cJSON_GetStringValue(jsonu_lookup(live, "metadata.name"));
@@ -118,7 +118,7 @@ static int hpa_rename(watch_ctx_t *w, const watch_so_t *so, const cJSON *want, c
     return r < 0 ? r : 0;
 }
 
-int watch_hpa_ensure(watch_ctx_t *w, const watch_so_t *so, const char *status_hpa, errtext_t *err)
+int watch_hpa_ensure(watch_ctx_t *w, const so_t *so, const char *status_hpa, errtext_t *err)
 {
     const char *lookup = status_hpa && *status_hpa ? status_hpa : so->hpa_name;
     cJSON *want = watch_hpa_build(so), *live;

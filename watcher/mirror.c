@@ -198,9 +198,9 @@ void watch_mirror_adopt(watch_ctx_t *w)
 
 /* ---- writing one object ---- */
 
-static const cJSON *mirror_auth(watch_ctx_t *w, const watch_so_t *so, uint32_t i)
+static const cJSON *mirror_auth(watch_ctx_t *w, const so_t *so, uint32_t i)
 {
-    const watch_trigger_t *t = &so->triggers[i];
+    const so_trigger_t *t = &so->triggers[i];
     char key[WATCH_KEY_MAX];
 
     if (!t->auth_name[0])
@@ -230,10 +230,10 @@ static uint32_t mirror_ms(int32_t s)
     return s <= 0 ? 0 : (uint64_t)s * 1000u > UINT32_MAX ? UINT32_MAX : (uint32_t)s * 1000u;
 }
 
-static void mirror_cfg_build(const watch_ctx_t *w, const watch_entry_t *e, const watch_so_t *so,
+static void mirror_cfg_build(const watch_ctx_t *w, const watch_entry_t *e, const so_t *so,
                              uint32_t i, uint64_t cfg_gen, shm_trig_cfg_t *cfg)
 {
-    const watch_trigger_t *t = &so->triggers[i];
+    const so_trigger_t *t = &so->triggers[i];
 
     memset(cfg, 0, sizeof *cfg);
     cfg->flags = SHM_F_VALID;
@@ -254,7 +254,7 @@ static void mirror_cfg_build(const watch_ctx_t *w, const watch_entry_t *e, const
 }
 
 /* Trigger i: a new blob (and cfg_gen) only if its text changed, then the config group. */
-static int mirror_trigger(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so, uint32_t i,
+static int mirror_trigger(watch_ctx_t *w, watch_entry_t *e, const so_t *so, uint32_t i,
                           char **blob, errtext_t *err)
 {
     uint32_t slot = e->trig[i];
@@ -286,7 +286,7 @@ static int mirror_trigger(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so
     return 0;
 }
 
-static void mirror_spec_write(watch_ctx_t *w, const watch_entry_t *e, const watch_so_t *so)
+static void mirror_spec_write(watch_ctx_t *w, const watch_entry_t *e, const so_t *so)
 {
     shm_so_spec_t spec, cur;
 
@@ -370,7 +370,7 @@ static void mirror_shrink(watch_ctx_t *w, watch_entry_t *e, uint32_t n)
         e->ntrig = n;
 }
 
-int watch_mirror_apply(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so, errtext_t *err)
+int watch_mirror_apply(watch_ctx_t *w, watch_entry_t *e, const so_t *so, errtext_t *err)
 {
     uint32_t n = so->ntriggers;
     char *blobs[SHM_TRIGGERS_PER_SO_MAX] = {0};

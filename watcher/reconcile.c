@@ -30,7 +30,7 @@
 typedef struct rec {
     watch_ctx_t *w;
     watch_entry_t *e;
-    watch_so_t *so;
+    so_t *so;
     watch_status_t st;
     watch_target_t target;
     bool retry; /* a check that may pass later by itself (the target appears): retry */
@@ -170,7 +170,7 @@ static int rec_finalize(rec_t *rc)
     if (!rec_has_finalizer(rc->e->obj))
         return 0;
     jsonu_get_bool(rc->e->obj, "spec.advanced.restoreToOriginalReplicaCount", &restore, NULL);
-    if (restore && rc->so->failed_step != WATCH_STEP_UNSUPPORTED)
+    if (restore && rc->so->failed_step != SO_STEP_UNSUPPORTED)
         rec_restore(rc);
     cJSON *meta = cJSON_CreateObject();
     cJSON_AddItemToObject(meta, "finalizers", rec_finalizers(rc->e->obj, false));
@@ -198,13 +198,13 @@ static int rec_fail(rec_t *rc, const char *step, const char *text)
 static int rec_serve(rec_t *rc, int pr, const errtext_t *perr)
 {
     watch_ctx_t *w = rc->w;
-    watch_so_t *so = rc->so;
+    so_t *so = rc->so;
     errtext_t err = {0};
     int r;
 
-    if (pr < 0 && so->failed_step == WATCH_STEP_BOUNDS)
+    if (pr < 0 && so->failed_step == SO_STEP_BOUNDS)
         return rec_fail(rc, MSG_BOUNDS, perr->text);
-    if (pr < 0 && so->failed_step == WATCH_STEP_TRIGGERS)
+    if (pr < 0 && so->failed_step == SO_STEP_TRIGGERS)
         return rec_fail(rc, MSG_TRIGGERS, perr->text);
     rc->st.triggers_ok = true;
     if (pr < 0)
@@ -232,14 +232,14 @@ static int rec_serve(rec_t *rc, int pr, const errtext_t *perr)
 
 static int rec_checks(rec_t *rc, int pr, const errtext_t *perr)
 {
-    watch_so_t *so = rc->so;
+    so_t *so = rc->so;
     errtext_t err = {0};
     bool need_scale = !jsonu_lookup(rc->e->obj, "status.originalReplicaCount");
     int r;
 
-    if (pr < 0 && so->failed_step == WATCH_STEP_TARGET)
+    if (pr < 0 && so->failed_step == SO_STEP_TARGET)
         return rec_fail(rc, MSG_TARGET, perr->text);
-    if (pr < 0 && so->failed_step == WATCH_STEP_UNSUPPORTED)
+    if (pr < 0 && so->failed_step == SO_STEP_UNSUPPORTED)
         return rec_fail(rc, NULL, perr->text); /* inert: its HPA stays as it is */
     r = watch_target_resolve(rc->w, rc->e, so, need_scale, &rc->target, &err);
     if (r == -EINVAL) {
@@ -302,17 +302,17 @@ int watch_reconcile(watch_ctx_t *w, watch_entry_t *e)
 
     if (!e->obj)
         return 0;
-    pr = watch_so_parse(e->obj, w->cfg->max_triggers_per_scaledobject, rc.so, &perr);
+    pr = so_parse(e->obj, w->cfg->max_triggers_per_scaledobject, rc.so, &perr);
     if (rc.so->deleting)
         return rec_finalize(&rc);
     parsed = e->obj;
-    r = rec_meta(&rc, !(pr < 0 && rc.so->failed_step == WATCH_STEP_TARGET));
+    r = rec_meta(&rc, !(pr < 0 && rc.so->failed_step == SO_STEP_TARGET));
     if (r == -ENOENT)
         return 0;
     if (r < 0)
         return r;
     if (e->obj != parsed) /* the patch replaced the object the parse borrows from */
-        pr = watch_so_parse(e->obj, w->cfg->max_triggers_per_scaledobject, rc.so, &perr);
+        pr = so_parse(e->obj, w->cfg->max_triggers_per_scaledobject, rc.so, &perr);
     if ((r = rec_checks(&rc, pr, &perr)) < 0)
         return r;
     return rec_finish(&rc);

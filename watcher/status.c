@@ -170,7 +170,7 @@ static void status_target(cJSON *want, const cJSON *cur, const watch_status_t *s
         cJSON_AddNumberToObject(want, "originalReplicaCount", st->original);
 }
 
-static void status_metrics(cJSON *want, const cJSON *cur, const watch_so_t *so)
+static void status_metrics(cJSON *want, const cJSON *cur, const so_t *so)
 {
     cJSON *names = cJSON_AddArrayToObject(want, "externalMetricNames");
     const cJSON *health = cJSON_GetObjectItemCaseSensitive(cur, "health"), *h;

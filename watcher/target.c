@@ -21,7 +21,7 @@ static bool target_cached_kind(const k8s_resolved_t *r)
 }
 
 /* RESTMapper's NoKindMatchError for one searched version. */
-static void target_no_match(const watch_so_t *so, errtext_t *err)
+static void target_no_match(const so_t *so, errtext_t *err)
 {
     errtext_set(err, "no matches for kind \"%s\" in version \"%s\"", so->target_kind,
                 so->target_api_version);
@@ -33,7 +33,7 @@ static const char *target_text(const k8s_error_t *kerr, int r)
 }
 
 /* GET /scale; on 404 KEDA looks the object itself up to tell "missing" from "not scalable". */
-static int target_scale(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so, watch_target_t *t,
+static int target_scale(watch_ctx_t *w, watch_entry_t *e, const so_t *so, watch_target_t *t,
                         errtext_t *err)
 {
     k8s_ref_t ref = {
@@ -69,7 +69,7 @@ static int target_scale(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so, 
     return 0;
 }
 
-int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so, bool need_scale,
+int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const so_t *so, bool need_scale,
                          watch_target_t *ret, errtext_t *err)
 {
     watch_target_t t;

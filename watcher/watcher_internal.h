@@ -20,7 +20,7 @@
 #include "common/role.h"
 #include "shm/shm.h"
 #include "watcher/decide.h"
-#include "watcher/so.h"
+#include "common/scaledobject.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -150,7 +150,7 @@ typedef struct watch_ctx {
     bool block_dirty;
     uint32_t mirrored, mirrored_triggers, not_ready;
     uint64_t api_requests; /* synchronous requests this process made */
-    watch_so_t scratch;    /* large: one parse at a time */
+    so_t scratch;    /* large: one parse at a time */
 } watch_ctx_t;
 
 /* ---- cache.c: informers into the caches ---- */
@@ -177,7 +177,7 @@ void watch_queue_done(watch_queue_t *q);
 
 /* The blob text (malloc'ed) for trigger i. auth is the referenced (Cluster)TriggerAuthentication
  * as cached, or NULL. */
-char *watch_blob_build(const watch_so_t *so, uint32_t i, const cJSON *auth);
+char *watch_blob_build(const so_t *so, uint32_t i, const cJSON *auth);
 
 /* ---- mirror.c: the table ---- */
 
@@ -187,7 +187,7 @@ void watch_mirror_done(watch_ctx_t *w);
  * uid), frees the rest, rebuilds the index. */
 void watch_mirror_adopt(watch_ctx_t *w);
 /* Writes so's slots. -ENOSPC (nothing written) when the table is full, with a message. */
-int watch_mirror_apply(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so, errtext_t *err);
+int watch_mirror_apply(watch_ctx_t *w, watch_entry_t *e, const so_t *so, errtext_t *err);
 void watch_mirror_free(watch_ctx_t *w, watch_entry_t *e);
 /* Publishes e's observed group (replica counts, Ready). */
 void watch_mirror_observe(watch_ctx_t *w, watch_entry_t *e);
@@ -205,13 +205,13 @@ typedef struct watch_target {
 /* Resolves so's scaleTargetRef (and reads its /scale when need_scale, or always for kinds the
  * watcher does not cache). 0; -EINVAL with KEDA's message for a bad target; other -errno with a
  * message for a transient failure. */
-int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const watch_so_t *so, bool need_scale,
+int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const so_t *so, bool need_scale,
                          watch_target_t *ret, errtext_t *err);
 
 /* ---- status.c: the status subresource ---- */
 
 typedef struct watch_status {
-    const watch_so_t *so;
+    const so_t *so;
     const watch_target_t *target; /* NULL until resolved */
     bool set_original;
     int32_t original;
@@ -231,7 +231,7 @@ int watch_status_ready(const cJSON *obj, const char **ret_message);
 
 /* Creates, renames or updates so's HPA. 0; -EINVAL with a message when the API refused it;
  * another -errno (transient) with a message. */
-int watch_hpa_ensure(watch_ctx_t *w, const watch_so_t *so, const char *status_hpa, errtext_t *err);
+int watch_hpa_ensure(watch_ctx_t *w, const so_t *so, const char *status_hpa, errtext_t *err);
 
 /* ---- reconcile.c ---- */
 

@@ -2,7 +2,7 @@
  * trigger.c, common/scaler_spec.c) and, when it parses, the HPA built from it. Any input is
  * rejected with a message naming what is wrong, or yields an HPA; never a crash or a leak. */
 #include "watcher/hpa.h"
-#include "watcher/so.h"
+#include "common/scaledobject.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,11 +12,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cJSON *obj = cJSON_ParseWithLength((const char *)data, size);
-    watch_so_t *so = malloc(sizeof *so);
+    so_t *so = malloc(sizeof *so);
     errtext_t err = {{0}};
 
     if (obj && so) {
-        int r = watch_so_parse(obj, 64, so, &err);
+        int r = so_parse(obj, 64, so, &err);
         if (r < 0 && !err.text[0])
             abort(); /* a rejection always says why */
         if (r == 0) {

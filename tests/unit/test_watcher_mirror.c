@@ -126,7 +126,7 @@ static watch_entry_t *entry(watch_ctx_t *w, const char *name, const char *uid)
 }
 
 /* Parses a ScaledObject with spec SPEC into so (borrowing from *ret_obj). */
-static void parse(const char *name, const char *spec, watch_so_t *so, cJSON **ret_obj)
+static void parse(const char *name, const char *spec, so_t *so, cJSON **ret_obj)
 {
     char buf[4096];
     errtext_t err = {0};
@@ -136,14 +136,14 @@ static void parse(const char *name, const char *spec, watch_so_t *so, cJSON **re
              name, name, spec);
     *ret_obj = cJSON_Parse(buf);
     assert_non_null(*ret_obj);
-    if (watch_so_parse(*ret_obj, 64, so, &err) != 0)
+    if (so_parse(*ret_obj, 64, so, &err) != 0)
         fail_msg("parse: %s", err.text);
     snprintf(so->target_api_version, sizeof so->target_api_version, "apps/v1");
 }
 
 static void apply(fixture_t *f, watch_ctx_t *w, const char *name, const char *spec)
 {
-    static watch_so_t so;
+    static so_t so;
     cJSON *obj;
     errtext_t err = {0};
     char uid[64];
@@ -327,7 +327,7 @@ static void test_watch_mirror_free_clears_and_reuse_bumps_generation(void **stat
 static void test_watch_mirror_apply_table_full_is_enospc_untouched(void **state)
 {
     fixture_t *f = *state;
-    static watch_so_t so;
+    static so_t so;
     cJSON *obj;
     errtext_t err = {0};
 

@@ -64,10 +64,10 @@ static watch_target_t deployment(void)
     return t;
 }
 
-static void parse(const cJSON *o, watch_so_t *so)
+static void parse(const cJSON *o, so_t *so)
 {
     errtext_t err = {0};
-    if (watch_so_parse(o, 64, so, &err) != 0)
+    if (so_parse(o, 64, so, &err) != 0)
         fail_msg("%s", err.text);
 }
 
@@ -89,7 +89,7 @@ static const char *str(const cJSON *o, const char *path)
 
 static void test_watch_status_patch_ready_writes_everything_once(void **state)
 {
-    static watch_so_t so;
+    static so_t so;
     cJSON *o = object("", NULL), *p;
     watch_target_t t = deployment();
 
@@ -136,7 +136,7 @@ static void test_watch_status_patch_ready_writes_everything_once(void **state)
 
 static void test_watch_status_patch_failure_sets_ready_false_and_active_unknown(void **state)
 {
-    static watch_so_t so;
+    static so_t so;
     cJSON *o =
         object("", "{\"hpaName\":\"keda-hpa-orders\",\"conditions\":["
                    "{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"ScaledObjectReady\"},"
@@ -168,7 +168,7 @@ static void test_watch_status_patch_failure_sets_ready_false_and_active_unknown(
 
 static void test_watch_status_patch_core_group_kind_and_valid_fallback(void **state)
 {
-    static watch_so_t so;
+    static so_t so;
     cJSON *o = object(",\"fallback\":{\"failureThreshold\":3,\"replicas\":2}", NULL);
     watch_target_t t = deployment();
 
@@ -190,7 +190,7 @@ static void test_watch_status_patch_core_group_kind_and_valid_fallback(void **st
 
 static void test_watch_status_patch_prunes_health_to_current_metrics(void **state)
 {
-    static watch_so_t so;
+    static so_t so;
     cJSON *o = object("", "{\"health\":{\"s0-redis-a\":{\"numberOfFailures\":1},"
                           "\"s9-old\":{\"numberOfFailures\":4}}}");
     parse(o, &so);

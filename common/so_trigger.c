@@ -1,9 +1,9 @@
 /*
- * trigger: one entry of spec.triggers parsed (keda.md §1.2): type, name, metricType,
+ * so_trigger: one entry of spec.triggers parsed (keda.md §1.2): type, name, metricType,
  * useCachedMetrics, authenticationRef, metadata (an object of strings), and the scaler's metric
- * spec (common/scaler_spec.c). Runs in the watcher.
+ * spec (common/scaler_spec.c).
  */
-#include "watcher/so.h"
+#include "common/scaledobject.h"
 
 #include "common/json.h"
 #include "common/scaler_registry.h"
@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int trig_metric_type(const cJSON *t, uint32_t index, watch_trigger_t *ret, errtext_t *err)
+static int trig_metric_type(const cJSON *t, uint32_t index, so_trigger_t *ret, errtext_t *err)
 {
     const char *mt = "AverageValue";
     int r = jsonu_get_string(t, "metricType", 32, &mt, err);
@@ -39,7 +39,7 @@ static int trig_metric_type(const cJSON *t, uint32_t index, watch_trigger_t *ret
     return 0;
 }
 
-static int trig_auth(const cJSON *t, uint32_t index, watch_trigger_t *ret, errtext_t *err)
+static int trig_auth(const cJSON *t, uint32_t index, so_trigger_t *ret, errtext_t *err)
 {
     const char *kind = "TriggerAuthentication";
     int r;
@@ -69,7 +69,7 @@ static int trig_auth(const cJSON *t, uint32_t index, watch_trigger_t *ret, errte
     return 0;
 }
 
-static int trig_metadata(const cJSON *t, uint32_t index, watch_trigger_t *ret, errtext_t *err)
+static int trig_metadata(const cJSON *t, uint32_t index, so_trigger_t *ret, errtext_t *err)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(t, "metadata"), *v;
 
@@ -86,7 +86,7 @@ static int trig_metadata(const cJSON *t, uint32_t index, watch_trigger_t *ret, e
     return 0;
 }
 
-int watch_trigger_parse(const cJSON *t, uint32_t index, watch_trigger_t *ret, errtext_t *err)
+int so_trigger_parse(const cJSON *t, uint32_t index, so_trigger_t *ret, errtext_t *err)
 {
     bool cached = false;
     int r;

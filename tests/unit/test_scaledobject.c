@@ -11,7 +11,7 @@
 
 #include "common/json.h"
 #include "watcher/hpa.h"
-#include "watcher/so.h"
+#include "common/scaledobject.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,19 +32,19 @@ static cJSON *so_json(const char *spec)
     return o;
 }
 
-static int parse(const char *spec, watch_so_t *so, errtext_t *err)
+static int parse(const char *spec, so_t *so, errtext_t *err)
 {
     cJSON *o = so_json(spec);
-    int r = watch_so_parse(o, 64, so, err);
+    int r = so_parse(o, 64, so, err);
     cJSON_Delete(o); /* borrowed pointers die here: tests only read copied fields after */
     return r;
 }
 
 #define REDIS "{\"type\":\"redis\",\"metadata\":{\"listName\":\"mylist\",\"address\":\"r:6379\"}}"
 
-static void test_watch_so_parse_defaults_are_keda(void **state)
+static void test_so_parse_defaults_are_keda(void **state)
 {
-    watch_so_t so;
+    so_t so;
     errtext_t err = {0};
 
     assert_int_equal(
@@ -57,16 +57,16 @@ static void test_watch_so_parse_defaults_are_keda(void **state)
     assert_int_equal(so.min_replicas, 0);
     assert_int_equal(so.max_replicas, 100);
     assert_int_equal(so.idle_replicas, -1);
-    assert_int_equal(watch_so_hpa_min(&so), 1);
+    assert_int_equal(so_hpa_min(&so), 1);
     assert_string_equal(so.hpa_name, "keda-hpa-orders");
     assert_int_equal(so.ntriggers, 1);
     assert_int_equal(so.triggers[0].metric_type, SHM_METRIC_AVERAGE_VALUE);
     assert_false(so.has_fallback);
 }
 
-static void test_watch_so_parse_metric_names_are_keda_golden(void **state)
+static void test_so_parse_metric_names_are_keda_golden(void **state)
 {
-    watch_so_t so;
+    so_t so;
     errtext_t err = {0};
 
     assert_int_equal(parse("{\"scaleTargetRef\":{\"name\":\"web\"},\"triggers\":[" REDIS
@@ -79,9 +79,9 @@ static void test_watch_so_parse_metric_names_are_keda_golden(void **state)
     assert_true(so.triggers[0].spec.activation == 0);
 }
 
-static void test_watch_so_parse_cron_metric_names_are_keda_golden(void **state)
+static void test_so_parse_cron_metric_names_are_keda_golden(void **state)
 {
-    watch_so_t so;
+    so_t so;
     errtext_t err = {0};
 
     assert_int_equal(
@@ -102,14 +102,14 @@ static void test_watch_so_parse_cron_metric_names_are_keda_golden(void **state)
 
 static void expect_error(const char *spec, int code, const char *msg)
 {
-    watch_so_t so;
+    so_t so;
     errtext_t err = {0};
     assert_int_equal(parse(spec, &so, &err), code);
     if (!strstr(err.text, msg))
         fail_msg("error \"%s\" does not contain \"%s\"", err.text, msg);
 }
 
-static void test_watch_so_parse_errors_name_the_field(void **state)
+static void test_so_parse_errors_name_the_field(void **state)
 {
     expect_error("{\"scaleTargetRef\":{},\"triggers\":[" REDIS "]}", -EINVAL,
                  "ScaledObject.spec.scaleTargetRef.name is missing");
@@ -146,12 +146,12 @@ static void test_watch_so_parse_errors_name_the_field(void **state)
                  -EINVAL, "spec.triggers[0].metadata.listName: not a string");
 }
 
-static void expect_step(const char *spec, watch_step_t step)
+static void expect_step(const char *spec, so_step_t step)
 {
-    static watch_so_t so;
+    static so_t so;
     errtext_t err = {0};
     int r = parse(spec, &so, &err);
-    if (step == WATCH_STEP_NONE)
+    if (step == SO_STEP_NONE)
         assert_int_equal(r, 0);
     else
         assert_true(r < 0);
@@ -159,51 +159,51 @@ static void expect_step(const char *spec, watch_step_t step)
 }
 
 /* Which reconcile step an error belongs to decides the Ready message's prefix and its order. */
-static void test_watch_so_parse_failed_step_follows_keda_order(void **state)
+static void test_so_parse_failed_step_follows_keda_order(void **state)
 {
-    expect_step("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[" REDIS "]}", WATCH_STEP_NONE);
-    expect_step("{\"scaleTargetRef\":{},\"triggers\":[" REDIS "]}", WATCH_STEP_TARGET);
+    expect_step("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[" REDIS "]}", SO_STEP_NONE);
+    expect_step("{\"scaleTargetRef\":{},\"triggers\":[" REDIS "]}", SO_STEP_TARGET);
     /* bounds come before the triggers, even an unsupported one */
     expect_step("{\"scaleTargetRef\":{\"name\":\"w\"},\"minReplicaCount\":1,"
                 "\"idleReplicaCount\":1,\"triggers\":[{\"type\":\"kafka\"}]}",
-                WATCH_STEP_BOUNDS);
+                SO_STEP_BOUNDS);
     expect_step("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[{\"type\":\"kafka\"}]}",
-                WATCH_STEP_UNSUPPORTED);
+                SO_STEP_UNSUPPORTED);
     expect_step("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[{\"type\":\"redis\","
                 "\"name\":\"a\",\"metadata\":{\"listName\":\"l\"}},{\"type\":\"redis\","
                 "\"name\":\"a\",\"metadata\":{\"listName\":\"m\"}}]}",
-                WATCH_STEP_TRIGGERS);
+                SO_STEP_TRIGGERS);
     expect_step("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[{\"type\":\"redis\","
                 "\"metadata\":{}}]}",
-                WATCH_STEP_SCALERS);
+                SO_STEP_SCALERS);
 }
 
-static void test_watch_so_parse_unsupported_type_is_eopnotsupp(void **state)
+static void test_so_parse_unsupported_type_is_eopnotsupp(void **state)
 {
     expect_error("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[{\"type\":\"kafka\","
                  "\"metadata\":{}}]}",
                  -EOPNOTSUPP, "scaler type kafka is not supported by ckeda");
 }
 
-static void test_watch_so_parse_too_many_triggers_is_e2big(void **state)
+static void test_so_parse_too_many_triggers_is_e2big(void **state)
 {
-    watch_so_t so;
+    so_t so;
     errtext_t err = {0};
     cJSON *o = so_json("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[" REDIS "," REDIS "]}");
-    assert_int_equal(watch_so_parse(o, 1, &so, &err), -E2BIG);
+    assert_int_equal(so_parse(o, 1, &so, &err), -E2BIG);
     assert_non_null(strstr(err.text, "max-triggers-per-scaledobject"));
     cJSON_Delete(o);
 }
 
-static void test_watch_so_parse_hostile_input_never_crashes(void **state)
+static void test_so_parse_hostile_input_never_crashes(void **state)
 {
     const char *bad[] = {"[]", "{}", "{\"metadata\":7}", "{\"metadata\":{\"name\":[]}}",
                          "{\"metadata\":{\"name\":\"a\",\"namespace\":\"b\"},\"spec\":null}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *o = cJSON_Parse(bad[i]);
-        watch_so_t so;
+        so_t so;
         errtext_t err = {0};
-        assert_true(watch_so_parse(o, 64, &so, &err) < 0);
+        assert_true(so_parse(o, 64, &so, &err) < 0);
         assert_true(err.text[0] != '\0');
         cJSON_Delete(o);
     }
@@ -215,9 +215,9 @@ static void test_watch_hpa_build_shape_is_keda(void **state)
                        "\"maxReplicaCount\":4,\"advanced\":{\"horizontalPodAutoscalerConfig\":"
                        "{\"behavior\":{\"scaleDown\":{\"stabilizationWindowSeconds\":5}}}},"
                        "\"triggers\":[" REDIS "]}");
-    watch_so_t so;
+    so_t so;
     errtext_t err = {0};
-    assert_int_equal(watch_so_parse(o, 64, &so, &err), 0);
+    assert_int_equal(so_parse(o, 64, &so, &err), 0);
     cJSON *hpa = watch_hpa_build(&so);
     const char *s;
 
@@ -251,9 +251,9 @@ static void test_watch_hpa_build_shape_is_keda(void **state)
 static void test_watch_hpa_needs_update_ignores_server_defaults(void **state)
 {
     cJSON *o = so_json("{\"scaleTargetRef\":{\"name\":\"web\"},\"triggers\":[" REDIS "]}");
-    watch_so_t so;
+    so_t so;
     errtext_t err = {0};
-    assert_int_equal(watch_so_parse(o, 64, &so, &err), 0);
+    assert_int_equal(so_parse(o, 64, &so, &err), 0);
     cJSON *want = watch_hpa_build(&so), *live = cJSON_Duplicate(want, true);
 
     assert_false(watch_hpa_needs_update(want, live));
@@ -287,14 +287,14 @@ static void test_watch_hpa_needs_update_ignores_server_defaults(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_watch_so_parse_defaults_are_keda),
-        cmocka_unit_test(test_watch_so_parse_metric_names_are_keda_golden),
-        cmocka_unit_test(test_watch_so_parse_cron_metric_names_are_keda_golden),
-        cmocka_unit_test(test_watch_so_parse_errors_name_the_field),
-        cmocka_unit_test(test_watch_so_parse_failed_step_follows_keda_order),
-        cmocka_unit_test(test_watch_so_parse_unsupported_type_is_eopnotsupp),
-        cmocka_unit_test(test_watch_so_parse_too_many_triggers_is_e2big),
-        cmocka_unit_test(test_watch_so_parse_hostile_input_never_crashes),
+        cmocka_unit_test(test_so_parse_defaults_are_keda),
+        cmocka_unit_test(test_so_parse_metric_names_are_keda_golden),
+        cmocka_unit_test(test_so_parse_cron_metric_names_are_keda_golden),
+        cmocka_unit_test(test_so_parse_errors_name_the_field),
+        cmocka_unit_test(test_so_parse_failed_step_follows_keda_order),
+        cmocka_unit_test(test_so_parse_unsupported_type_is_eopnotsupp),
+        cmocka_unit_test(test_so_parse_too_many_triggers_is_e2big),
+        cmocka_unit_test(test_so_parse_hostile_input_never_crashes),
         cmocka_unit_test(test_watch_hpa_build_shape_is_keda),
         cmocka_unit_test(test_watch_hpa_needs_update_ignores_server_defaults),
     };

@@ -1,14 +1,16 @@
 /*
- * so: see so.h. Runs in the watcher on every ScaledObject event; input is the API server's
- * JSON (already schema-validated by the CRD, but the watcher never trusts that: a malformed
- * object gets an error, never a crash).
+ * so_parse: see scaledobject.h. Runs on every ScaledObject event and every object `ckeda
+ * validate` reads; input is outside JSON (schema-validated by the CRD when it comes from the API
+ * server, but never trusted: a malformed object gets an error, never a crash).
  */
-#include "watcher/so.h"
+#include "common/scaledobject.h"
 
 #include "common/json.h"
 #include "common/scaler_registry.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,7 +40,7 @@ static int so_int(const cJSON *obj, const char *path, int32_t min, int32_t def, 
     return r;
 }
 
-static int so_parse_meta(const cJSON *obj, watch_so_t *so, errtext_t *err)
+static int so_parse_meta(const cJSON *obj, so_t *so, errtext_t *err)
 {
     int r;
     int64_t gen = 0;
@@ -55,7 +57,65 @@ static int so_parse_meta(const cJSON *obj, watch_so_t *so, errtext_t *err)
     return 0;
 }
 
-static int so_parse_target(const cJSON *obj, watch_so_t *so, errtext_t *err)
+const char *so_annotation(const cJSON *annotations, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(annotations, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int so_parse_bool(const char *s, bool *ret)
+{
+    static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const f[] = {"0", "f", "F", "FALSE", "false", "False"};
+
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (strcmp(s, t[i]) == 0)
+            return *ret = true, 0;
+        if (strcmp(s, f[i]) == 0)
+            return *ret = false, 0;
+    }
+    return -EINVAL;
+}
+
+/* KEDA's getBoolAnnotation. */
+static bool so_bool_annotation(const cJSON *annotations, const char *key)
+{
+    const char *v = so_annotation(annotations, key);
+    bool b = true;
+
+    if (!v)
+        return false;
+    (void)so_parse_bool(v, &b); /* not a boolean: true */
+    return b;
+}
+
+static void so_parse_pause(so_t *so)
+{
+    const char *pr = so_annotation(so->annotations, SO_ANNOTATION_PREFIX "paused-replicas");
+    so_pause_t *p = &so->pause;
+    char *end;
+    long n;
+
+    p->paused = so_bool_annotation(so->annotations, SO_ANNOTATION_PREFIX "paused") || pr;
+    p->scale_in = so_bool_annotation(so->annotations, SO_ANNOTATION_PREFIX "paused-scale-in");
+    p->scale_out = so_bool_annotation(so->annotations, SO_ANNOTATION_PREFIX "paused-scale-out");
+    p->force_activation =
+        so_bool_annotation(so->annotations, SO_ANNOTATION_PREFIX "force-activation");
+    so->transfer_hpa_ownership =
+        so_bool_annotation(so->annotations, "scaledobject.keda.sh/transfer-hpa-ownership");
+    so->hpa_excluded_labels =
+        so_annotation(so->annotations, "scaledobject.keda.sh/hpa-excluded-labels");
+    if (!pr)
+        return;
+    errno = 0;
+    n = strtol(pr, &end, 10);
+    p->replicas_invalid = !pr[0] || *end || errno || n < 0 || n > INT32_MAX ||
+                          !(pr[0] == '-' || pr[0] == '+' || (pr[0] >= '0' && pr[0] <= '9'));
+    p->has_replicas = !p->replicas_invalid;
+    p->replicas = p->has_replicas ? (int32_t)n : 0;
+}
+
+static int so_parse_target(const cJSON *obj, so_t *so, errtext_t *err)
 {
     int r = jsonu_copy_string(obj, "spec.scaleTargetRef.name", so->target_name,
                               sizeof so->target_name, err);
@@ -78,7 +138,7 @@ static int so_parse_target(const cJSON *obj, watch_so_t *so, errtext_t *err)
     return 0;
 }
 
-static int so_parse_counts(const cJSON *obj, watch_so_t *so, errtext_t *err)
+static int so_parse_counts(const cJSON *obj, so_t *so, errtext_t *err)
 {
     bool idle_set;
     int r;
@@ -95,9 +155,9 @@ static int so_parse_counts(const cJSON *obj, watch_so_t *so, errtext_t *err)
 }
 
 /* KEDA's CheckReplicaCountBoundsAreValid, messages included. */
-static int so_check_bounds(const watch_so_t *so, errtext_t *err)
+static int so_check_bounds(const so_t *so, errtext_t *err)
 {
-    int32_t min = so->has_min ? watch_so_hpa_min(so) : 0;
+    int32_t min = so->has_min ? so_hpa_min(so) : 0;
 
     if (min > so->max_replicas) {
         errtext_set(err, "MinReplicaCount=%d must be less than MaxReplicaCount=%d", min,
@@ -112,7 +172,45 @@ static int so_check_bounds(const watch_so_t *so, errtext_t *err)
     return 0;
 }
 
-static int so_parse_advanced(const cJSON *obj, watch_so_t *so, errtext_t *err)
+static int so_modifier_string(const cJSON *obj, const char *key, const char **ret, errtext_t *err)
+{
+    char path[96];
+    int r;
+
+    snprintf(path, sizeof path, "spec.advanced.scalingModifiers.%s", key);
+    r = jsonu_get_string(obj, path, 64 * 1024, ret, err);
+    if (r == -ENOENT || (r == 0 && !(*ret)[0])) {
+        *ret = NULL;
+        return 0;
+    }
+    return r;
+}
+
+static int so_parse_modifiers(const cJSON *obj, so_t *so, errtext_t *err)
+{
+    so_modifiers_t *m = &so->modifiers;
+    const char *mt = NULL;
+    int r;
+
+    if ((r = so_modifier_string(obj, "formula", &m->formula, err)) < 0 ||
+        (r = so_modifier_string(obj, "target", &m->target, err)) < 0 ||
+        (r = so_modifier_string(obj, "activationTarget", &m->activation_target, err)) < 0 ||
+        (r = so_modifier_string(obj, "metricType", &mt, err)) < 0)
+        return r;
+    m->metric_type = SHM_METRIC_AVERAGE_VALUE;
+    if (mt && strcmp(mt, "Value") == 0)
+        m->metric_type = SHM_METRIC_VALUE;
+    else if (mt && strcmp(mt, "Utilization") == 0)
+        m->utilization = true;
+    else if (mt && strcmp(mt, "AverageValue") != 0) {
+        errtext_set(err, "spec.advanced.scalingModifiers.metricType: \"%s\" is not AverageValue or "
+                         "Value", mt);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int so_parse_advanced(const cJSON *obj, so_t *so, errtext_t *err)
 {
     const cJSON *behavior =
         jsonu_lookup(obj, "spec.advanced.horizontalPodAutoscalerConfig.behavior");
@@ -132,10 +230,10 @@ static int so_parse_advanced(const cJSON *obj, watch_so_t *so, errtext_t *err)
         return -EINVAL;
     }
     so->hpa_behavior = behavior;
-    return 0;
+    return so_parse_modifiers(obj, so, err);
 }
 
-static int so_parse_fallback(const cJSON *obj, watch_so_t *so, errtext_t *err)
+static int so_parse_fallback(const cJSON *obj, so_t *so, errtext_t *err)
 {
     static const char *const names[] = {"static", "currentReplicas", "currentReplicasIfHigher",
                                         "currentReplicasIfLower"};
@@ -163,12 +261,12 @@ static int so_parse_fallback(const cJSON *obj, watch_so_t *so, errtext_t *err)
     return -EOPNOTSUPP;
 }
 
-int32_t watch_so_hpa_min(const watch_so_t *so)
+int32_t so_hpa_min(const so_t *so)
 {
     return so->min_replicas > 0 ? so->min_replicas : 1;
 }
 
-static int so_parse_triggers(const cJSON *obj, uint32_t max_triggers, watch_so_t *so,
+static int so_parse_triggers(const cJSON *obj, uint32_t max_triggers, so_t *so,
                              errtext_t *err)
 {
     const cJSON *arr = jsonu_lookup(obj, "spec.triggers"), *t;
@@ -187,7 +285,7 @@ static int so_parse_triggers(const cJSON *obj, uint32_t max_triggers, watch_so_t
     }
     cJSON_ArrayForEach(t, arr)
     {
-        r = watch_trigger_parse(t, so->ntriggers, &so->triggers[so->ntriggers], err);
+        r = so_trigger_parse(t, so->ntriggers, &so->triggers[so->ntriggers], err);
         if (r == -EOPNOTSUPP && !unsupported) {
             unsupported = r; /* keep parsing: a later trigger may be malformed */
             continue;
@@ -200,16 +298,16 @@ static int so_parse_triggers(const cJSON *obj, uint32_t max_triggers, watch_so_t
 }
 
 /* KEDA's ValidateTriggers: unique names; useCachedMetrics not on cpu, memory or cron. */
-static int so_validate_triggers(watch_so_t *so, errtext_t *err)
+static int so_validate_triggers(so_t *so, errtext_t *err)
 {
     for (uint32_t i = 0; i < so->ntriggers; i++) {
-        const watch_trigger_t *t = &so->triggers[i];
+        const so_trigger_t *t = &so->triggers[i];
         if (t->use_cached_metrics &&
             (strcmp(t->type, "cpu") == 0 || strcmp(t->type, "memory") == 0 ||
              strcmp(t->type, "cron") == 0)) {
             errtext_set(err, "property \"useCachedMetrics\" is not supported for \"%s\" scaler",
                         t->type);
-            so->failed_step = WATCH_STEP_TRIGGERS;
+            so->failed_step = SO_STEP_TRIGGERS;
             return -EINVAL;
         }
         for (uint32_t j = 0; t->name[0] && j < i; j++)
@@ -218,7 +316,7 @@ static int so_validate_triggers(watch_so_t *so, errtext_t *err)
                             "triggerName \"%s\" is defined multiple times in the "
                             "ScaledObject, but it must be unique",
                             t->name);
-                so->failed_step = WATCH_STEP_TRIGGERS;
+                so->failed_step = SO_STEP_TRIGGERS;
                 return -EINVAL;
             }
     }
@@ -226,7 +324,7 @@ static int so_validate_triggers(watch_so_t *so, errtext_t *err)
 }
 
 /* KEDA's check while building the HPA's metric specs (a later step than ValidateTriggers). */
-static int so_check_metric_names(watch_so_t *so, errtext_t *err)
+static int so_check_metric_names(so_t *so, errtext_t *err)
 {
     for (uint32_t i = 0; i < so->ntriggers; i++)
         for (uint32_t j = 0; j < i; j++)
@@ -234,19 +332,19 @@ static int so_check_metric_names(watch_so_t *so, errtext_t *err)
                 !so->triggers[i].spec.from_source) {
                 errtext_set(err, "metricName %s defined multiple times in ScaledObject %s",
                             so->triggers[i].spec.metric_name, so->name);
-                so->failed_step = WATCH_STEP_SCALERS;
+                so->failed_step = SO_STEP_SCALERS;
                 return -EINVAL;
             }
     return 0;
 }
 
-static int so_check_triggers(watch_so_t *so, errtext_t *err)
+static int so_check_triggers(so_t *so, errtext_t *err)
 {
     int r = so_validate_triggers(so, err);
     return r < 0 ? r : so_check_metric_names(so, err);
 }
 
-int watch_so_parse(const cJSON *obj, uint32_t max_triggers, watch_so_t *ret, errtext_t *err)
+int so_parse(const cJSON *obj, uint32_t max_triggers, so_t *ret, errtext_t *err)
 {
     int r;
 
@@ -256,26 +354,27 @@ int watch_so_parse(const cJSON *obj, uint32_t max_triggers, watch_so_t *ret, err
         errtext_set(err, "not a JSON object");
         return -EINVAL;
     }
-    ret->failed_step = WATCH_STEP_SCALERS;
+    ret->failed_step = SO_STEP_SCALERS;
     if ((r = so_parse_meta(obj, ret, err)) < 0)
         return r;
-    ret->failed_step = WATCH_STEP_TARGET;
+    so_parse_pause(ret);
+    ret->failed_step = SO_STEP_TARGET;
     if ((r = so_parse_target(obj, ret, err)) < 0)
         return r;
-    ret->failed_step = WATCH_STEP_BOUNDS;
+    ret->failed_step = SO_STEP_BOUNDS;
     if ((r = so_parse_counts(obj, ret, err)) < 0 || (r = so_check_bounds(ret, err)) < 0)
         return r;
-    ret->failed_step = WATCH_STEP_SCALERS;
+    ret->failed_step = SO_STEP_SCALERS;
     if ((r = so_parse_advanced(obj, ret, err)) < 0 || (r = so_parse_fallback(obj, ret, err)) < 0)
         return r;
     r = so_parse_triggers(obj, max_triggers, ret, err);
     if (r < 0) {
-        ret->failed_step = r == -EOPNOTSUPP ? WATCH_STEP_UNSUPPORTED
-                           : r == -E2BIG    ? WATCH_STEP_TRIGGERS
-                                            : WATCH_STEP_SCALERS;
+        ret->failed_step = r == -EOPNOTSUPP ? SO_STEP_UNSUPPORTED
+                           : r == -E2BIG    ? SO_STEP_TRIGGERS
+                                            : SO_STEP_SCALERS;
         return r;
     }
     r = so_check_triggers(ret, err);
-    ret->failed_step = r == 0 ? WATCH_STEP_NONE : ret->failed_step;
+    ret->failed_step = r == 0 ? SO_STEP_NONE : ret->failed_step;
     return r;
 }
