@@ -321,7 +321,8 @@ static void prom_collect_so(const shm_table_t *t, adp_arena_t *a, uint32_t slot,
 
     *s = (adp_prom_so_t){.ns = adp_arena_strdup(a, so->ns),
                          .name = adp_arena_strdup(a, so->name),
-                         .paused = so->paused != 0};
+                         .paused = (so->paused & (SHM_PAUSED_ALL | SHM_PAUSED_SCALE_IN |
+                                                  SHM_PAUSED_SCALE_OUT)) != 0};
     if (!s->ns || !s->name)
         return;
     m->nsos++;

@@ -203,8 +203,10 @@ static int so_parse_modifiers(const cJSON *obj, so_t *so, errtext_t *err)
     else if (mt && strcmp(mt, "Utilization") == 0)
         m->utilization = true;
     else if (mt && strcmp(mt, "AverageValue") != 0) {
-        errtext_set(err, "spec.advanced.scalingModifiers.metricType: \"%s\" is not AverageValue or "
-                         "Value", mt);
+        errtext_set(err,
+                    "spec.advanced.scalingModifiers.metricType: \"%s\" is not AverageValue or "
+                    "Value",
+                    mt);
         return -EINVAL;
     }
     return 0;
@@ -266,8 +268,7 @@ int32_t so_hpa_min(const so_t *so)
     return so->min_replicas > 0 ? so->min_replicas : 1;
 }
 
-static int so_parse_triggers(const cJSON *obj, uint32_t max_triggers, so_t *so,
-                             errtext_t *err)
+static int so_parse_triggers(const cJSON *obj, uint32_t max_triggers, so_t *so, errtext_t *err)
 {
     const cJSON *arr = jsonu_lookup(obj, "spec.triggers"), *t;
     int r, unsupported = 0;

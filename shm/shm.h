@@ -216,6 +216,14 @@ typedef enum {
     SHM_METRIC_UTILIZATION
 } shm_metric_type_t;
 
+/* shm_so_spec_t.paused: the pause annotations (keda.md §1.5) as bits. */
+enum {
+    SHM_PAUSED_ALL = 1u << 0,       /* paused or paused-replicas: no loop, no HPA, no polling */
+    SHM_PAUSED_SCALE_IN = 1u << 1,  /* paused-scale-in */
+    SHM_PAUSED_SCALE_OUT = 1u << 2, /* paused-scale-out */
+    SHM_FORCE_ACTIVATION = 1u << 3, /* force-activation */
+};
+
 typedef struct shm_so_spec {
     uint32_t flags;
     uint32_t generation; /* slot identity: bumped by the watcher on every reuse */
@@ -235,7 +243,7 @@ typedef struct shm_so_spec {
     int32_t fallback_replicas;
     uint32_t fallback_behavior; /* shm_fallback_behavior_t */
     int32_t paused_replicas;    /* -1: not paused at a count */
-    uint32_t paused;            /* 1: autoscaling paused */
+    uint32_t paused;            /* SHM_PAUSED_* and SHM_FORCE_ACTIVATION bits */
     uint32_t modifiers_metric_type;
     double modifiers_target;
     double modifiers_activation;

@@ -12,6 +12,7 @@ static void decide_active(const watch_decide_in_t *in, watch_decide_out_t *out)
 
     out->active = WATCH_COND_TRUE;
     out->active_reason = "ScalerActive";
+    out->forced = in->force_activation;
     /* scale from zero or idle */
     if ((in->idle_replicas >= 0 && in->current < in->min_replicas) || in->current == 0) {
         if (!in->paused_scale_out) {

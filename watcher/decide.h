@@ -51,6 +51,7 @@ typedef struct watch_decide_out {
     watch_cond_t ready;        /* Ready condition change, WATCH_COND_KEEP for none */
     const char *ready_reason;  /* PartialTriggerError, TriggerError */
     bool touch_last_active;    /* set status.lastActiveTime = now */
+    bool forced;               /* active by the force-activation annotation */
 } watch_decide_out_t;
 
 void watch_decide(const watch_decide_in_t *in, watch_decide_out_t *out);

@@ -100,6 +100,34 @@ static cJSON *hpa_owner(const so_t *so)
     return refs;
 }
 
+/* One direction disabled, as KEDA does for paused-scale-in (scaleDown) and paused-scale-out
+ * (scaleUp): selectPolicy Disabled, whatever else the user's behavior says. */
+static void hpa_disable(cJSON *behavior, const char *direction)
+{
+    cJSON *rules = cJSON_GetObjectItemCaseSensitive(behavior, direction);
+
+    if (!cJSON_IsObject(rules)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(behavior, direction);
+        rules = cJSON_AddObjectToObject(behavior, direction);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(rules, "selectPolicy");
+    cJSON_AddStringToObject(rules, "selectPolicy", "Disabled");
+}
+
+static void hpa_behavior(const so_t *so, cJSON *spec)
+{
+    cJSON *b;
+
+    if (!so->hpa_behavior && !so->pause.scale_in && !so->pause.scale_out)
+        return;
+    b = so->hpa_behavior ? cJSON_Duplicate(so->hpa_behavior, true) : cJSON_CreateObject();
+    if (so->pause.scale_in)
+        hpa_disable(b, "scaleDown");
+    if (so->pause.scale_out)
+        hpa_disable(b, "scaleUp");
+    cJSON_AddItemToObject(spec, "behavior", b);
+}
+
 static cJSON *hpa_spec(const so_t *so)
 {
     cJSON *spec = cJSON_CreateObject(), *ref, *metrics;
@@ -115,8 +143,7 @@ static cJSON *hpa_spec(const so_t *so)
     metrics = cJSON_AddArrayToObject(spec, "metrics");
     for (uint32_t i = 0; i < so->ntriggers; i++)
         cJSON_AddItemToArray(metrics, hpa_metric(so, &so->triggers[i]));
-    if (so->hpa_behavior)
-        cJSON_AddItemToObject(spec, "behavior", cJSON_Duplicate(so->hpa_behavior, true));
+    hpa_behavior(so, spec);
     return spec;
 }
 

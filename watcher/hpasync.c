@@ -96,23 +96,45 @@ static int hpa_update(watch_ctx_t *w, const so_t *so, cJSON *want, const cJSON *
     return 0;
 }
 
+static int hpa_delete(watch_ctx_t *w, const char *ns, const char *name, errtext_t *err)
+{
+    k8s_ref_t ref = {K8S_GVR_HPAS, ns, name, NULL};
+    char key[WATCH_KEY_MAX];
+    k8s_error_t kerr;
+    int r = watch_api_delete(w, &ref, &kerr);
+
+    if (r < 0 && r != -ENOENT)
+        return hpa_fail(r, &kerr, "delete", ns, name, err);
+    watch_key(key, sizeof key, ns, name);
+    cJSON_Delete(watch_map_del(&w->hpas, key));
+    return 0;
+}
+
+int watch_hpa_remove(watch_ctx_t *w, const so_t *so, errtext_t *err)
+{
+    char key[WATCH_KEY_MAX];
+    int r;
+
+    watch_key(key, sizeof key, so->ns, so->hpa_name);
+    if (!watch_map_get(&w->hpas, key))
+        return 0;
+    if ((r = hpa_delete(w, so->ns, so->hpa_name, err)) == 0)
+        log_info("deleted HPA %s/%s: ScaledObject %s is paused", so->ns, so->hpa_name, so->name);
+    return r;
+}
+
 /* renameHPA: the HPA status.hpaName names goes, the one the spec names is created. */
 static int hpa_rename(watch_ctx_t *w, const so_t *so, const cJSON *want, const cJSON *live,
                       errtext_t *err)
 {
     const char *old = cJSON_GetStringValue(jsonu_lookup(live, "metadata.name"));
-    k8s_ref_t ref = {K8S_GVR_HPAS, so->ns, old, NULL};
-    char key[WATCH_KEY_MAX];
-    k8s_error_t kerr;
     cJSON *other = NULL;
-    int r = watch_api_delete(w, &ref, &kerr);
+    int r = hpa_delete(w, so->ns, old, err);
 
-    if (r < 0 && r != -ENOENT)
-        return hpa_fail(r, &kerr, "delete", so->ns, old, err);
+    if (r < 0)
+        return r;
     log_info("deleted HPA %s/%s: ScaledObject %s now names its HPA %s", so->ns, old, so->name,
              so->hpa_name);
-    watch_key(key, sizeof key, so->ns, old);
-    cJSON_Delete(watch_map_del(&w->hpas, key));
     r = hpa_create(w, so, want, &other, err);
     cJSON_Delete(other);
     return r < 0 ? r : 0;

@@ -254,8 +254,8 @@ static void mirror_cfg_build(const watch_ctx_t *w, const watch_entry_t *e, const
 }
 
 /* Trigger i: a new blob (and cfg_gen) only if its text changed, then the config group. */
-static int mirror_trigger(watch_ctx_t *w, watch_entry_t *e, const so_t *so, uint32_t i,
-                          char **blob, errtext_t *err)
+static int mirror_trigger(watch_ctx_t *w, watch_entry_t *e, const so_t *so, uint32_t i, char **blob,
+                          errtext_t *err)
 {
     uint32_t slot = e->trig[i];
     uint64_t old = e->cfg_gen[i], gen = old;
@@ -308,7 +308,11 @@ static void mirror_spec_write(watch_ctx_t *w, const watch_entry_t *e, const so_t
     spec.fallback_failure_threshold = so->has_fallback ? so->fallback_failure_threshold : -1;
     spec.fallback_replicas = so->has_fallback ? so->fallback_replicas : 0;
     spec.fallback_behavior = so->fallback_behavior;
-    spec.paused_replicas = -1;
+    spec.paused_replicas = so->pause.has_replicas ? so->pause.replicas : -1;
+    spec.paused = (so->pause.paused ? SHM_PAUSED_ALL : 0) |
+                  (so->pause.scale_in ? SHM_PAUSED_SCALE_IN : 0) |
+                  (so->pause.scale_out ? SHM_PAUSED_SCALE_OUT : 0) |
+                  (so->pause.force_activation ? SHM_FORCE_ACTIVATION : 0);
     spec.trigger_count = e->ntrig;
     for (uint32_t i = 0; i < SHM_TRIGGERS_PER_SO_MAX; i++)
         spec.triggers[i] = i < e->ntrig ? e->trig[i] : SHM_NONE;

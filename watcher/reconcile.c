@@ -26,6 +26,8 @@
 #define MSG_TRIGGERS "ScaledObject doesn't have correct triggers specification"
 #define MSG_HPA      "failed to ensure HPA is correctly created for ScaledObject"
 #define MSG_READY    "ScaledObject is defined correctly and is ready for scaling"
+#define MSG_PAUSED   "ScaledObject is paused"
+#define MSG_PAUSED_N "failed to scale target to paused replica count"
 
 typedef struct rec {
     watch_ctx_t *w;
@@ -254,6 +256,58 @@ static int rec_checks(rec_t *rc, int pr, const errtext_t *perr)
     return rec_serve(rc, pr, perr);
 }
 
+/* The target to paused-replicas, when it is not there already. */
+static int rec_pause_scale(rec_t *rc)
+{
+    so_t *so = rc->so;
+    errtext_t err = {0};
+    int r = watch_target_resolve(rc->w, rc->e, so, true, &rc->target, &err);
+
+    if (r == -EINVAL)
+        return rec_fail(rc, MSG_PAUSED_N, err.text);
+    if (r == 0 && rc->target.have_replicas && rc->target.spec_replicas == so->pause.replicas)
+        return 0;
+    if (r == 0 && (r = watch_target_scale(rc->w, so, &rc->target, so->pause.replicas, &err)) == 0)
+        log_info("ScaledObject %s/%s is paused: scaled %s to %d replicas", so->ns, so->name,
+                 so->target_name, so->pause.replicas);
+    if (r == -EINVAL || r == -EACCES)
+        return rec_fail(rc, MSG_PAUSED_N, err.text);
+    return r < 0 ? rec_transient(rc, r, "ScaledObject %s/%s: %s", err.text) : 0;
+}
+
+/* KEDA's handlePause (paused, paused-replicas): no scale loop and no polling (the object keeps
+ * its table slot without triggers, so ckedactl and /metrics still show it), no HPA, the target at
+ * paused-replicas when given. Ready says "ScaledObject is paused", as KEDA's does. */
+static int rec_pause(rec_t *rc)
+{
+    so_t *so = rc->so;
+    errtext_t err = {0};
+    char text[WATCH_MESSAGE_MAX];
+    int r;
+
+    rc->e->paused = true;
+    if ((r = watch_hpa_remove(rc->w, so, &err)) < 0)
+        return rec_transient(rc, r, "ScaledObject %s/%s: %s", err.text);
+    if (so->pause.replicas_invalid) {
+        snprintf(text, sizeof text,
+                 "failed to parse paused replica count: annotation "
+                 "autoscaling.keda.sh/paused-replicas: \"%s\" is not a replica count",
+                 so_annotation(so->annotations, "autoscaling.keda.sh/paused-replicas"));
+        return rec_fail(rc, MSG_PAUSED_N, text);
+    }
+    if (so->pause.has_replicas && ((r = rec_pause_scale(rc)) < 0 || rc->st.message))
+        return r; /* a transient failure, or a failed check already decided */
+    so->ntriggers = 0;
+    r = watch_mirror_apply(rc->w, rc->e, so, &err);
+    if (r == -ENOSPC || r == -EFBIG)
+        return rec_fail(rc, NULL, err.text);
+    if (r < 0)
+        return rec_transient(rc, r, "could not mirror ScaledObject %s/%s: %s", err.text);
+    rc->st.ready = 1;
+    rc->st.message = MSG_PAUSED;
+    return 0;
+}
+
 static void rec_log(const rec_t *rc)
 {
     const char *was = NULL;
@@ -313,7 +367,9 @@ int watch_reconcile(watch_ctx_t *w, watch_entry_t *e)
         return r;
     if (e->obj != parsed) /* the patch replaced the object the parse borrows from */
         pr = so_parse(e->obj, w->cfg->max_triggers_per_scaledobject, rc.so, &perr);
-    if ((r = rec_checks(&rc, pr, &perr)) < 0)
+    e->paused = false;
+    r = rc.so->pause.paused ? rec_pause(&rc) : rec_checks(&rc, pr, &perr);
+    if (r < 0)
         return r;
     return rec_finish(&rc);
 }

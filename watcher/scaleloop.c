@@ -237,7 +237,10 @@ static void sl_inputs(const sl_eval_t *ev, int32_t current, uint64_t last_active
     memset(in, 0, sizeof *in);
     in->active = ev->active;
     in->error = ev->error;
-    in->paused = s->paused || s->paused_replicas >= 0;
+    in->paused = (s->paused & SHM_PAUSED_ALL) || s->paused_replicas >= 0;
+    in->paused_scale_in = s->paused & SHM_PAUSED_SCALE_IN;
+    in->paused_scale_out = s->paused & SHM_PAUSED_SCALE_OUT;
+    in->force_activation = s->paused & SHM_FORCE_ACTIVATION;
     in->current = current;
     in->min_replicas = s->min_replicas;
     in->idle_replicas = s->idle_replicas;
@@ -311,10 +314,11 @@ static void sl_cond_set(cJSON *conds, const char *type, const char *status, cons
     cJSON_AddItemToArray(conds, c);
 }
 
-static const char *sl_active_message(const char *reason)
+static const char *sl_active_message(const char *reason, bool forced)
 {
     if (strcmp(reason, "ScalerActive") == 0)
-        return "Scaling is performed because triggers are active";
+        return forced ? "Scaling is performed because activation is being forced by annotation"
+                      : "Scaling is performed because triggers are active";
     if (strcmp(reason, "ScalerCooldown") == 0)
         return "Scaler cooling down because triggers are not active";
     return "Scaling is not performed because triggers are not active";
@@ -327,7 +331,7 @@ static cJSON *sl_conditions(const cJSON *cur, const watch_decide_out_t *out, boo
 
     if (out->active == WATCH_COND_TRUE || out->active == WATCH_COND_FALSE)
         sl_cond_set(conds, "Active", out->active == WATCH_COND_TRUE ? "True" : "False",
-                    out->active_reason, sl_active_message(out->active_reason));
+                    out->active_reason, sl_active_message(out->active_reason, out->forced));
     if (out->ready == WATCH_COND_UNKNOWN)
         sl_cond_set(conds, "Ready", "Unknown", "PartialTriggerError",
                     "Some triggers defined in ScaledObject are not working correctly");
@@ -448,7 +452,7 @@ static int sl_evaluate(sl_eval_t *ev)
 
 static bool sl_eligible(const watch_entry_t *e)
 {
-    return e->obj && e->slot != SHM_NONE && e->ready == 1 &&
+    return e->obj && e->slot != SHM_NONE && e->ready == 1 && !e->paused &&
            !jsonu_lookup(e->obj, "metadata.deletionTimestamp");
 }
 

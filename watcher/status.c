@@ -83,6 +83,33 @@ static bool status_valid_fallback(const cJSON *obj)
            jsonu_get_int64(obj, "spec.fallback.replicas", 0, INT32_MAX, &r, NULL) == 0;
 }
 
+#define PAUSED_MESSAGE "ScaledObject is paused"
+
+/* The Paused condition: True under any of the four pause annotations; back to False with KEDA's
+ * reason once they are gone (only when it was True, as KEDA's reconcile does). */
+static void status_pause(cJSON *conds, const so_t *so)
+{
+    const cJSON *c = status_find(conds, "Paused");
+    const char *was = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
+
+    if (so->pause.paused || so->pause.scale_in || so->pause.scale_out)
+        status_set(conds, "Paused", "True", "ScaledObjectPaused", PAUSED_MESSAGE);
+    else if (was && strcmp(was, "True") == 0)
+        status_set(conds, "Paused", "False", "ScaledObjectUnpaused",
+                   "pause annotation removed for ScaledObject");
+}
+
+/* status.pausedReplicaCount mirrors the paused-replicas annotation; removed otherwise. */
+static void status_paused_replicas(cJSON *want, const cJSON *cur, const so_t *so)
+{
+    const cJSON *have = cJSON_GetObjectItemCaseSensitive(cur, "pausedReplicaCount");
+
+    if (so->pause.paused && so->pause.has_replicas)
+        cJSON_AddNumberToObject(want, "pausedReplicaCount", so->pause.replicas);
+    else if (have && !cJSON_IsNull(have))
+        cJSON_AddNullToObject(want, "pausedReplicaCount");
+}
+
 static cJSON *status_conditions(const cJSON *obj, const watch_status_t *st)
 {
     const cJSON *cur = jsonu_lookup(obj, "status.conditions");
@@ -111,6 +138,7 @@ static cJSON *status_conditions(const cJSON *obj, const watch_status_t *st)
         status_set(conds, "Ready", "False", "ScaledObjectCheckFailed", st->message);
         status_set(conds, "Active", "Unknown", "UnknownState", "ScaledObject check failed");
     }
+    status_pause(conds, st->so);
     if (!status_valid_fallback(obj))
         status_set(conds, "Fallback", "False", "NoFallbackFound",
                    "No fallbacks are active on this scaled object");
@@ -230,6 +258,7 @@ cJSON *watch_status_patch(const cJSON *obj, const watch_status_t *st)
         status_metrics(want, cur, st->so);
     if (st->hpa_name)
         cJSON_AddStringToObject(want, "hpaName", st->hpa_name);
+    status_paused_replicas(want, cur, st->so);
     cJSON_AddItemToObject(want, "conditions", status_conditions(obj, st));
     status_diff(want, cur);
     if (!want->child) {

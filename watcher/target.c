@@ -116,3 +116,24 @@ int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const so_t *so, bool 
     *ret = t;
     return 0;
 }
+
+int watch_target_scale(watch_ctx_t *w, const so_t *so, const watch_target_t *t, int32_t n,
+                       errtext_t *err)
+{
+    k8s_ref_t ref = {
+        {t->gvkr.group, t->gvkr.version, t->gvkr.resource}, so->ns, so->target_name, "scale"};
+    k8s_error_t kerr;
+    char body[64];
+    cJSON *patch;
+    int r;
+
+    snprintf(body, sizeof body, "{\"spec\":{\"replicas\":%d}}", n);
+    if (!(patch = cJSON_Parse(body)))
+        return -ENOMEM;
+    r = watch_api_patch(w, &ref, patch, NULL, &kerr);
+    cJSON_Delete(patch);
+    if (r < 0)
+        errtext_set(err, "could not scale %s/%s to %d: %s", so->ns, so->target_name, n,
+                    target_text(&kerr, r));
+    return r;
+}

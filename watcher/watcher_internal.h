@@ -111,7 +111,8 @@ typedef struct watch_entry {
     uint64_t scale_due_mono_ms; /* next evaluation; 0: at once */
     uint64_t scale_seen;        /* the triggers' activity and cfg_gen at the last evaluation */
     /* the last Ready decision, to log a failure once and to publish it */
-    int ready; /* 1 True, 0 False, -1 not decided yet */
+    int ready;   /* 1 True, 0 False, -1 not decided yet */
+    bool paused; /* paused or paused-replicas: no scale loop, no HPA */
     bool capacity_blocked;
     bool auth_missing_logged;
     char message[WATCH_MESSAGE_MAX];
@@ -150,7 +151,7 @@ typedef struct watch_ctx {
     bool block_dirty;
     uint32_t mirrored, mirrored_triggers, not_ready;
     uint64_t api_requests; /* synchronous requests this process made */
-    so_t scratch;    /* large: one parse at a time */
+    so_t scratch;          /* large: one parse at a time */
 } watch_ctx_t;
 
 /* ---- cache.c: informers into the caches ---- */
@@ -207,6 +208,9 @@ typedef struct watch_target {
  * message for a transient failure. */
 int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const so_t *so, bool need_scale,
                          watch_target_t *ret, errtext_t *err);
+/* PATCHes the resolved target's /scale to n replicas. 0, or -errno with a message. */
+int watch_target_scale(watch_ctx_t *w, const so_t *so, const watch_target_t *t, int32_t n,
+                       errtext_t *err);
 
 /* ---- status.c: the status subresource ---- */
 
@@ -232,6 +236,8 @@ int watch_status_ready(const cJSON *obj, const char **ret_message);
 /* Creates, renames or updates so's HPA. 0; -EINVAL with a message when the API refused it;
  * another -errno (transient) with a message. */
 int watch_hpa_ensure(watch_ctx_t *w, const so_t *so, const char *status_hpa, errtext_t *err);
+/* Deletes so's HPA if the cache holds it (a paused ScaledObject). 0, or -errno with a message. */
+int watch_hpa_remove(watch_ctx_t *w, const so_t *so, errtext_t *err);
 
 /* ---- reconcile.c ---- */
 

@@ -209,6 +209,91 @@ static void test_so_parse_hostile_input_never_crashes(void **state)
     }
 }
 
+static cJSON *so_annotated(const char *annotations)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf,
+             "{\"metadata\":{\"name\":\"orders\",\"namespace\":\"apps\",\"annotations\":{%s}},"
+             "\"spec\":{\"scaleTargetRef\":{\"name\":\"web\"},\"triggers\":[" REDIS "]}}",
+             annotations);
+    cJSON *o = cJSON_Parse(buf);
+    assert_non_null(o);
+    return o;
+}
+
+static so_pause_t pause_of(const char *annotations)
+{
+    cJSON *o = so_annotated(annotations);
+    so_t so;
+    errtext_t err = {0};
+
+    assert_int_equal(so_parse(o, 64, &so, &err), 0);
+    cJSON_Delete(o);
+    return so.pause;
+}
+
+/* KEDA's getBoolAnnotation: absent false, ParseBool's spellings, anything else true. */
+static void test_so_parse_pause_annotations_read_as_keda(void **state)
+{
+    so_pause_t p = pause_of("");
+    assert_false(p.paused || p.scale_in || p.scale_out || p.force_activation);
+    assert_true(pause_of("\"autoscaling.keda.sh/paused\":\"true\"").paused);
+    assert_true(pause_of("\"autoscaling.keda.sh/paused\":\"T\"").paused);
+    assert_true(pause_of("\"autoscaling.keda.sh/paused\":\"yes\"").paused); /* not a bool */
+    assert_false(pause_of("\"autoscaling.keda.sh/paused\":\"false\"").paused);
+    assert_false(pause_of("\"autoscaling.keda.sh/paused\":\"0\"").paused);
+    assert_true(pause_of("\"autoscaling.keda.sh/paused-scale-in\":\"1\"").scale_in);
+    assert_true(pause_of("\"autoscaling.keda.sh/paused-scale-out\":\"\"").scale_out);
+    assert_true(pause_of("\"autoscaling.keda.sh/force-activation\":\"true\"").force_activation);
+    p = pause_of("\"autoscaling.keda.sh/paused-replicas\":\"3\"");
+    assert_true(p.paused && p.has_replicas && !p.replicas_invalid);
+    assert_int_equal(p.replicas, 3);
+    /* present pauses even with paused=false; a bad count pauses and is reported later */
+    p = pause_of("\"autoscaling.keda.sh/paused\":\"false\","
+                 "\"autoscaling.keda.sh/paused-replicas\":\"x\"");
+    assert_true(p.paused && p.replicas_invalid && !p.has_replicas);
+    assert_true(pause_of("\"autoscaling.keda.sh/paused-replicas\":\"-1\"").replicas_invalid);
+    assert_true(
+        pause_of("\"autoscaling.keda.sh/paused-replicas\":\"2147483648\"").replicas_invalid);
+    assert_true(pause_of("\"autoscaling.keda.sh/paused-replicas\":\"\"").replicas_invalid);
+    assert_true(pause_of("\"autoscaling.keda.sh/paused-replicas\":\" 1\"").replicas_invalid);
+}
+
+/* paused-scale-in / -out: the HPA's direction gets selectPolicy Disabled, the rest kept. */
+static void test_watch_hpa_build_paused_directions_disabled(void **state)
+{
+    cJSON *o = so_annotated("\"autoscaling.keda.sh/paused-scale-in\":\"true\","
+                            "\"autoscaling.keda.sh/paused-scale-out\":\"true\"");
+    so_t so;
+    errtext_t err = {0};
+    const char *s;
+
+    assert_int_equal(so_parse(o, 64, &so, &err), 0);
+    cJSON *hpa = watch_hpa_build(&so);
+    assert_int_equal(jsonu_get_string(hpa, "spec.behavior.scaleDown.selectPolicy", 0, &s, NULL), 0);
+    assert_string_equal(s, "Disabled");
+    assert_int_equal(jsonu_get_string(hpa, "spec.behavior.scaleUp.selectPolicy", 0, &s, NULL), 0);
+    assert_string_equal(s, "Disabled");
+    cJSON_Delete(hpa);
+    cJSON_Delete(o);
+    o = so_json("{\"scaleTargetRef\":{\"name\":\"web\"},\"advanced\":{\"horizontalPodAutoscaler"
+                "Config\":{\"behavior\":{\"scaleDown\":{\"stabilizationWindowSeconds\":5}}}},"
+                "\"triggers\":[" REDIS "]}");
+    assert_int_equal(so_parse(o, 64, &so, &err), 0);
+    hpa = watch_hpa_build(&so);
+    assert_null(jsonu_lookup(hpa, "spec.behavior.scaleDown.selectPolicy"));
+    so.pause.scale_in = true;
+    cJSON_Delete(hpa);
+    hpa = watch_hpa_build(&so);
+    assert_int_equal(
+        jsonu_lookup(hpa, "spec.behavior.scaleDown.stabilizationWindowSeconds")->valueint, 5);
+    assert_int_equal(jsonu_get_string(hpa, "spec.behavior.scaleDown.selectPolicy", 0, &s, NULL), 0);
+    assert_string_equal(s, "Disabled");
+    assert_null(jsonu_lookup(hpa, "spec.behavior.scaleUp"));
+    cJSON_Delete(hpa);
+    cJSON_Delete(o);
+}
+
 static void test_watch_hpa_build_shape_is_keda(void **state)
 {
     cJSON *o = so_json("{\"scaleTargetRef\":{\"name\":\"web\"},\"minReplicaCount\":0,"
@@ -295,6 +380,8 @@ int main(void)
         cmocka_unit_test(test_so_parse_unsupported_type_is_eopnotsupp),
         cmocka_unit_test(test_so_parse_too_many_triggers_is_e2big),
         cmocka_unit_test(test_so_parse_hostile_input_never_crashes),
+        cmocka_unit_test(test_so_parse_pause_annotations_read_as_keda),
+        cmocka_unit_test(test_watch_hpa_build_paused_directions_disabled),
         cmocka_unit_test(test_watch_hpa_build_shape_is_keda),
         cmocka_unit_test(test_watch_hpa_needs_update_ignores_server_defaults),
     };

@@ -169,6 +169,10 @@ static void test_watch_decide_force_activation(void **state)
     watch_decide_in_t in = base();
     in.force_activation = true;
     assert_int_equal(run(&in).action, WATCH_ACT_ACTIVATE);
+    assert_true(run(&in).forced); /* the Active message says the annotation did it */
+    in.force_activation = false;
+    in.active = true;
+    assert_false(run(&in).forced);
 }
 
 int main(void)

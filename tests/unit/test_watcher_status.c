@@ -220,6 +220,43 @@ static void test_watch_status_ready_reads_the_condition(void **state)
     cJSON_Delete(o);
 }
 
+/* The pause annotations: Paused True with pausedReplicaCount; once removed, Paused False with
+ * KEDA's reason and the count gone; each state settles (no further patch). */
+static void test_watch_status_patch_pause_and_unpause(void **state)
+{
+    static so_t so;
+    cJSON *o = object("", NULL), *p;
+    cJSON *ann = cJSON_AddObjectToObject(cJSON_GetObjectItem(o, "metadata"), "annotations");
+
+    cJSON_AddStringToObject(ann, "autoscaling.keda.sh/paused-replicas", "2");
+    parse(o, &so);
+    watch_status_t st = {.so = &so, .ready = 1, .message = "ScaledObject is paused"};
+    p = watch_status_patch(o, &st);
+    const cJSON *s = cJSON_GetObjectItem(p, "status");
+    assert_string_equal(str(cond(s, "Paused"), "status"), "True");
+    assert_string_equal(str(cond(s, "Paused"), "reason"), "ScaledObjectPaused");
+    assert_string_equal(str(cond(s, "Paused"), "message"), "ScaledObject is paused");
+    assert_int_equal(jsonu_lookup(s, "pausedReplicaCount")->valueint, 2);
+    merge(o, p);
+    cJSON_Delete(p);
+    assert_null(watch_status_patch(o, &st));
+
+    cJSON_DeleteItemFromObject(ann, "autoscaling.keda.sh/paused-replicas");
+    parse(o, &so);
+    st.message = "ScaledObject is defined correctly and is ready for scaling";
+    p = watch_status_patch(o, &st);
+    s = cJSON_GetObjectItem(p, "status");
+    assert_string_equal(str(cond(s, "Paused"), "status"), "False");
+    assert_string_equal(str(cond(s, "Paused"), "reason"), "ScaledObjectUnpaused");
+    assert_string_equal(str(cond(s, "Paused"), "message"),
+                        "pause annotation removed for ScaledObject");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(s, "pausedReplicaCount")));
+    merge(o, p);
+    cJSON_Delete(p);
+    assert_null(watch_status_patch(o, &st));
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_watch_status_patch_core_group_kind_and_valid_fallback),
         cmocka_unit_test(test_watch_status_patch_prunes_health_to_current_metrics),
         cmocka_unit_test(test_watch_status_ready_reads_the_condition),
+        cmocka_unit_test(test_watch_status_patch_pause_and_unpause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
