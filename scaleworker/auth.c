@@ -13,7 +13,7 @@
  * ""), a missing object or an unreachable API is a failure the worker retries.
  *
  * Invariants: values live only in this process's memory and are wiped when freed; they are
- * never logged and never part of an error text. Results are cached per (uid, resourceVersion);
+ * never logged and never part of an error text. Results are cached per (uid, generation);
  * sw_auth_invalidate() drops them when the source refuses the credentials. The client is
  * synchronous: one request waits at most the HTTP default timeout and is never retried; after
  * the API failed to answer, requests fail at once for SW_AUTH_BACKOFF_MS; and a loop turn
@@ -369,7 +369,7 @@ static void sw_auth_describe(const cJSON *auth, const char *so_ns, char *out, si
 int sw_auth_resolve(sw_auth_t *a, const cJSON *auth, const char *so_ns,
                     const sw_auth_params_t **ret, char *err, size_t errlen)
 {
-    const char *uid = sw_auth_str(auth, "uid"), *rv = sw_auth_str(auth, "resourceVersion");
+    const char *uid = sw_auth_str(auth, "uid"), *rv = sw_auth_str(auth, "generation");
     sw_auth_params_t got = {0};
     char why[SHM_ERROR_MAX] = "";
     bool cacheable = uid && rv && strlen(uid) < SHM_UID_MAX && strlen(rv) < SW_RV_MAX;

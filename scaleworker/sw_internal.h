@@ -102,7 +102,7 @@ void sw_assign_free(sw_worker_t *w);
 void sw_trigger_load_cfg(sw_worker_t *w, sw_trigger_t *t, bool at_once);
 void sw_trigger_unload(sw_trigger_t *t);
 
-/* auth.c: TriggerAuthentication resolution, cached per (uid, resourceVersion). */
+/* auth.c: TriggerAuthentication resolution, cached per (uid, generation). */
 
 /* Fetches one object (kind "Secret" or "ConfigMap") for the resolver; tests substitute a fake.
  * Returns 0 with *ret_obj owned by the caller, or -errno with a message in err. */

@@ -143,6 +143,8 @@ static void cache_so_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *ob
     cache_obj_key(obj, key, sizeof key);
     if (type == K8S_EVENT_DELETED) {
         if ((e = watch_map_del(&w->sos, key))) {
+            if (e->obj) /* it leaves its authentications' status lists */
+                watch_janitor_mark_auths(w, e->obj);
             watch_mirror_free(w, e);
             watch_entry_free(e);
             w->block_dirty = true;
@@ -158,8 +160,13 @@ static void cache_so_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *ob
     old = e->obj;
     e->obj = cache_take(obj);
     memset(e->written_rv, 0, sizeof e->written_rv);
-    if (!old || !e->obj || cache_so_changed(old, e->obj))
+    if (!old || !e->obj || cache_so_changed(old, e->obj)) {
         watch_enqueue(w, e);
+        if (old)
+            watch_janitor_mark_auths(w, old);
+        if (e->obj)
+            watch_janitor_mark_auths(w, e->obj);
+    }
     cJSON_Delete(old);
 }
 
@@ -199,8 +206,15 @@ static void cache_auth_users(const char *key, void *value, void *ud)
 
 static void cache_auth_strip(cJSON *obj, void *ud)
 {
-    static const char *const keep[] = {"metadata.name", "metadata.namespace", "metadata.uid",
-                                       "metadata.resourceVersion", "spec"};
+    static const char *const keep[] = {"metadata.name",
+                                       "metadata.namespace",
+                                       "metadata.uid",
+                                       "metadata.resourceVersion",
+                                       "metadata.generation",
+                                       "metadata.finalizers",
+                                       "metadata.deletionTimestamp",
+                                       "spec",
+                                       "status"};
     jsonu_prune(obj, keep, sizeof keep / sizeof keep[0]);
 }
 
@@ -215,11 +229,21 @@ static void cache_auth_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *
 
     snprintf(name, sizeof name, "%s", cache_str(obj, "metadata.name"));
     watch_key(key, sizeof key, ref.ns, name);
-    if (type == K8S_EVENT_DELETED)
+    if (type == K8S_EVENT_DELETED) {
         old = watch_map_del(&w->auths, key);
-    else if (watch_map_put(&w->auths, key, cache_take(obj), (void **)&old) < 0)
-        log_error(-ENOMEM, "could not keep %s %s",
-                  cluster ? "ClusterTriggerAuthentication" : "TriggerAuthentication", key);
+    } else {
+        cJSON *now = cache_take(obj);
+        if (now && watch_map_put(&w->auths, key, now, (void **)&old) < 0) {
+            log_error(-ENOMEM, "could not keep %s %s",
+                      cluster ? "ClusterTriggerAuthentication" : "TriggerAuthentication", key);
+            cJSON_Delete(now);
+        }
+        watch_janitor_mark(w, 'a', ref.ns, name); /* its finalizer, its status list */
+        if (old && now && cache_same(old, now, "spec") && cache_same(old, now, "metadata.uid")) {
+            cJSON_Delete(old); /* a status or metadata change: its users' blobs stay */
+            return;
+        }
+    }
     cJSON_Delete(old);
     watch_map_each(&w->sos, cache_auth_users, &ref);
 }
@@ -403,11 +427,41 @@ static k8s_informer_t *cache_informer(watch_ctx_t *w, k8s_gvr_t gvr, bool cluste
     return k8s_informer_new(w->loop, &o);
 }
 
+/* ---- ScaledJobs: metadata only, for their finalizer ---- */
+
+static void cache_sj_strip(cJSON *obj, void *ud)
+{
+    static const char *const keep[] = {"metadata.name", "metadata.namespace",
+                                       "metadata.resourceVersion", "metadata.finalizers",
+                                       "metadata.deletionTimestamp"};
+    jsonu_prune(obj, keep, sizeof keep / sizeof keep[0]);
+}
+
+static void cache_sj_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
+                           void *ud)
+{
+    watch_ctx_t *w = ud;
+    char key[WATCH_KEY_MAX];
+    cJSON *old = NULL, *now;
+
+    cache_obj_key(obj, key, sizeof key);
+    if (type == K8S_EVENT_DELETED) {
+        cJSON_Delete(watch_map_del(&w->scaledjobs, key));
+        return;
+    }
+    if ((now = cache_take(obj)) && watch_map_put(&w->scaledjobs, key, now, (void **)&old) < 0)
+        cJSON_Delete(now);
+    cJSON_Delete(old);
+    if (now && jsonu_lookup(now, "metadata.deletionTimestamp") && watch_has_finalizer(now))
+        watch_janitor_mark(w, 'j', cache_str(now, "metadata.namespace"),
+                           cache_str(now, "metadata.name"));
+}
+
 int watch_informers_start(watch_ctx_t *w)
 {
     k8s_gvr_t so = K8S_GVR_SCALEDOBJECTS, ta = K8S_GVR_TRIGGERAUTHS,
               cta = K8S_GVR_CLUSTERTRIGGERAUTHS, hpa = K8S_GVR_HPAS, dep = K8S_GVR_DEPLOYMENTS,
-              sts = K8S_GVR_STATEFULSETS;
+              sts = K8S_GVR_STATEFULSETS, sj = K8S_GVR_SCALEDJOBS;
 
     w->inf[WATCH_INF_SO] = cache_informer(w, so, false, NULL, NULL, cache_so_event);
     w->inf[WATCH_INF_TA] = cache_informer(w, ta, false, NULL, cache_auth_strip, cache_auth_event);
@@ -416,6 +470,7 @@ int watch_informers_start(watch_ctx_t *w)
         cache_informer(w, hpa, false, WATCH_SO_LABEL, cache_hpa_strip, cache_hpa_event);
     w->inf[WATCH_INF_DEPLOY] = cache_informer(w, dep, false, NULL, cache_wl_strip, cache_wl_event);
     w->inf[WATCH_INF_STS] = cache_informer(w, sts, false, NULL, cache_wl_strip, cache_wl_event);
+    w->inf[WATCH_INF_SJ] = cache_informer(w, sj, false, NULL, cache_sj_strip, cache_sj_event);
     for (int i = 0; i < WATCH_INF_COUNT; i++)
         if (!w->inf[i])
             return -ENOMEM;

@@ -3,13 +3,16 @@
  * (field order included). Runs in the watcher. The blob carries the trigger's metadata verbatim
  * (which may hold credentials KEDA allows there: that is why blobs stay out of the table) and,
  * for an authenticationRef, the referenced object's spec verbatim with its uid and
- * resourceVersion: references to Secrets, never a Secret's value. Any change of the referenced
- * object changes the text, and so the trigger's cfg_gen.
+ * generation: references to Secrets, never a Secret's value. Any change of the referenced
+ * object's spec changes the text, and so the trigger's cfg_gen; a status write (the
+ * scaledobjects list) does not.
  */
 #include "watcher/watcher_internal.h"
 
 #include "common/json.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *blob_str(const cJSON *root, const char *path)
@@ -18,11 +21,23 @@ static const char *blob_str(const cJSON *root, const char *path)
     return v ? v : "";
 }
 
+/* metadata.generation as text ("" when absent): it moves with the spec only. */
+static const char *blob_generation(const cJSON *auth, char *buf, size_t cap)
+{
+    int64_t g;
+
+    if (jsonu_get_int64(auth, "metadata.generation", 0, INT64_MAX, &g, NULL) < 0)
+        return "";
+    snprintf(buf, cap, "%lld", (long long)g);
+    return buf;
+}
+
 static void blob_auth(cJSON *doc, const so_trigger_t *t, const char *ns, const cJSON *auth)
 {
     const char *kind = t->auth_cluster ? "ClusterTriggerAuthentication" : "TriggerAuthentication";
     cJSON *ref = cJSON_AddObjectToObject(doc, "authenticationRef"), *a;
     const cJSON *spec;
+    char gen[24];
 
     cJSON_AddStringToObject(ref, "name", t->auth_name);
     cJSON_AddStringToObject(ref, "kind", kind);
@@ -34,7 +49,7 @@ static void blob_auth(cJSON *doc, const so_trigger_t *t, const char *ns, const c
         cJSON_AddStringToObject(a, "namespace", ns);
     cJSON_AddStringToObject(a, "name", t->auth_name);
     cJSON_AddStringToObject(a, "uid", blob_str(auth, "metadata.uid"));
-    cJSON_AddStringToObject(a, "resourceVersion", blob_str(auth, "metadata.resourceVersion"));
+    cJSON_AddStringToObject(a, "generation", blob_generation(auth, gen, sizeof gen));
     spec = cJSON_GetObjectItemCaseSensitive(auth, "spec");
     cJSON_AddItemToObject(
         a, "spec", cJSON_IsObject(spec) ? cJSON_Duplicate(spec, true) : cJSON_CreateObject());

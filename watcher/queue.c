@@ -19,7 +19,7 @@ static size_t queue_len(const watch_queue_t *q)
     return q->tail - q->head;
 }
 
-static int queue_push(watch_queue_t *q, const char *key)
+int watch_queue_push(watch_queue_t *q, const char *key)
 {
     char *k = strdup(key);
 
@@ -44,7 +44,7 @@ static int queue_push(watch_queue_t *q, const char *key)
     return 0;
 }
 
-static char *queue_pop(watch_queue_t *q)
+char *watch_queue_pop(watch_queue_t *q)
 {
     if (q->head == q->tail)
         return NULL;
@@ -69,7 +69,7 @@ void watch_enqueue(watch_ctx_t *w, watch_entry_t *e)
     if (e->queued)
         return;
     watch_key(key, sizeof key, e->ns, e->name);
-    if (queue_push(&w->queue, key) == 0)
+    if (watch_queue_push(&w->queue, key) == 0)
         e->queued = true;
     else
         log_error(-ENOMEM, "could not queue %s", key);
@@ -86,7 +86,7 @@ void watch_enqueue_later(watch_ctx_t *w, watch_entry_t *e)
     if (e->delayed)
         return;
     watch_key(key, sizeof key, e->ns, e->name);
-    if (queue_push(&w->delayed, key) == 0)
+    if (watch_queue_push(&w->delayed, key) == 0)
         e->delayed = true;
 }
 
@@ -98,7 +98,7 @@ static int queue_promote(watch_ctx_t *w, uint64_t now)
     uint64_t next = now + 1000;
     char *k;
 
-    while ((k = queue_pop(&w->delayed))) {
+    while ((k = watch_queue_pop(&w->delayed))) {
         watch_entry_t *e = watch_map_get(&w->sos, k);
         if (e && e->delayed && e->retry_at_ms <= now) {
             e->delayed = false;
@@ -106,7 +106,7 @@ static int queue_promote(watch_ctx_t *w, uint64_t now)
         } else if (e && e->delayed) {
             if (e->retry_at_ms < next)
                 next = e->retry_at_ms;
-            if (queue_push(&keep, k) < 0)
+            if (watch_queue_push(&keep, k) < 0)
                 e->delayed = false; /* out of memory: the next event retries it */
         }
         free(k);
@@ -122,7 +122,7 @@ int watch_queue_run(watch_ctx_t *w, uint32_t budget_ms)
     int sleep_ms = queue_promote(w, now);
     char *k;
 
-    while (now - start < budget_ms && (k = queue_pop(&w->queue))) {
+    while (now - start < budget_ms && (k = watch_queue_pop(&w->queue))) {
         watch_entry_t *e = watch_map_get(&w->sos, k);
         free(k);
         if (!e)

@@ -61,28 +61,11 @@ static int rec_transient(rec_t *rc, int r, const char *fmt, const char *what)
     return -EAGAIN;
 }
 
-static bool rec_has_finalizer(const cJSON *obj)
-{
-    const cJSON *f;
-    cJSON_ArrayForEach(f, jsonu_lookup(obj, "metadata.finalizers"))
-    {
-        if (cJSON_IsString(f) && strcmp(f->valuestring, WATCH_FINALIZER) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* The finalizer list with ours added (add) or removed. */
 static cJSON *rec_finalizers(const cJSON *obj, bool add)
 {
-    cJSON *list = cJSON_CreateArray();
-    const cJSON *f;
+    cJSON *list = watch_finalizers_without(obj);
 
-    cJSON_ArrayForEach(f, jsonu_lookup(obj, "metadata.finalizers"))
-    {
-        if (cJSON_IsString(f) && strcmp(f->valuestring, WATCH_FINALIZER) != 0)
-            cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring));
-    }
     if (add)
         cJSON_AddItemToArray(list, cJSON_CreateString(WATCH_FINALIZER));
     return list;
@@ -118,7 +101,7 @@ static int rec_meta(rec_t *rc, bool label)
     const cJSON *obj = rc->e->obj;
     const char *have =
         cJSON_GetStringValue(jsonu_lookup(obj, "metadata.labels[\"" WATCH_SO_LABEL "\"]"));
-    bool fin = rec_has_finalizer(obj), lab = label && (!have || strcmp(have, rc->e->name) != 0);
+    bool fin = watch_has_finalizer(obj), lab = label && (!have || strcmp(have, rc->e->name) != 0);
     cJSON *meta;
 
     if (fin && !lab)
@@ -169,7 +152,7 @@ static int rec_finalize(rec_t *rc)
     int r;
 
     watch_mirror_free(rc->w, rc->e);
-    if (!rec_has_finalizer(rc->e->obj))
+    if (!watch_has_finalizer(rc->e->obj))
         return 0;
     jsonu_get_bool(rc->e->obj, "spec.advanced.restoreToOriginalReplicaCount", &restore, NULL);
     if (restore && rc->so->failed_step != SO_STEP_UNSUPPORTED)

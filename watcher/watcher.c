@@ -208,6 +208,7 @@ static int watch_run(watch_ctx_t *w)
         sleep_ms = 1000;
         if (w->synced && w->adopted) {
             sleep_ms = watch_queue_run(w, WATCH_QUEUE_SLICE_MS);
+            watch_janitor_run(w, WATCH_QUEUE_SLICE_MS / 4);
             if (bell)
                 watch_scaleloop_bell(w);
             r = watch_scaleloop_run(w);
@@ -256,6 +257,9 @@ static void watch_cleanup(watch_ctx_t *w)
     watch_map_done(&w->auths, watch_free_value);
     watch_map_done(&w->hpas, watch_free_value);
     watch_map_done(&w->workloads, free);
+    watch_map_done(&w->scaledjobs, watch_free_value);
+    watch_map_done(&w->janitor_pending, NULL);
+    watch_queue_done(&w->janitor);
     watch_queue_done(&w->queue);
     watch_queue_done(&w->delayed);
     watch_mirror_done(w);
@@ -282,6 +286,8 @@ int watch_main(int argc, char **argv)
     watch_map_init(&w->auths);
     watch_map_init(&w->hpas);
     watch_map_init(&w->workloads);
+    watch_map_init(&w->scaledjobs);
+    watch_map_init(&w->janitor_pending);
     if (watch_mirror_init(w) < 0) {
         log_error(-ENOMEM, "could not start");
         return 1;

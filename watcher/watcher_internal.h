@@ -73,6 +73,7 @@ enum {
     WATCH_INF_HPA,
     WATCH_INF_DEPLOY,
     WATCH_INF_STS,
+    WATCH_INF_SJ,
     WATCH_INF_COUNT
 };
 
@@ -137,12 +138,15 @@ typedef struct watch_ctx {
     bool adopted; /* the previous watcher's slots were reconciled */
     uint64_t synced_mono_ms;
     uint64_t last_relist_real_ms;
-    watch_map_t sos;       /* "ns/name" -> watch_entry_t */
-    watch_map_t auths;     /* "ns/name" (TA), "/name" (CTA) -> cJSON (stripped) */
-    watch_map_t hpas;      /* "ns/name" -> cJSON (stripped) */
-    watch_map_t workloads; /* "deployments/ns/name", "statefulsets/ns/name" -> watch_workload_t */
+    watch_map_t sos;        /* "ns/name" -> watch_entry_t */
+    watch_map_t auths;      /* "ns/name" (TA), "/name" (CTA) -> cJSON (stripped) */
+    watch_map_t hpas;       /* "ns/name" -> cJSON (stripped) */
+    watch_map_t workloads;  /* "deployments/ns/name", "statefulsets/ns/name" -> watch_workload_t */
+    watch_map_t scaledjobs; /* "ns/name" -> cJSON (metadata only: finalizers, deletion) */
     watch_queue_t queue;
     watch_queue_t delayed;
+    watch_queue_t janitor;       /* janitor.c's keys */
+    watch_map_t janitor_pending; /* the keys in it */
     /* the mirror's slot allocator */
     uint32_t *free_so, nfree_so;
     uint32_t *free_trig, nfree_trig;
@@ -173,6 +177,24 @@ void watch_enqueue_later(watch_ctx_t *w, watch_entry_t *e);
 /* Reconciles queued entries for up to budget_ms; returns how long the loop may sleep. */
 int watch_queue_run(watch_ctx_t *w, uint32_t budget_ms);
 void watch_queue_done(watch_queue_t *q);
+/* A key (copied) at the tail; -ENOMEM. */
+int watch_queue_push(watch_queue_t *q, const char *key);
+/* The head key (the caller frees it), or NULL. */
+char *watch_queue_pop(watch_queue_t *q);
+
+/* ---- janitor.c: finalizers and TriggerAuthentication status ---- */
+
+/* Queues a check of one object: kind 'a' a (Cluster)TriggerAuthentication (ns "" for a cluster
+ * one), 'j' a ScaledJob. */
+void watch_janitor_mark(watch_ctx_t *w, char kind, const char *ns, const char *name);
+/* Marks every (Cluster)TriggerAuthentication so references. */
+void watch_janitor_mark_auths(watch_ctx_t *w, const cJSON *so);
+/* Works through the marked objects for up to budget_ms. */
+void watch_janitor_run(watch_ctx_t *w, uint32_t budget_ms);
+/* KEDA's finalizer.keda.sh is among obj's finalizers. */
+bool watch_has_finalizer(const cJSON *obj);
+/* obj's finalizers without KEDA's (a new array). */
+cJSON *watch_finalizers_without(const cJSON *obj);
 
 /* ---- cfgblob.c: a trigger's config blob (scaleworker/README.md) ---- */
 

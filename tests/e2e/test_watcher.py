@@ -500,8 +500,11 @@ def test_trigger_authentication_change_changes_cfg_gen(kube, ns, ckeda):
     assert blob["authenticationRef"] == {"name": "redis-auth", "kind": "TriggerAuthentication"}
     assert blob["authentication"] == {
         "kind": "TriggerAuthentication", "namespace": ns, "name": "redis-auth",
-        "uid": ta["metadata"]["uid"], "resourceVersion": ta["metadata"]["resourceVersion"],
+        "uid": ta["metadata"]["uid"], "generation": str(ta["metadata"]["generation"]),
         "spec": ta["spec"]}
+    # KEDA's status list of the objects that use it
+    wait_until(lambda: kube.get(ns, "triggerauthentication", "redis-auth").get(
+        "status", {}).get("scaledobjects") == "authed", "TriggerAuthentication status.scaledobjects")
 
     # a change that does not reach the blob keeps cfg_gen
     kube.apply(ns, scaled_object("authed", "web", [redis("secure", auth="redis-auth")],
@@ -610,6 +613,38 @@ def test_unsupported_scaler_type_is_inert_and_leaves_its_hpa(kube, ns, ckeda):
     # it is deleted through the finalizer without touching its target
     kube.delete(ns, "scaledobject", "kafka")
     wait_until(lambda: kube.get(ns, "scaledobject", "kafka") is None, "kafka deleted")
+
+
+def test_keda_finalizers_never_hold_deletes_and_auth_status_lists_users(kube, ns, ckeda):
+    """Objects KEDA once finalized (TriggerAuthentication, ClusterTriggerAuthentication,
+    ScaledJob) delete at once; a TriggerAuthentication lists the ScaledObjects using it."""
+    fin = {"finalizers": ["finalizer.keda.sh"]}
+    ta = trigger_auth("kept-auth")
+    ta["metadata"].update(fin)
+    cta = trigger_auth(f"kept-cauth-{ns}", cluster=True)
+    cta["metadata"].update(fin)
+    sj = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob",
+          "metadata": {"name": "kept-job", **fin},
+          "spec": {"jobTargetRef": {"template": {"spec": {"containers": [
+              {"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}},
+              "triggers": [redis("jobs")]}}
+    for obj in (ta, cta, sj):
+        kube.apply(ns, obj)
+    kube.apply(ns, scaled_object("user-a", "web", [redis("a", auth="kept-auth")]))
+    kube.apply(ns, scaled_object("user-b", "web", [redis("b", auth="kept-auth")]))
+    wait_until(lambda: set(kube.get(ns, "triggerauthentication", "kept-auth").get(
+        "status", {}).get("scaledobjects", "").split(",")) == {"user-a", "user-b"},
+        "both users listed")
+    kube.delete(ns, "scaledobject", "user-a")
+    wait_until(lambda: kube.get(ns, "triggerauthentication", "kept-auth").get(
+        "status", {}).get("scaledobjects") == "user-b", "user-a removed from the list")
+
+    kube.run("-n", ns, "delete", "triggerauthentication", "kept-auth", "--timeout=40s")
+    kube.run("delete", "clustertriggerauthentication", cta["metadata"]["name"], "--timeout=40s")
+    kube.run("-n", ns, "delete", "scaledjob", "kept-job", "--timeout=40s")
+    assert kube.get(ns, "triggerauthentication", "kept-auth") is None
+    assert kube.get(ns, "scaledjob", "kept-job") is None
+    kube.delete(ns, "scaledobject", "user-b")
 
 
 def test_delete_frees_the_table_and_restores_replicas(kube, ns, ckeda):

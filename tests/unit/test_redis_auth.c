@@ -4,7 +4,7 @@
  * reads go through the resolver's fetch hook, here a fake that serves Secrets and ConfigMaps
  * from memory and counts requests (the real client is tested in test_k8s.c and against a real
  * API server in the e2e suite). Asserted: values decoded as KEDA does, the namespaces KEDA
- * reads from, the cache per (uid, resourceVersion) and its invalidation, clear errors for
+ * reads from, the cache per (uid, generation) and its invalidation, clear errors for
  * what ckeda does not support, and retryable errors for what may appear later.
  */
 #include <stdarg.h>
@@ -80,7 +80,7 @@ static int teardown(void **state)
 }
 
 /* The blob's "authentication" object; spec is JSON text. */
-static const cJSON *auth_obj(fixture_t *f, const char *kind, const char *uid, const char *rv,
+static const cJSON *auth_obj(fixture_t *f, const char *kind, const char *uid, const char *gen,
                              const char *spec)
 {
     cJSON_Delete(f->auth);
@@ -91,8 +91,8 @@ static const cJSON *auth_obj(fixture_t *f, const char *kind, const char *uid, co
         cJSON_AddStringToObject(f->auth, "namespace", "apps");
     if (uid)
         cJSON_AddStringToObject(f->auth, "uid", uid);
-    if (rv)
-        cJSON_AddStringToObject(f->auth, "resourceVersion", rv);
+    if (gen)
+        cJSON_AddStringToObject(f->auth, "generation", gen);
     cJSON_AddItemToObject(f->auth, "spec", cJSON_Parse(spec));
     return f->auth;
 }
@@ -130,7 +130,7 @@ static void test_sw_auth_resolve_secret_target_ref(void **state)
     assert_string_equal(f->api.last_ns, "apps");
 }
 
-/* Proves the cache: the same (uid, resourceVersion) makes no request; a new resourceVersion
+/* Proves the cache: the same (uid, generation) makes no request; a new generation
  * resolves again; invalidation (the source refused the credentials) resolves again. */
 static void test_sw_auth_resolve_cache_per_uid_and_version(void **state)
 {
