@@ -26,22 +26,27 @@ typedef struct expr expr_t;
  * that gives the column (1-based) and what was expected, e.g. "unexpected token ')' at column
  * 7"; an unknown name is -EINVAL "unknown name trig_x at column 1". -E2BIG for a formula longer
  * than EXPR_SOURCE_MAX or deeper or larger than the limits. -ENOMEM. */
-int expr_compile(const char *src, const char *const *names, size_t n, expr_t **ret,
-                 errtext_t *err);
+int expr_compile(const char *src, const char *const *names, size_t n, expr_t **ret, errtext_t *err);
 
 /* Evaluates e with values[i] for names[i]; a NULL `present`, or present[i] true, means the
  * value is there, false means the trigger is nil (fallback behavior scalingModifiers, for ??).
  * 0 with *ret_nil false and *ret set, or *ret_nil true when the formula gave nil. -EDOM with a
  * message when evaluation fails as expr-lang's would at run time (nil in arithmetic, integer
- * division or modulo by zero). */
+ * division or modulo by zero), and also, unlike KEDA, which would turn it into a meaningless
+ * quantity, when the value is not a finite float64 (Inf, NaN, or an int or bool from a formula
+ * starting with float( that KEDA leaves unwrapped). */
 int expr_eval(const expr_t *e, const double *values, const bool *present, double *ret,
               bool *ret_nil, errtext_t *err);
+
+/* Whether the formula names names[i] (the source mentions it, even where folding dropped it). */
+bool expr_uses(const expr_t *e, size_t i);
 
 /* Frees e. Accepts NULL; returns NULL. */
 expr_t *expr_free(expr_t *e);
 
 /* KEDA's ValidateAndCompileScalingModifiers for the formula: compiles and evaluates with every
- * name = -1. 0, or -EINVAL with the message. */
+ * name = -1. 0, or -EINVAL with the message (-ENOMEM). Like KEDA it does not look at the value
+ * the formula gives (an infinite or non-float value passes here and fails in expr_eval). */
 int expr_validate(const char *src, const char *const *names, size_t n, errtext_t *err);
 
 #endif
