@@ -3,6 +3,7 @@
  * supervisor fork+execs this same binary with --role= for each child.
  */
 #include "adapter/adapter.h"
+#include "common/validate.h"
 #include "scaleworker/scaleworker.h"
 #include "supervisor/supervisor.h"
 #include "watcher/watcher.h"
@@ -13,8 +14,10 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: ckeda run [flags]     the supervisor (ckeda run --help)\n"
-                    "       ckeda --version\n");
+    fprintf(stderr,
+            "usage: ckeda run [flags]     the supervisor (ckeda run --help)\n"
+            "       ckeda validate FILE...  admission rules, offline (ckeda validate --help)\n"
+            "       ckeda --version\n");
     return 78;
 }
 
@@ -32,6 +35,8 @@ int main(int argc, char **argv)
         return usage();
     if (strcmp(argv[1], "run") == 0)
         return sup_run(argc, argv);
+    if (strcmp(argv[1], "validate") == 0)
+        return validate_main(argc, argv);
     if (strcmp(argv[1], "--version") == 0) {
         printf("ckeda %s\n", CKEDA_VERSION);
         return 0;
