@@ -123,7 +123,7 @@ def main():
     tmp = pathlib.Path(tempfile.mkdtemp())
     log = open(tmp / "ckeda.log", "w")
     proc = subprocess.Popen([str(BIN / "ckeda"), "run", "--kubeconfig", str(kc), "--shm-name",
-                             shm, "--secure-port", str(PORT), "--webhook-port", "0",
+                             shm, "--leader-elect=false", "--secure-port", str(PORT), "--webhook-port", "0",
                              "--metrics-port", "0", "--health-port", "0", "--cert-dir",
                              str(state / "adapter-certs")], stdout=log, stderr=subprocess.STDOUT)
     try:

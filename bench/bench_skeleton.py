@@ -107,7 +107,7 @@ def main():
         shm = f"ckeda-bench-{os.getpid()}"
         proc = subprocess.Popen(
             [f"{args.build}/ckeda", "run", "--kubeconfig", str(kc), "--shm-name", shm,
-             "--watch-namespace", ns, "--secure-port", port, "--webhook-port", "0",
+             "--watch-namespace", ns, "--pod-namespace", ns, "--secure-port", port, "--webhook-port", "0",
              "--metrics-port", "0", "--health-port", "0", "--cert-dir",
              str(kc.parent / "adapter-certs")], stderr=subprocess.DEVNULL)
         watch = subprocess.Popen([*kubectl, "get", "deploy", "worker", "-n", ns, "-w", "-o",

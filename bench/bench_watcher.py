@@ -264,7 +264,7 @@ def main():
         log_path = f"{tmp}/ckeda.log"
         log = open(log_path, "wb")
         ckeda = subprocess.Popen([str(pathlib.Path(args.build) / "ckeda"), "run", "--kubeconfig", kc,
-                                  "--shm-name", name, "--watch-namespace", ns,
+                                  "--shm-name", name, "--watch-namespace", ns, "--pod-namespace", ns,
                                   "--kube-api-qps", str(args.qps), "--kube-api-burst",
                                   str(args.burst), "--secure-port", "0", "--webhook-port", "0",
                                   "--metrics-port", "0", "--health-port", "0"],

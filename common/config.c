@@ -12,15 +12,16 @@
 #include <string.h>
 #include <yaml.h>
 
-typedef enum { OPT_STR, OPT_U32, OPT_DBL, OPT_BOOL } opt_type_t;
+/* OPT_DUR: a Go duration ("15s", "1m30s", "500ms") stored as uint32_t milliseconds. */
+typedef enum { OPT_STR, OPT_U32, OPT_DBL, OPT_BOOL, OPT_DUR } opt_type_t;
 
 typedef struct opt {
     const char *key; /* flag without "--", and YAML key */
     const char *env; /* NULL: none */
     opt_type_t type;
     size_t off;
-    size_t size; /* OPT_STR buffer size */
-    double min, max;
+    size_t size;     /* OPT_STR buffer size */
+    double min, max; /* OPT_DUR: in ms */
     const char *def;
     const char *help;
 } opt_t;
@@ -40,6 +41,10 @@ typedef struct opt {
 #define B(k, e, f, d, h)                                                                           \
     {                                                                                              \
         k, e, OPT_BOOL, offsetof(cfg_t, f), 0, 0, 1, d, h                                          \
+    }
+#define T(k, e, f, lo, hi, d, h)                                                                   \
+    {                                                                                              \
+        k, e, OPT_DUR, offsetof(cfg_t, f), 0, lo, hi, d, h                                         \
     }
 
 static const opt_t cfg_opts[] = {
@@ -84,6 +89,19 @@ static const opt_t cfg_opts[] = {
     U("give-up-window", NULL, give_up_window_s, 1, 86400, "60", "give-up window (s)"),
     U("grace-period", NULL, grace_period_s, 1, 3600, "10", "seconds children get on SIGTERM"),
     B("keep-table", NULL, keep_table, "false", "keep the table after exit (post-mortem)"),
+    /* KEDA's flag is --leader-elect (default false, but its manifests always pass it). */
+    B("leader-elect", NULL, leader_elect, "true",
+      "hold the Lease before writing to Kubernetes (false: always write; one replica only)"),
+    S("leader-election-id", NULL, leader_election_id, "operator.keda.sh",
+      "name of the Lease in the pod namespace"),
+    T("leader-election-lease-duration", "KEDA_OPERATOR_LEADER_ELECTION_LEASE_DURATION",
+      leader_election_lease_duration_ms, 1000, 3600000, "15s",
+      "how long others wait after the holder's last renewal"),
+    T("leader-election-renew-deadline", "KEDA_OPERATOR_LEADER_ELECTION_RENEW_DEADLINE",
+      leader_election_renew_deadline_ms, 1, 3600000, "10s",
+      "how long the holder keeps trying to renew before it stops writing"),
+    T("leader-election-retry-period", "KEDA_OPERATOR_LEADER_ELECTION_RETRY_PERIOD",
+      leader_election_retry_period_ms, 1, 3600000, "2s", "time between Lease attempts"),
 };
 #define CFG_NOPTS (sizeof cfg_opts / sizeof cfg_opts[0])
 
@@ -93,6 +111,65 @@ static const opt_t *cfg_opt_find(const char *key, size_t len)
         if (strlen(cfg_opts[i].key) == len && strncmp(cfg_opts[i].key, key, len) == 0)
             return &cfg_opts[i];
     return NULL;
+}
+
+/* Go's time.ParseDuration grammar: [+]("0" | (decimal unit)+), decimal = digits[.digits] or
+ * .digits, unit one of ns us µs μs ms s m h. Fractions are scaled as Go scales them. The result
+ * must be a whole number of milliseconds that fits a uint32_t. */
+static int cfg_parse_duration_ms(const char *s, uint32_t *ret_ms)
+{
+    static const struct {
+        const char *name;
+        double ns;
+    } units[] = {
+        {"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+        {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9},
+    };
+    const double limit = (double)UINT32_MAX * 1e6;
+    double total = 0;
+    const char *p = s;
+
+    if (*p == '+')
+        p++;
+    if (strcmp(p, "0") == 0) {
+        *ret_ms = 0;
+        return 0;
+    }
+    if (!*p)
+        return -EINVAL;
+    while (*p) {
+        double whole = 0, frac = 0, scale = 1, unit = 0;
+        bool digits = false;
+        size_t ulen = 0;
+
+        for (; *p >= '0' && *p <= '9'; p++, digits = true)
+            whole = whole * 10 + (*p - '0');
+        if (*p == '.')
+            for (p++; *p >= '0' && *p <= '9'; p++, digits = true)
+                if (scale < 1e15) {
+                    frac = frac * 10 + (*p - '0');
+                    scale *= 10;
+                }
+        if (!digits || whole > limit)
+            return -EINVAL;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+            size_t n = strlen(units[i].name);
+            if (n > ulen && strncmp(p, units[i].name, n) == 0) {
+                ulen = n;
+                unit = units[i].ns;
+            }
+        }
+        if (!ulen)
+            return -EINVAL;
+        p += ulen;
+        total += whole * unit + floor(frac * (unit / scale));
+        if (total > limit)
+            return -EINVAL;
+    }
+    if (fmod(total, 1e6) != 0)
+        return -EINVAL;
+    *ret_ms = (uint32_t)(total / 1e6);
+    return 0;
 }
 
 static int cfg_set(cfg_t *c, const opt_t *o, const char *val, const char *origin, char *err,
@@ -115,6 +192,13 @@ static int cfg_set(cfg_t *c, const opt_t *o, const char *val, const char *origin
         else
             goto bad;
         return 0;
+    case OPT_DUR: {
+        uint32_t ms;
+        if (cfg_parse_duration_ms(val, &ms) < 0 || ms < o->min || ms > o->max)
+            goto bad;
+        *(uint32_t *)p = ms;
+        return 0;
+    }
     default: {
         errno = 0;
         double v = strtod(val, &end);
@@ -136,6 +220,11 @@ bad:
                  o->size - 1);
     else if (o->type == OPT_BOOL)
         snprintf(err, errlen, "%s: %s must be true or false, not \"%s\"", origin, o->key, val);
+    else if (o->type == OPT_DUR)
+        snprintf(err, errlen,
+                 "%s: %s must be a duration such as \"15s\", \"1m30s\" or \"500ms\" (whole "
+                 "milliseconds) in [%gms, %gms], not \"%s\"",
+                 origin, o->key, o->min, o->max, val);
     else
         snprintf(err, errlen, "%s: %s must be a%s number in [%g, %g], not \"%s\"", origin, o->key,
                  o->type == OPT_U32 ? "n integer" : "", o->min, o->max, val);
@@ -273,6 +362,37 @@ out:
     return r;
 }
 
+/* client-go's rules (leaderelection.NewLeaderElector): lease duration > renew deadline >
+ * 1.2 x retry period (its JitterFactor). Only checked when leader election is on. */
+static int cfg_validate_leader_election(const cfg_t *c, char *err, size_t errlen)
+{
+    uint32_t lease = c->leader_election_lease_duration_ms;
+    uint32_t renew = c->leader_election_renew_deadline_ms;
+    uint32_t retry = c->leader_election_retry_period_ms;
+
+    if (!c->leader_elect)
+        return 0;
+    if (!c->leader_election_id[0]) {
+        snprintf(err, errlen, "leader-election-id must not be empty");
+        return -EINVAL;
+    }
+    if (renew >= lease) {
+        snprintf(err, errlen,
+                 "leader-election-renew-deadline (%ums) must be shorter than "
+                 "leader-election-lease-duration (%ums)",
+                 renew, lease);
+        return -EINVAL;
+    }
+    if ((double)renew <= 1.2 * retry) {
+        snprintf(err, errlen,
+                 "leader-election-renew-deadline (%ums) must be longer than 1.2 x "
+                 "leader-election-retry-period (%ums)",
+                 renew, retry);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int cfg_validate(const cfg_t *c, char *err, size_t errlen)
 {
     if (c->max_triggers < c->max_triggers_per_scaledobject) {
@@ -293,7 +413,7 @@ int cfg_validate(const cfg_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "shm-name \"%s\" must be a plain name", c->shm_name);
         return -EINVAL;
     }
-    return 0;
+    return cfg_validate_leader_election(c, err, errlen);
 }
 
 int cfg_to_argv(const cfg_t *c, char **argv, size_t cap, size_t *n)
@@ -312,6 +432,8 @@ int cfg_to_argv(const cfg_t *c, char **argv, size_t cap, size_t *n)
             len = asprintf(&s, "--%s=%s", o->key, *(const bool *)p ? "true" : "false");
         else if (o->type == OPT_U32)
             len = asprintf(&s, "--%s=%u", o->key, *(const uint32_t *)p);
+        else if (o->type == OPT_DUR)
+            len = asprintf(&s, "--%s=%ums", o->key, *(const uint32_t *)p);
         else
             len = asprintf(&s, "--%s=%.17g", o->key, *(const double *)p);
         if (len < 0)

@@ -50,6 +50,13 @@ typedef struct cfg {
     uint32_t give_up_window_s;
     uint32_t grace_period_s;
     bool keep_table;
+    /* Leader election (the Lease): KEDA's --leader-elect, --leader-election-id and
+     * KEDA_OPERATOR_LEADER_ELECTION_*. Durations in ms; flags and environment take Go durations. */
+    bool leader_elect; /* false: always leader (one replica, no RBAC on Leases) */
+    char leader_election_id[CFG_STR_MAX];
+    uint32_t leader_election_lease_duration_ms;
+    uint32_t leader_election_renew_deadline_ms;
+    uint32_t leader_election_retry_period_ms;
 } cfg_t;
 
 void cfg_defaults(cfg_t *c);

@@ -198,6 +198,8 @@ int ctl_cmd_status(const ctl_t *c)
                             (double)ctl_age(c->now_mono_ms, h.supervisor_heartbeat_mono_ms));
     cJSON_AddBoolToObject(doc, "watcher_synced", synced);
     cJSON_AddBoolToObject(doc, "leader", synced && w.leader);
+    w.holder[sizeof w.holder - 1] = '\0'; /* another process wrote it */
+    cJSON_AddStringToObject(doc, "lease_holder", w.holder);
     cJSON_AddItemToObject(doc, "watcher_pid",
                           w.flags & SHM_F_VALID ? cJSON_CreateNumber(w.pid) : cJSON_CreateNull());
     cJSON_AddItemToObject(doc, "watcher_last_relist_real_ms",
@@ -226,8 +228,8 @@ int ctl_cmd_status(const ctl_t *c)
     printf("supervisor:   pid %d, up %llu s, heartbeat %llu ms ago\n", h.supervisor_pid,
            (unsigned long long)(ctl_age(c->now_real_ms, h.supervisor_start_real_ms) / 1000),
            (unsigned long long)ctl_age(c->now_mono_ms, h.supervisor_heartbeat_mono_ms));
-    printf("watcher:      %s%s\n", synced ? "synced" : "not synced",
-           synced && w.leader ? ", leader" : "");
+    printf("watcher:      %s%s%s%s\n", synced ? "synced" : "not synced",
+           synced && w.leader ? ", leader" : "", w.holder[0] ? "; Lease held by " : "", w.holder);
     printf("objects:      %u of %u ScaledObjects; index %u used, %u tombstones\n", ctl_count_so(c),
            h.caps.max_so, ix.used, ix.tombstones);
     printf("ports:        secure %u, webhook %u, metrics %u, health %u\n", h.ports[0], h.ports[1],

@@ -84,7 +84,7 @@ sed "s/REDIS_ADDRESS/127.0.0.1:$REDIS_PORT/" "$ROOT/deploy/examples/redis-scaled
 
 # ---- ckeda ----
 say "ckeda run (metrics API on 127.0.0.1:$PORT, table $SHM)"
-"$BIN/ckeda" run --kubeconfig "$KUBECONFIG" --shm-name "$SHM" --watch-namespace "$NS" \
+"$BIN/ckeda" run --kubeconfig "$KUBECONFIG" --shm-name "$SHM" --watch-namespace "$NS" --pod-namespace "$NS" \
     --secure-port "$PORT" --webhook-port 0 --metrics-port 0 --health-port 0 \
     --cert-dir "$STATE/adapter-certs" >"$WORK/ckeda.log" 2>&1 &
 CKEDA_PID=$!

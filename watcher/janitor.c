@@ -96,10 +96,16 @@ static int jan_unfinalize(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj
     cJSON_AddStringToObject(meta, "resourceVersion", jan_str(obj, "metadata.resourceVersion"));
     r = watch_api_patch(w, ref, patch, NULL, &kerr);
     cJSON_Delete(patch);
-    if (r == 0)
+    if (r == 0) {
         log_info("%s %s%s%s deleted: removed finalizer %s", kind, ref->ns ? ref->ns : "",
                  ref->ns && *ref->ns ? "/" : "", ref->name, WATCH_FINALIZER);
-    else if (r != -ENOENT && r != -ESTALE) /* gone, or a newer version is on its way */
+        watch_event_kind(w->events, kind, "keda.sh/v1alpha1", obj, false,
+                         strcmp(kind, "ScaledJob") == 0 ? "ScaledJobDeleted"
+                         : strcmp(kind, "TriggerAuthentication") == 0
+                             ? "TriggerAuthenticationDeleted"
+                             : "ClusterTriggerAuthenticationDeleted",
+                         "%s was deleted", kind);
+    } else if (r != -ENOENT && r != -ESTALE) /* gone, or a newer version is on its way */
         log_msg(LOG_LEVEL_WARNING, r, "could not remove the finalizer of %s %s: %s", kind,
                 ref->name, kerr.message);
     return r;

@@ -36,6 +36,7 @@ typedef struct rec {
     watch_status_t st;
     watch_target_t target;
     bool retry; /* a check that may pass later by itself (the target appears): retry */
+    bool write; /* this replica leads: it writes; otherwise it only mirrors (leader.c) */
     char message[WATCH_MESSAGE_MAX];
 } rec_t;
 
@@ -104,7 +105,7 @@ static int rec_meta(rec_t *rc, bool label)
     bool fin = watch_has_finalizer(obj), lab = label && (!have || strcmp(have, rc->e->name) != 0);
     cJSON *meta;
 
-    if (fin && !lab)
+    if ((fin && !lab) || !rc->write)
         return 0;
     meta = cJSON_CreateObject();
     if (!fin)
@@ -152,7 +153,7 @@ static int rec_finalize(rec_t *rc)
     int r;
 
     watch_mirror_free(rc->w, rc->e);
-    if (!watch_has_finalizer(rc->e->obj))
+    if (!rc->write || !watch_has_finalizer(rc->e->obj))
         return 0;
     jsonu_get_bool(rc->e->obj, "spec.advanced.restoreToOriginalReplicaCount", &restore, NULL);
     if (restore && rc->so->failed_step != SO_STEP_UNSUPPORTED)
@@ -160,8 +161,11 @@ static int rec_finalize(rec_t *rc)
     cJSON *meta = cJSON_CreateObject();
     cJSON_AddItemToObject(meta, "finalizers", rec_finalizers(rc->e->obj, false));
     r = rec_patch_meta(rc, meta, "remove the finalizer from");
-    if (r == 0)
+    if (r == 0) {
         log_info("ScaledObject %s/%s finalized", rc->e->ns, rc->e->name);
+        watch_event(rc->w->events, rc->e->obj, false, "ScaledObjectDeleted",
+                    "ScaledObject was deleted");
+    }
     return r == -ENOENT ? 0 : r;
 }
 
@@ -202,7 +206,7 @@ static int rec_serve(rec_t *rc, int pr, const errtext_t *perr)
     if (r < 0)
         return rec_transient(rc, r, "could not mirror ScaledObject %s/%s: %s", err.text);
     rc->st.metrics_ok = true;
-    r = watch_hpa_ensure(w, so, rec_str(rc->e->obj, "status.hpaName"), &err);
+    r = rc->write ? watch_hpa_ensure(w, so, rec_str(rc->e->obj, "status.hpaName"), &err) : 0;
     if (r == -EINVAL) {
         rc->retry = true;
         return rec_fail(rc, MSG_HPA, err.text);
@@ -269,7 +273,7 @@ static int rec_pause(rec_t *rc)
     int r;
 
     rc->e->paused = true;
-    if ((r = watch_hpa_remove(rc->w, so, &err)) < 0)
+    if (rc->write && (r = watch_hpa_remove(rc->w, so, &err)) < 0)
         return rec_transient(rc, r, "ScaledObject %s/%s: %s", err.text);
     if (so->pause.replicas_invalid) {
         snprintf(text, sizeof text,
@@ -278,7 +282,7 @@ static int rec_pause(rec_t *rc)
                  so_annotation(so->annotations, "autoscaling.keda.sh/paused-replicas"));
         return rec_fail(rc, MSG_PAUSED_N, text);
     }
-    if (so->pause.has_replicas && ((r = rec_pause_scale(rc)) < 0 || rc->st.message))
+    if (rc->write && so->pause.has_replicas && ((r = rec_pause_scale(rc)) < 0 || rc->st.message))
         return r; /* a transient failure, or a failed check already decided */
     so->ntriggers = 0;
     r = watch_mirror_apply(rc->w, rc->e, so, &err);
@@ -291,11 +295,40 @@ static int rec_pause(rec_t *rc)
     return 0;
 }
 
+/* KEDA's Events of a reconcile: Ready after not being ready, CheckFailed on every failed one,
+ * Paused and Unpaused when the Paused condition turns. */
+static void rec_events(const rec_t *rc, int was_ready)
+{
+    const so_pause_t *p = &rc->so->pause;
+    const cJSON *obj = rc->e->obj;
+    bool pausing = p->paused || p->scale_in || p->scale_out, was_paused = false;
+    const cJSON *c;
+
+    cJSON_ArrayForEach(c, jsonu_lookup(obj, "status.conditions"))
+    {
+        if (strcmp(rec_str(c, "type"), "Paused") == 0)
+            was_paused = strcmp(rec_str(c, "status"), "True") == 0;
+    }
+    if (pausing && !was_paused)
+        watch_event(rc->w->events, obj, false, "ScaledObjectPaused", "ScaledObject is paused");
+    else if (!pausing && was_paused)
+        watch_event(rc->w->events, obj, false, "ScaledObjectUnpaused",
+                    "pause annotation removed for ScaledObject");
+    if (!rc->st.ready)
+        watch_event(rc->w->events, obj, true, "ScaledObjectCheckFailed", "%s", rc->st.message);
+    else if (was_ready != 1)
+        watch_event(rc->w->events, obj, false, "ScaledObjectReady",
+                    "ScaledObject is ready for scaling");
+}
+
 static void rec_log(const rec_t *rc)
 {
     const char *was = NULL;
     int before = watch_status_ready(rc->e->obj, &was);
 
+    if (!rc->write)
+        return; /* a follower decides the same, and the leader tells it */
+    rec_events(rc, before);
     if (before == rc->st.ready && was && strcmp(was, rc->st.message) == 0)
         return;
     if (rc->st.ready)
@@ -313,6 +346,10 @@ static int rec_finish(rec_t *rc)
     int r;
 
     rec_log(rc);
+    if (!rc->write) {
+        cJSON_Delete(patch);
+        patch = NULL;
+    }
     if (patch) {
         r = watch_api_patch(rc->w, &ref, patch, &resp, &kerr);
         cJSON_Delete(patch);
@@ -332,7 +369,11 @@ static int rec_finish(rec_t *rc)
 
 int watch_reconcile(watch_ctx_t *w, watch_entry_t *e)
 {
-    rec_t rc = {.w = w, .e = e, .so = &w->scratch, .st = {.so = &w->scratch}};
+    rec_t rc = {.w = w,
+                .e = e,
+                .so = &w->scratch,
+                .st = {.so = &w->scratch},
+                .write = watch_writes_allowed(w)};
     errtext_t perr = {0};
     const cJSON *parsed;
     int pr, r;

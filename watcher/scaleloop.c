@@ -41,6 +41,7 @@ typedef struct sl_eval {
     watch_entry_t *e;
     shm_so_spec_t spec;
     bool active, error;
+    char active_names[512]; /* metric names of the active triggers, ';'-joined (KEDA's Event) */
     uint64_t seen;
     uint64_t now_mono;
 } sl_eval_t;
@@ -92,12 +93,21 @@ static uint64_t sl_mix(uint64_t h, uint64_t v)
 }
 
 /* The states of e's triggers. -EAGAIN while one has not settled (or the table is mid-write). */
+static void sl_name_add(char *buf, size_t cap, const char *name)
+{
+    size_t n = strlen(buf);
+
+    if (n + strlen(name) + 2 <= cap)
+        snprintf(buf + n, cap - n, "%s%s", n ? ";" : "", name);
+}
+
 static int sl_triggers(sl_eval_t *ev)
 {
     const shm_so_spec_t *spec = &ev->spec;
     uint64_t seen = 1469598103934665603ull;
 
     ev->active = ev->error = false;
+    ev->active_names[0] = '\0';
     for (uint32_t i = 0; i < spec->trigger_count; i++) {
         shm_trig_view_t v;
 
@@ -106,6 +116,8 @@ static int sl_triggers(sl_eval_t *ev)
             return -EAGAIN;
         ev->active |= v.state == SHM_STATE_ACTIVE;
         ev->error |= v.state == SHM_STATE_ERROR;
+        if (v.state == SHM_STATE_ACTIVE)
+            sl_name_add(ev->active_names, sizeof ev->active_names, v.cfg.metric_name);
         seen = sl_mix(sl_mix(seen, v.res.activity_seq), v.res.for_cfg_gen);
     }
     ev->seen = seen;
@@ -261,6 +273,37 @@ static const char *sl_action_name(watch_action_t a)
 }
 
 /* Decides and scales; retries on a fresh count when a downward write found the target moved. */
+/* KEDA's Events for the loop's own scaling (none for the fix-up to min). */
+static void sl_event(const sl_eval_t *ev, const watch_decide_out_t *out, int32_t from, bool ok)
+{
+    const cJSON *obj = ev->e->obj;
+    const char *kind = cJSON_GetStringValue(jsonu_lookup(obj, "status.scaleTargetKind"));
+    const char *tgt = ev->spec.target_name;
+    watch_events_t *evs = ev->w->events;
+
+    kind = kind ? kind : "";
+    if (out->action == WATCH_ACT_ACTIVATE && ok && out->forced && !ev->active)
+        watch_event(evs, obj, false, "KEDAScaleTargetActivated",
+                    "Scaled %s %s/%s from %d to %d, caused by forced activation annotation", kind,
+                    ev->e->ns, tgt, from, out->replicas);
+    else if (out->action == WATCH_ACT_ACTIVATE && ok)
+        watch_event(evs, obj, false, "KEDAScaleTargetActivated",
+                    "Scaled %s %s/%s from %d to %d, triggered by %s", kind, ev->e->ns, tgt, from,
+                    out->replicas, ev->active_names);
+    else if (out->action == WATCH_ACT_ACTIVATE)
+        watch_event(evs, obj, true, "KEDAScaleTargetActivationFailed",
+                    "Failed to scale %s %s/%s from %d to %d", kind, ev->e->ns, tgt, from,
+                    out->replicas);
+    else if (out->action == WATCH_ACT_DEACTIVATE && ok)
+        watch_event(evs, obj, false, "KEDAScaleTargetDeactivated",
+                    "Deactivated %s %s/%s from %d to %d", kind, ev->e->ns, tgt, from,
+                    out->replicas);
+    else if (out->action == WATCH_ACT_DEACTIVATE)
+        watch_event(evs, obj, true, "KEDAScaleTargetDeactivationFailed",
+                    "Failed to deactivate %s %s/%s from %d to %d", kind, ev->e->ns, tgt, from,
+                    out->replicas);
+}
+
 static int sl_decide(sl_eval_t *ev, uint64_t last_active, watch_decide_out_t *out)
 {
     int32_t current, fresh = -1;
@@ -279,10 +322,13 @@ static int sl_decide(sl_eval_t *ev, uint64_t last_active, watch_decide_out_t *ou
         if (r == 0) {
             log_info("ScaledObject %s/%s %s %s from %d to %d", ev->e->ns, ev->e->name,
                      sl_action_name(out->action), ev->spec.target_name, current, out->replicas);
+            sl_event(ev, out, current, true);
             return 0;
         }
-        if (r != -ESTALE)
+        if (r != -ESTALE) {
+            sl_event(ev, out, current, false);
             return r;
+        }
         log_debug("ScaledObject %s/%s: %s moved before the write; deciding again", ev->e->ns,
                   ev->e->name, ev->spec.target_name);
         r = fresh >= 0 ? (current = fresh, 0) : sl_scale_get(ev, &current, NULL);

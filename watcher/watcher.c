@@ -48,6 +48,18 @@ static int watch_api_done(watch_ctx_t *w, const char *verb, const k8s_ref_t *ref
     return r;
 }
 
+/* Writes only while this replica leads (leader.c): -EPERM otherwise. */
+static int watch_api_refused(const watch_ctx_t *w, k8s_error_t *err)
+{
+    if (watch_writes_allowed(w))
+        return 0;
+    if (err) {
+        memset(err, 0, sizeof *err);
+        snprintf(err->message, sizeof err->message, "this replica does not hold the Lease");
+    }
+    return -EPERM;
+}
+
 int watch_api_get(watch_ctx_t *w, const k8s_ref_t *ref, cJSON **ret, k8s_error_t *err)
 {
     return watch_api_done(w, "get", ref, k8s_get(w->client, ref, ret, err));
@@ -56,10 +68,12 @@ int watch_api_get(watch_ctx_t *w, const k8s_ref_t *ref, cJSON **ret, k8s_error_t
 int watch_api_patch(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *patch, cJSON **ret,
                     k8s_error_t *err)
 {
-    char *body = jsonu_print(patch);
+    char *body;
     int r;
 
-    if (!body)
+    if ((r = watch_api_refused(w, err)) < 0)
+        return r;
+    if (!(body = jsonu_print(patch)))
         return -ENOMEM;
     r = k8s_patch(w->client, ref, K8S_PATCH_MERGE, body, ret, err);
     free(body);
@@ -69,18 +83,21 @@ int watch_api_patch(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *patch, cJ
 int watch_api_create(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj, cJSON **ret,
                      k8s_error_t *err)
 {
-    return watch_api_done(w, "create", ref, k8s_create(w->client, ref, obj, ret, err));
+    int r = watch_api_refused(w, err);
+    return r < 0 ? r : watch_api_done(w, "create", ref, k8s_create(w->client, ref, obj, ret, err));
 }
 
 int watch_api_update(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj, cJSON **ret,
                      k8s_error_t *err)
 {
-    return watch_api_done(w, "update", ref, k8s_update(w->client, ref, obj, ret, err));
+    int r = watch_api_refused(w, err);
+    return r < 0 ? r : watch_api_done(w, "update", ref, k8s_update(w->client, ref, obj, ret, err));
 }
 
 int watch_api_delete(watch_ctx_t *w, const k8s_ref_t *ref, k8s_error_t *err)
 {
-    return watch_api_done(w, "delete", ref, k8s_delete(w->client, ref, NULL, err));
+    int r = watch_api_refused(w, err);
+    return r < 0 ? r : watch_api_done(w, "delete", ref, k8s_delete(w->client, ref, NULL, err));
 }
 
 /* ---- start-up ---- */
@@ -147,7 +164,8 @@ static void watch_publish(watch_ctx_t *w)
     memset(&b, 0, sizeof b);
     b.flags = SHM_F_VALID;
     b.pid = (int32_t)getpid();
-    b.leader = w->client != NULL; /* one replica: it holds the writes (no Lease yet) */
+    b.leader = w->leader;
+    snprintf(b.holder, sizeof b.holder, "%s", w->lease ? watch_leader_holder(w) : w->identity);
     b.synced = w->synced;
     b.synced_mono_ms = w->synced_mono_ms;
     b.last_relist_real_ms = w->last_relist_real_ms;
@@ -183,6 +201,26 @@ static void watch_stats(watch_ctx_t *w, uint64_t *last_ms, uint64_t *last_req, u
 
 /* ---- main loop ---- */
 
+/* One turn's work once synced: reconciles (mirror-only while not leading), then, as leader, the
+ * janitor, the scale loop and the Events, in that order (an HPA is created before the Events
+ * that tell of it). Returns how long the loop may sleep. */
+static int watch_turn(watch_ctx_t *w, bool bell, int sleep_ms)
+{
+    int r = watch_queue_run(w, WATCH_QUEUE_SLICE_MS);
+
+    sleep_ms = r < sleep_ms ? r : sleep_ms;
+    if (!watch_writes_allowed(w))
+        return sleep_ms;
+    watch_janitor_run(w, WATCH_QUEUE_SLICE_MS / 4);
+    if (bell)
+        watch_scaleloop_bell(w);
+    r = watch_scaleloop_run(w);
+    sleep_ms = r < sleep_ms ? r : sleep_ms;
+    if (watch_events_flush(w->events, w, WATCH_QUEUE_SLICE_MS) > 0)
+        sleep_ms = 0;
+    return sleep_ms;
+}
+
 static int watch_run(watch_ctx_t *w)
 {
     struct pollfd pfd[ROLE_POLLFDS + 2];
@@ -205,15 +243,9 @@ static int watch_run(watch_ctx_t *w)
         if ((bell = pfd[ROLE_POLLFDS + 1].revents != 0))
             role_bell_drain(FD_WATCHER_BELL); /* a trigger's activity changed */
         watch_heartbeat(w);
-        sleep_ms = 1000;
-        if (w->synced && w->adopted) {
-            sleep_ms = watch_queue_run(w, WATCH_QUEUE_SLICE_MS);
-            watch_janitor_run(w, WATCH_QUEUE_SLICE_MS / 4);
-            if (bell)
-                watch_scaleloop_bell(w);
-            r = watch_scaleloop_run(w);
-            sleep_ms = r < sleep_ms ? r : sleep_ms;
-        }
+        sleep_ms = watch_leader_tick(w);
+        if (w->synced && w->adopted)
+            sleep_ms = watch_turn(w, bell, sleep_ms);
         watch_publish(w);
         watch_stats(w, &stats_ms, &stats_req, &stats_lw);
     }
@@ -250,6 +282,7 @@ static void watch_free_entry(void *v)
 
 static void watch_cleanup(watch_ctx_t *w)
 {
+    watch_events_done(w->events);
     w->loop = k8s_loop_free(w->loop);
     w->client = k8s_client_free(w->client);
     w->kubeconfig = kubeconfig_free(w->kubeconfig);
@@ -296,11 +329,15 @@ int watch_main(int argc, char **argv)
         code = watch_detached(w);
     } else {
         watch_connect(w);
+        w->events = watch_events_init();
+        if (watch_leader_start(w) < 0)
+            return 1;
         if (watch_informers_start(w) < 0) {
             log_error(-ENOMEM, "could not start the informers");
             return 1;
         }
         code = watch_run(w);
+        watch_leader_stop(w);
     }
     watch_cleanup(w);
     free(w);

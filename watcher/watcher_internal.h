@@ -20,6 +20,7 @@
 #include "common/role.h"
 #include "shm/shm.h"
 #include "watcher/decide.h"
+#include "watcher/events.h"
 #include "common/scaledobject.h"
 
 #include <cjson/cJSON.h>
@@ -155,7 +156,13 @@ typedef struct watch_ctx {
     bool block_dirty;
     uint32_t mirrored, mirrored_triggers, not_ready;
     uint64_t api_requests; /* synchronous requests this process made */
-    so_t scratch;          /* large: one parse at a time */
+    /* leadership (leader.c) */
+    struct watch_lease *lease; /* NULL: leader election off */
+    bool leader;               /* after the last tick: may write to Kubernetes */
+    uint64_t lease_due_ms;     /* next tick, monotonic */
+    char identity[SHM_HOLDER_MAX];
+    watch_events_t *events; /* events.c; NULL: none (out of memory) */
+    so_t scratch;           /* large: one parse at a time */
 } watch_ctx_t;
 
 /* ---- cache.c: informers into the caches ---- */
@@ -278,6 +285,20 @@ cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *
                                     uint64_t last_active_ms, uint64_t now_ms);
 /* An RFC 3339 time at path in obj, in ms; 0 when absent or malformed. */
 uint64_t watch_time_parse(const cJSON *obj, const char *path);
+
+/* ---- leader.c ---- */
+
+/* After the kubeconfig is loaded: the Lease, or leadership for good when leader election is off.
+ * 0 or -errno (logged). */
+int watch_leader_start(watch_ctx_t *w);
+/* Renews or tries for the Lease when due; returns ms until the next tick. */
+int watch_leader_tick(watch_ctx_t *w);
+/* Whether this replica may write to Kubernetes right now. */
+bool watch_writes_allowed(const watch_ctx_t *w);
+/* The Lease holder's identity as last read ("" without leader election). */
+const char *watch_leader_holder(const watch_ctx_t *w);
+/* SIGTERM: stops writing and releases the Lease if held. */
+void watch_leader_stop(watch_ctx_t *w);
 
 /* ---- watcher.c ---- */
 

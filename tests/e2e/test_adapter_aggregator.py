@@ -83,7 +83,7 @@ def ckeda(cluster, tmp_path_factory):
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [str(BIN / "ckeda"), "run", "--kubeconfig", str(cluster["kubeconfig"]), "--shm-name", shm,
-         "--secure-port", str(PORT), "--webhook-port", "0", "--metrics-port", "0",
+         "--leader-elect=false", "--secure-port", str(PORT), "--webhook-port", "0", "--metrics-port", "0",
          "--health-port", "0", "--cert-dir", str(cluster["state"] / "adapter-certs")],
         stdout=log, stderr=subprocess.STDOUT)
     wait_for("ckeda to listen", lambda: port_busy(PORT) or proc.poll() is not None, timeout=30)

@@ -159,7 +159,7 @@ class Ckeda:
     def __init__(self, kubeconfig, ns, log_dir, extra=()):
         self.name = f"ckw-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.argv = [str(CKEDA), "run", "--kubeconfig", str(kubeconfig), "--shm-name", self.name,
-                     "--watch-namespace", ns, *PORTS_0, *extra]
+                     "--watch-namespace", ns, "--pod-namespace", ns, *PORTS_0, *extra]
         self.log_path = pathlib.Path(log_dir) / f"{self.name}.log"
         self.proc = None
 

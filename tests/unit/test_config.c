@@ -176,6 +176,193 @@ static void test_cfg_validate_cross_field(void **state)
     assert_int_equal(cfg_validate(&c, err, sizeof err), -EINVAL);
 }
 
+static void test_cfg_defaults_leader_election_match_keda(void **state)
+{
+    cfg_t c;
+    cfg_defaults(&c);
+    assert_true(c.leader_elect);
+    assert_string_equal(c.leader_election_id, "operator.keda.sh");
+    assert_int_equal(c.leader_election_lease_duration_ms, 15000);
+    assert_int_equal(c.leader_election_renew_deadline_ms, 10000);
+    assert_int_equal(c.leader_election_retry_period_ms, 2000);
+}
+
+static void test_cfg_parse_flag_go_durations(void **state)
+{
+    static const struct {
+        const char *flag;
+        uint32_t ms;
+    } ok[] = {
+        {"--leader-election-lease-duration=15s", 15000},
+        {"--leader-election-lease-duration=1m30s", 90000},
+        {"--leader-election-lease-duration=1.5s", 1500},
+        {"--leader-election-lease-duration=1h", 3600000},
+        {"--leader-election-lease-duration=2500ms", 2500},
+        {"--leader-election-lease-duration=+3s", 3000},
+        {"--leader-election-retry-period=500ms", 500},
+        {"--leader-election-retry-period=1500000us", 1500},
+        {"--leader-election-retry-period=2000000000ns", 2000},
+        {"--leader-election-retry-period=.5s", 500},
+        {"--leader-election-renew-deadline=1m0.5s", 60500},
+    };
+    char err[256];
+
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+        char *argv[] = {"ckeda", (char *)ok[k].flag};
+        cfg_t c;
+        int i = 1;
+        cfg_defaults(&c);
+        assert_int_equal(cfg_parse_flag(&c, 2, argv, &i, err, sizeof err), 0);
+        uint32_t got = strstr(ok[k].flag, "lease-duration") ? c.leader_election_lease_duration_ms
+                       : strstr(ok[k].flag, "retry-period") ? c.leader_election_retry_period_ms
+                                                            : c.leader_election_renew_deadline_ms;
+        assert_int_equal(got, ok[k].ms);
+    }
+}
+
+static void test_cfg_parse_flag_bad_duration_names_key(void **state)
+{
+    static const char *bad[] = {
+        "--leader-election-lease-duration=15",     /* no unit */
+        "--leader-election-lease-duration=15 s",   /* space */
+        "--leader-election-lease-duration=-15s",   /* negative */
+        "--leader-election-lease-duration=s",      /* no number */
+        "--leader-election-lease-duration=15sec",  /* unknown unit */
+        "--leader-election-lease-duration=500ms",  /* below 1s: leaseDurationSeconds is whole */
+        "--leader-election-lease-duration=2h",     /* above the bound */
+        "--leader-election-retry-period=1500us",   /* not whole milliseconds */
+        "--leader-election-retry-period=",         /* empty */
+        "--leader-election-retry-period=0",        /* zero */
+        "--leader-election-retry-period=9999999h", /* overflow */
+    };
+    char err[512];
+
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char *argv[] = {"ckeda", (char *)bad[k]};
+        cfg_t c;
+        int i = 1;
+        cfg_defaults(&c);
+        assert_int_equal(cfg_parse_flag(&c, 2, argv, &i, err, sizeof err), -EINVAL);
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(strchr(bad[k], '=') - bad[k] - 2), bad[k] + 2);
+        assert_non_null(strstr(err, key));
+        assert_non_null(strstr(err, "duration"));
+    }
+}
+
+static void test_cfg_load_env_leader_election_keda_names(void **state)
+{
+    char err[512];
+    cfg_t c;
+
+    cfg_defaults(&c);
+    setenv("KEDA_OPERATOR_LEADER_ELECTION_LEASE_DURATION", "1m", 1);
+    setenv("KEDA_OPERATOR_LEADER_ELECTION_RENEW_DEADLINE", "45s", 1);
+    setenv("KEDA_OPERATOR_LEADER_ELECTION_RETRY_PERIOD", "5s", 1);
+    assert_int_equal(cfg_load_env(&c, err, sizeof err), 0);
+    assert_int_equal(c.leader_election_lease_duration_ms, 60000);
+    assert_int_equal(c.leader_election_renew_deadline_ms, 45000);
+    assert_int_equal(c.leader_election_retry_period_ms, 5000);
+    assert_int_equal(cfg_validate(&c, err, sizeof err), 0);
+    setenv("KEDA_OPERATOR_LEADER_ELECTION_RETRY_PERIOD", "5", 1);
+    assert_int_equal(cfg_load_env(&c, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "KEDA_OPERATOR_LEADER_ELECTION_RETRY_PERIOD"));
+    unsetenv("KEDA_OPERATOR_LEADER_ELECTION_LEASE_DURATION");
+    unsetenv("KEDA_OPERATOR_LEADER_ELECTION_RENEW_DEADLINE");
+    unsetenv("KEDA_OPERATOR_LEADER_ELECTION_RETRY_PERIOD");
+}
+
+static void test_cfg_parse_flag_leader_elect_like_keda(void **state)
+{
+    char *argv[] = {"ckeda", "--leader-elect=false", "--leader-elect",
+                    "--leader-election-id=my-lease"};
+    char err[256];
+    cfg_t c;
+    int i = 1;
+
+    cfg_defaults(&c);
+    assert_int_equal(cfg_parse_flag(&c, 4, argv, &i, err, sizeof err), 0);
+    assert_false(c.leader_elect);
+    assert_int_equal(cfg_parse_flag(&c, 4, argv, &i, err, sizeof err), 0);
+    assert_true(c.leader_elect);
+    assert_int_equal(cfg_parse_flag(&c, 4, argv, &i, err, sizeof err), 0);
+    assert_string_equal(c.leader_election_id, "my-lease");
+}
+
+static void test_cfg_load_file_leader_election_keys(void **state)
+{
+    char err[512];
+    cfg_t c;
+
+    cfg_defaults(&c);
+    assert_int_equal(cfg_load_file(&c,
+                                   write_tmp("leader-elect: false\n"
+                                             "leader-election-lease-duration: 30s\n"),
+                                   err, sizeof err),
+                     0);
+    assert_false(c.leader_elect);
+    assert_int_equal(c.leader_election_lease_duration_ms, 30000);
+    unlink(write_tmp(""));
+}
+
+static void test_cfg_validate_leader_election_timings_name_keys(void **state)
+{
+    char err[256];
+    cfg_t c;
+
+    cfg_defaults(&c);
+    c.leader_election_renew_deadline_ms = 15000; /* not below the lease duration */
+    assert_int_equal(cfg_validate(&c, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "leader-election-renew-deadline"));
+    assert_non_null(strstr(err, "leader-election-lease-duration"));
+
+    cfg_defaults(&c);
+    c.leader_election_retry_period_ms = 10000; /* renew deadline must exceed 1.2 x retry */
+    assert_int_equal(cfg_validate(&c, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "leader-election-renew-deadline"));
+    assert_non_null(strstr(err, "leader-election-retry-period"));
+    c.leader_election_retry_period_ms = 8400; /* 1.2 x 8.4 s = 10.08 s */
+    assert_int_equal(cfg_validate(&c, err, sizeof err), -EINVAL);
+    c.leader_election_retry_period_ms = 8000;
+    assert_int_equal(cfg_validate(&c, err, sizeof err), 0);
+
+    /* without leader election the timings are not used */
+    cfg_defaults(&c);
+    c.leader_elect = false;
+    c.leader_election_renew_deadline_ms = 20000;
+    assert_int_equal(cfg_validate(&c, err, sizeof err), 0);
+}
+
+static void test_cfg_to_argv_passes_leader_election(void **state)
+{
+    char *argv[80] = {"ckeda"}, err[256];
+    size_t n = 1;
+    cfg_t a, b;
+
+    cfg_defaults(&a);
+    a.leader_elect = false;
+    snprintf(a.leader_election_id, sizeof a.leader_election_id, "other.id");
+    a.leader_election_lease_duration_ms = 61500;
+    a.leader_election_renew_deadline_ms = 40000;
+    a.leader_election_retry_period_ms = 750;
+    assert_int_equal(cfg_to_argv(&a, argv, 80, &n), 0);
+    bool seen = false;
+    for (size_t i = 1; i < n; i++)
+        seen |= strcmp(argv[i], "--leader-election-lease-duration=61500ms") == 0;
+    assert_true(seen);
+    cfg_defaults(&b);
+    for (int i = 1; i < (int)n;)
+        assert_int_equal(cfg_parse_flag(&b, (int)n, argv, &i, err, sizeof err), 0);
+    assert_false(b.leader_elect);
+    assert_string_equal(b.leader_election_id, "other.id");
+    assert_int_equal(b.leader_election_lease_duration_ms, 61500);
+    assert_int_equal(b.leader_election_renew_deadline_ms, 40000);
+    assert_int_equal(b.leader_election_retry_period_ms, 750);
+    assert_memory_equal(&a, &b, sizeof a);
+    for (size_t i = 1; i < n; i++)
+        free(argv[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +375,14 @@ int main(void)
         cmocka_unit_test(test_cfg_load_env_keda_names),
         cmocka_unit_test(test_cfg_to_argv_round_trips),
         cmocka_unit_test(test_cfg_validate_cross_field),
+        cmocka_unit_test(test_cfg_defaults_leader_election_match_keda),
+        cmocka_unit_test(test_cfg_parse_flag_go_durations),
+        cmocka_unit_test(test_cfg_parse_flag_bad_duration_names_key),
+        cmocka_unit_test(test_cfg_load_env_leader_election_keda_names),
+        cmocka_unit_test(test_cfg_parse_flag_leader_elect_like_keda),
+        cmocka_unit_test(test_cfg_load_file_leader_election_keys),
+        cmocka_unit_test(test_cfg_validate_leader_election_timings_name_keys),
+        cmocka_unit_test(test_cfg_to_argv_passes_leader_election),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
