@@ -429,3 +429,20 @@ int validate_object(const cJSON *obj, const validate_cluster_t *cluster, validat
         return validate_triggerauthentication(obj, true, rep);
     return -EOPNOTSUPP;
 }
+
+bool validate_finding_refuses(const validate_finding_t *f)
+{
+    if (strcmp(f->reason, "unsupported-kind") == 0)
+        return true;
+    return !f->warning && strcmp(f->reason, "hpa-name-too-long") != 0 &&
+           strcmp(f->reason, "missing-requests") != 0 &&
+           strcmp(f->reason, "scale-to-zero-requirements-not-met") != 0;
+}
+
+bool validate_report_served(const validate_report_t *rep)
+{
+    for (unsigned i = 0; i < rep->n; i++)
+        if (validate_finding_refuses(&rep->findings[i]))
+            return false;
+    return true;
+}

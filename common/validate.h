@@ -76,6 +76,14 @@ int validate_triggerauthentication(const cJSON *obj, bool cluster_scoped, valida
 /* Dispatches on apiVersion keda.sh/v1alpha1 and kind; -EOPNOTSUPP for any other object. */
 int validate_object(const cJSON *obj, const validate_cluster_t *cluster, validate_report_t *rep);
 
+/* Whether ckeda's watcher refuses to serve an object for this finding (Ready=False with its
+ * message): every error except those KEDA's reconcile would serve anyway (hpa-name-too-long: the
+ * HPA's label is cut; missing-requests and scale-to-zero-requirements-not-met: the HPA reports
+ * them), and a kind ckeda does not serve (unsupported-kind). */
+bool validate_finding_refuses(const validate_finding_t *f);
+/* No finding in rep refuses the object. */
+bool validate_report_served(const validate_report_t *rep);
+
 /* `ckeda validate [-o json] [--cluster] [--kubeconfig F] [--context C] [FILE...]`: exit 0, 1 if
  * an object is invalid or a file unreadable, 78 on a usage error. */
 int validate_main(int argc, char **argv);

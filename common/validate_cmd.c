@@ -96,6 +96,7 @@ static cJSON *vcmd_json_object(const char *kind, const char *ns, const char *nam
         cJSON_AddNullToObject(o, "namespace");
     cJSON_AddStringToObject(o, "name", name);
     cJSON_AddBoolToObject(o, "valid", rep->errors == 0);
+    cJSON_AddBoolToObject(o, "served", validate_report_served(rep));
     for (unsigned i = 0; i < rep->n; i++) {
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "reason", rep->findings[i].reason);
@@ -305,7 +306,7 @@ static void vcmd_object(vcmd_t *c, cJSON *obj, const char *where, bool only_inva
             ns = "";
         if (c->json)
             cJSON_AddItemToArray(c->out_objects, vcmd_json_object(kind, ns, name, rep));
-        else if (!only_invalid || rep->errors)
+        else if (!only_invalid || !validate_report_served(rep))
             vcmd_text(kind, ns, name, rep);
     }
     free(rep);

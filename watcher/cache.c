@@ -6,11 +6,17 @@
  *   changed (generation, labels, annotations, finalizers, deletion, the Ready condition): a
  *   status-only change, such as the watcher's own status patch, does not. Versions the watcher
  *   wrote itself (and already holds) are recognised by resourceVersion and skipped.
- * - TriggerAuthentications and ClusterTriggerAuthentications are kept stripped to metadata and
- *   spec; a change queues every ScaledObject that references one (its blobs carry the spec).
+ * - TriggerAuthentications and ClusterTriggerAuthentications are kept stripped to metadata,
+ *   spec and status; a change of spec queues every ScaledObject that references one (its blobs
+ *   carry the spec); any change asks the janitor to look at it (finalizer, status list).
  * - HPAs labelled scaledobject.keda.sh/name are kept stripped to metadata and spec; a change of
  *   spec, labels or annotations, or a deletion, queues the ScaledObject that controls it, as
- *   KEDA's Owns() predicates do. Status changes are ignored.
+ *   KEDA's Owns() predicates do. Status changes are ignored. Other HPAs are kept as little as
+ *   the admission rules read (name, owners, annotations, scaleTargetRef); one that appears,
+ *   moves or goes queues the ScaledObjects of its scale target.
+ * - A ScaledObject that goes or changes its target queues the refused ones of its namespace (a
+ *   second object on one target is refused while the first exists).
+ * - ScaledJobs are kept as metadata only, for KEDA's finalizer (janitor.c).
  * - Deployments and StatefulSets are kept as three replica counts; a change republishes the
  *   observed group of every ScaledObject that targets one, and a new one queues the objects that
  *   were waiting for it.
@@ -132,6 +138,27 @@ static watch_entry_t *cache_entry(watch_ctx_t *w, const cJSON *obj, const char *
     return e;
 }
 
+typedef struct cache_target {
+    watch_ctx_t *w;
+    const char *ns, *name; /* the scale target's */
+} cache_target_t;
+
+static void cache_refused_one(const char *key, void *value, void *ud)
+{
+    cache_target_t *t = ud;
+    watch_entry_t *e = value;
+
+    if (e->ready == 0 && strcmp(e->ns, t->ns) == 0)
+        watch_enqueue(t->w, e);
+}
+
+/* A ScaledObject left its scale target: the ones refused next to it may be admitted now. */
+static void cache_requeue_refused(watch_ctx_t *w, const char *ns)
+{
+    cache_target_t t = {w, ns, NULL};
+    watch_map_each(&w->sos, cache_refused_one, &t);
+}
+
 static void cache_so_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
                            void *ud)
 {
@@ -145,6 +172,7 @@ static void cache_so_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *ob
         if ((e = watch_map_del(&w->sos, key))) {
             if (e->obj) /* it leaves its authentications' status lists */
                 watch_janitor_mark_auths(w, e->obj);
+            cache_requeue_refused(w, e->ns);
             watch_mirror_free(w, e);
             watch_entry_free(e);
             w->block_dirty = true;
@@ -162,6 +190,8 @@ static void cache_so_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *ob
     memset(e->written_rv, 0, sizeof e->written_rv);
     if (!old || !e->obj || cache_so_changed(old, e->obj)) {
         watch_enqueue(w, e);
+        if (old && e->obj && !cache_same(old, e->obj, "spec.scaleTargetRef"))
+            cache_requeue_refused(w, e->ns);
         if (old)
             watch_janitor_mark_auths(w, old);
         if (e->obj)
@@ -260,7 +290,17 @@ static void cache_hpa_strip(cJSON *obj, void *ud)
                                        "metadata.annotations",
                                        "metadata.ownerReferences",
                                        "spec"};
-    jsonu_prune(obj, keep, sizeof keep / sizeof keep[0]);
+    /* someone else's HPA: only what the admission rules read (verifyHpas) */
+    static const char *const foreign[] = {
+        "metadata.name",        "metadata.namespace",       "metadata.uid",
+        "metadata.annotations", "metadata.ownerReferences", "spec.scaleTargetRef"};
+    bool ours = cJSON_GetObjectItemCaseSensitive(jsonu_lookup(obj, "metadata.labels"),
+                                                 WATCH_SO_LABEL) != NULL;
+
+    if (ours)
+        jsonu_prune(obj, keep, sizeof keep / sizeof keep[0]);
+    else
+        jsonu_prune(obj, foreign, sizeof foreign / sizeof foreign[0]);
 }
 
 void watch_hpa_cache_put(watch_ctx_t *w, cJSON *hpa)
@@ -296,6 +336,26 @@ static void cache_hpa_owner(watch_ctx_t *w, const cJSON *hpa)
     }
 }
 
+static void cache_target_users(const char *key, void *value, void *ud)
+{
+    const cache_target_t *t = ud;
+    watch_entry_t *e = value;
+
+    if (e->obj && strcmp(e->ns, t->ns) == 0 &&
+        strcmp(cache_str(e->obj, "spec.scaleTargetRef.name"), t->name) == 0)
+        watch_enqueue(t->w, e);
+}
+
+/* The ScaledObjects of hpa's scale target: an HPA there may decide their admission rules. */
+static void cache_hpa_targets(watch_ctx_t *w, const cJSON *hpa)
+{
+    cache_target_t t = {w, cache_str(hpa, "metadata.namespace"),
+                        cache_str(hpa, "spec.scaleTargetRef.name")};
+
+    if (*t.name)
+        watch_map_each(&w->sos, cache_target_users, &t);
+}
+
 static void cache_hpa_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
                             void *ud)
 {
@@ -307,6 +367,8 @@ static void cache_hpa_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *o
     if (type == K8S_EVENT_DELETED) {
         old = watch_map_del(&w->hpas, key);
         cache_hpa_owner(w, old ? old : obj);
+        if (old)
+            cache_hpa_targets(w, old);
         cJSON_Delete(old);
         return;
     }
@@ -315,8 +377,13 @@ static void cache_hpa_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *o
         return;
     }
     if (!old || !cache_same(old, hpa, "spec") || !cache_same(old, hpa, "metadata.labels") ||
-        !cache_same(old, hpa, "metadata.annotations"))
+        !cache_same(old, hpa, "metadata.annotations")) {
         cache_hpa_owner(w, hpa);
+        if (!old || !cache_same(old, hpa, "spec.scaleTargetRef") ||
+            !cache_same(old, hpa, "metadata.annotations") ||
+            !cache_same(old, hpa, "metadata.ownerReferences"))
+            cache_hpa_targets(w, hpa);
+    }
     cJSON_Delete(old);
 }
 
@@ -466,8 +533,7 @@ int watch_informers_start(watch_ctx_t *w)
     w->inf[WATCH_INF_SO] = cache_informer(w, so, false, NULL, NULL, cache_so_event);
     w->inf[WATCH_INF_TA] = cache_informer(w, ta, false, NULL, cache_auth_strip, cache_auth_event);
     w->inf[WATCH_INF_CTA] = cache_informer(w, cta, true, NULL, cache_auth_strip, cache_auth_event);
-    w->inf[WATCH_INF_HPA] =
-        cache_informer(w, hpa, false, WATCH_SO_LABEL, cache_hpa_strip, cache_hpa_event);
+    w->inf[WATCH_INF_HPA] = cache_informer(w, hpa, false, NULL, cache_hpa_strip, cache_hpa_event);
     w->inf[WATCH_INF_DEPLOY] = cache_informer(w, dep, false, NULL, cache_wl_strip, cache_wl_event);
     w->inf[WATCH_INF_STS] = cache_informer(w, sts, false, NULL, cache_wl_strip, cache_wl_event);
     w->inf[WATCH_INF_SJ] = cache_informer(w, sj, false, NULL, cache_sj_strip, cache_sj_event);

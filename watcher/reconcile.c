@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/redact.h"
+#include "common/validate.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ typedef struct rec {
     bool write; /* this replica leads: it writes; otherwise it only mirrors (leader.c) */
     char message[WATCH_MESSAGE_MAX];
 } rec_t;
+
+static int rec_fail(rec_t *rc, const char *step, const char *text);
 
 static const char *rec_str(const cJSON *obj, const char *path)
 {
@@ -93,6 +96,10 @@ static int rec_patch_meta(rec_t *rc, cJSON *meta, const char *what)
         return -ENOENT; /* gone: its DELETED event follows */
     if (r == -ESTALE)   /* changed meanwhile: the newer version is on its way */
         return -EAGAIN;
+    if (r == -EINVAL) { /* refused (a name too long for its label): KEDA's check failure */
+        rec_fail(rc, "failed to update ScaledObject with scaledObjectName label", kerr.message);
+        return -EINVAL;
+    }
     return rec_transient(rc, r, "could not %3$s ScaledObject %1$s/%2$s", what);
 }
 
@@ -219,6 +226,62 @@ static int rec_serve(rec_t *rc, int pr, const errtext_t *perr)
     return 0;
 }
 
+/* ---- KEDA's admission rules (common/validate.h) against the watcher's caches ---- */
+
+typedef struct rec_each {
+    const char *ns;
+    void (*fn)(const cJSON *, void *);
+    void *arg;
+} rec_each_t;
+
+static void rec_each_so(const char *key, void *value, void *ud)
+{
+    const rec_each_t *x = ud;
+    const watch_entry_t *e = value;
+
+    if (e->obj && strcmp(e->ns, x->ns) == 0)
+        x->fn(e->obj, x->arg);
+}
+
+static void rec_each_hpa(const char *key, void *value, void *ud)
+{
+    const rec_each_t *x = ud;
+
+    if (strcmp(rec_str(value, "metadata.namespace"), x->ns) == 0)
+        x->fn(value, x->arg);
+}
+
+static void rec_scaledobjects(void *ud, const char *ns, void (*fn)(const cJSON *, void *),
+                              void *arg)
+{
+    rec_each_t x = {ns, fn, arg};
+    watch_map_each(&((watch_ctx_t *)ud)->sos, rec_each_so, &x);
+}
+
+static void rec_hpas(void *ud, const char *ns, void (*fn)(const cJSON *, void *), void *arg)
+{
+    rec_each_t x = {ns, fn, arg};
+    watch_map_each(&((watch_ctx_t *)ud)->hpas, rec_each_hpa, &x);
+}
+
+/* The admission webhook's rules, for objects that reached the cluster without it (or before a
+ * conflict arose): the first hard finding refuses the object, with KEDA's message. */
+static int rec_admission(rec_t *rc)
+{
+    validate_cluster_t cluster = {
+        .ud = rc->w, .each_scaledobject = rec_scaledobjects, .each_hpa = rec_hpas};
+    static validate_report_t rep; /* large; the watcher has one thread */
+
+    if (validate_scaledobject(rc->e->obj, &cluster, &rep) <= 0)
+        return 0;
+    for (unsigned i = 0; i < rep.n; i++)
+        if (validate_finding_refuses(&rep.findings[i])) {
+            rc->retry = false; /* requeued by the change that resolves it */
+            return rec_fail(rc, NULL, rep.findings[i].message), 1;
+        }
+    return 0;
+}
+
 static int rec_checks(rec_t *rc, int pr, const errtext_t *perr)
 {
     so_t *so = rc->so;
@@ -230,6 +293,8 @@ static int rec_checks(rec_t *rc, int pr, const errtext_t *perr)
         return rec_fail(rc, MSG_TARGET, perr->text);
     if (pr < 0 && so->failed_step == SO_STEP_UNSUPPORTED)
         return rec_fail(rc, NULL, perr->text); /* inert: its HPA stays as it is */
+    if (pr == 0 && rec_admission(rc))
+        return 0;
     r = watch_target_resolve(rc->w, rc->e, so, need_scale, &rc->target, &err);
     if (r == -EINVAL) {
         rc->retry = true;
@@ -387,6 +452,8 @@ int watch_reconcile(watch_ctx_t *w, watch_entry_t *e)
     r = rec_meta(&rc, !(pr < 0 && rc.so->failed_step == SO_STEP_TARGET));
     if (r == -ENOENT)
         return 0;
+    if (r == -EINVAL)
+        return rec_finish(&rc);
     if (r < 0)
         return r;
     if (e->obj != parsed) /* the patch replaced the object the parse borrows from */
