@@ -231,6 +231,12 @@ class Ckeda:
 
 # ---------------------------------------------------------------- objects
 
+def deployments(*names, replicas=2):
+    """Several Deployments in one List (one kubectl call)."""
+    return {"apiVersion": "v1", "kind": "List",
+            "items": [deployment(n, replicas) for n in names]}
+
+
 def deployment(name, replicas=2):
     labels = {"app": name}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
@@ -293,7 +299,8 @@ def kube() -> Kube:
 @pytest.fixture(scope="module")
 def ns(kube):
     name = kube.namespace("ckw")
-    kube.apply(name, deployment("web", replicas=2))
+    # each ScaledObject of this module has a target of its own (web-<name>)
+    kube.apply(name, deployments("web", "web-authed", "web-bounds", "web-kafka", "web-lateauth", "web-orders", "web-rename", "web-shuffle", "web-user-a", "web-user-b"))
     yield name
     kube.drop_namespace(name)
 
@@ -331,7 +338,7 @@ def wait_ready_hpa(kube, ckeda, ns, name, nmetrics):
 
 
 def test_create_mirrors_and_builds_keda_hpa(kube, ns, ckeda):
-    kube.apply(ns, scaled_object("orders", "web", [redis("jobs", "7")], maxReplicaCount=7))
+    kube.apply(ns, scaled_object("orders", "web-orders", [redis("jobs", "7")], maxReplicaCount=7))
     hpa = wait_ready_hpa(kube, ckeda, ns, "orders", 1)
     so = kube.get(ns, "scaledobject", "orders")
 
@@ -361,7 +368,7 @@ def test_create_mirrors_and_builds_keda_hpa(kube, ns, ckeda):
 
     # the HPA (keda.md §1.7)
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": "web"}
+                                             "name": "web-orders"}
     assert hpa["spec"]["minReplicas"] == 1 and hpa["spec"]["maxReplicas"] == 7
     assert hpa["spec"]["metrics"] == [{
         "type": "External",
@@ -383,14 +390,16 @@ def test_create_mirrors_and_builds_keda_hpa(kube, ns, ckeda):
     # the table
     t = ckeda.so(ns, "orders")
     assert (t["min_replicas"], t["max_replicas"]) == (0, 7)
-    assert (t["target_kind"], t["target_name"]) == ("Deployment", "web")
-    assert t["replicas"] == 2  # from the Deployment informer
+    assert (t["target_kind"], t["target_name"]) == ("Deployment", "web-orders")
+    # from the Deployment informer, once the Deployment controller has counted its pods
+    wait_until(lambda: ckeda.so(ns, "orders")["replicas"] == 2, "replicas 2 in the table")
     [trig] = ckeda.triggers(ns, "orders")
     assert (trig["type"], trig["metric_name"]) == ("redis", "s0-redis-jobs")
     blob = json.loads(ckeda.blob(trig["slot"], trig["cfg_gen"]))
     assert blob["metadata"] == {"address": "127.0.0.1:1", "listName": "jobs", "listLength": "7"}
     assert (blob["namespace"], blob["scaledObject"], blob["index"]) == (ns, "orders", 0)
-    assert blob["scaleTarget"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+    assert blob["scaleTarget"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                   "name": "web-orders"}
     assert "authentication" not in blob
 
     # an HPA edited by hand is put back in place, one deleted by hand is re-created (Owns())
@@ -404,12 +413,12 @@ def test_create_mirrors_and_builds_keda_hpa(kube, ns, ckeda):
 
 
 def test_trigger_added_removed_reordered(kube, ns, ckeda):
-    kube.apply(ns, scaled_object("shuffle", "web", [redis("a")]))
+    kube.apply(ns, scaled_object("shuffle", "web-shuffle", [redis("a")]))
     wait_ready_hpa(kube, ckeda, ns, "shuffle", 1)
     [a0] = ckeda.triggers(ns, "shuffle")
 
     # added: the first trigger keeps its slot and its cfg_gen (workers keep its results)
-    kube.apply(ns, scaled_object("shuffle", "web", [redis("a"), redis("b")]))
+    kube.apply(ns, scaled_object("shuffle", "web-shuffle", [redis("a"), redis("b")]))
     hpa = wait_ready_hpa(kube, ckeda, ns, "shuffle", 2)
     assert metric_names(hpa) == ["s0-redis-a", "s1-redis-b"]
     a1, b1 = ckeda.triggers(ns, "shuffle")
@@ -419,7 +428,7 @@ def test_trigger_added_removed_reordered(kube, ns, ckeda):
                ["s0-redis-a", "s1-redis-b"], "externalMetricNames of both triggers")
 
     # reordered: names follow the positions, both configurations change
-    kube.apply(ns, scaled_object("shuffle", "web", [redis("b"), redis("a")]))
+    kube.apply(ns, scaled_object("shuffle", "web-shuffle", [redis("b"), redis("a")]))
     hpa = wait_until(lambda: (h := kube.get(ns, "hpa", "keda-hpa-shuffle")) and
                      metric_names(h) == ["s0-redis-b", "s1-redis-a"] and h, "reordered metrics")
     b2, a2 = wait_until(lambda: (t := ckeda.triggers(ns, "shuffle")) and
@@ -429,7 +438,7 @@ def test_trigger_added_removed_reordered(kube, ns, ckeda):
     assert a2["cfg_gen"] not in (a1["cfg_gen"], b1["cfg_gen"])
 
     # removed: one metric, one trigger; the freed slot's blob is gone
-    kube.apply(ns, scaled_object("shuffle", "web", [redis("b")]))
+    kube.apply(ns, scaled_object("shuffle", "web-shuffle", [redis("b")]))
     hpa = wait_ready_hpa(kube, ckeda, ns, "shuffle", 1)
     assert metric_names(hpa) == ["s0-redis-b"]
     [b3] = ckeda.triggers(ns, "shuffle")
@@ -439,11 +448,11 @@ def test_trigger_added_removed_reordered(kube, ns, ckeda):
 
 
 def test_bounds_and_behavior_changes_update_the_hpa_in_place(kube, ns, ckeda):
-    kube.apply(ns, scaled_object("bounds", "web", [redis("q")]))
+    kube.apply(ns, scaled_object("bounds", "web-bounds", [redis("q")]))
     hpa0 = wait_ready_hpa(kube, ckeda, ns, "bounds", 1)
     [t0] = ckeda.triggers(ns, "bounds")
 
-    kube.apply(ns, scaled_object("bounds", "web", [redis("q")], minReplicaCount=2,
+    kube.apply(ns, scaled_object("bounds", "web-bounds", [redis("q")], minReplicaCount=2,
                                  maxReplicaCount=9))
     hpa = wait_until(lambda: (h := kube.get(ns, "hpa", "keda-hpa-bounds")) and
                      (h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) == (2, 9) and h,
@@ -456,7 +465,7 @@ def test_bounds_and_behavior_changes_update_the_hpa_in_place(kube, ns, ckeda):
 
     behavior = {"scaleDown": {"stabilizationWindowSeconds": 30,
                               "policies": [{"type": "Pods", "value": 1, "periodSeconds": 20}]}}
-    kube.apply(ns, scaled_object("bounds", "web", [redis("q")], minReplicaCount=2,
+    kube.apply(ns, scaled_object("bounds", "web-bounds", [redis("q")], minReplicaCount=2,
                                  maxReplicaCount=9,
                                  advanced={"horizontalPodAutoscalerConfig": {"behavior": behavior}}))
     hpa = wait_until(lambda: (h := kube.get(ns, "hpa", "keda-hpa-bounds")) and
@@ -465,7 +474,7 @@ def test_bounds_and_behavior_changes_update_the_hpa_in_place(kube, ns, ckeda):
     assert hpa["spec"]["behavior"]["scaleDown"]["policies"] == behavior["scaleDown"]["policies"]
     assert hpa["metadata"]["uid"] == hpa0["metadata"]["uid"]
 
-    kube.apply(ns, scaled_object("bounds", "web", [redis("q")], minReplicaCount=2,
+    kube.apply(ns, scaled_object("bounds", "web-bounds", [redis("q")], minReplicaCount=2,
                                  maxReplicaCount=9))
     wait_until(lambda: "behavior" not in kube.get(ns, "hpa", "keda-hpa-bounds")["spec"],
                "HPA behavior removed")
@@ -476,9 +485,9 @@ def test_bounds_and_behavior_changes_update_the_hpa_in_place(kube, ns, ckeda):
 
 
 def test_hpa_name_change_renames_the_hpa(kube, ns, ckeda):
-    kube.apply(ns, scaled_object("rename", "web", [redis("r")]))
+    kube.apply(ns, scaled_object("rename", "web-rename", [redis("r")]))
     wait_ready_hpa(kube, ckeda, ns, "rename", 1)
-    kube.apply(ns, scaled_object("rename", "web", [redis("r")],
+    kube.apply(ns, scaled_object("rename", "web-rename", [redis("r")],
                                  advanced={"horizontalPodAutoscalerConfig": {"name": "custom-hpa"}}))
     wait_until(lambda: kube.get(ns, "hpa", "custom-hpa"), "the renamed HPA")
     wait_until(lambda: kube.get(ns, "hpa", "keda-hpa-rename") is None, "the old HPA gone")
@@ -490,7 +499,7 @@ def test_trigger_authentication_change_changes_cfg_gen(kube, ns, ckeda):
     kube.apply(ns, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "redis-secret"},
                     "stringData": {"password": "s3cr3t-value", "other": "0th3r-value"}})
     kube.apply(ns, trigger_auth("redis-auth"))
-    kube.apply(ns, scaled_object("authed", "web", [redis("secure", auth="redis-auth")]))
+    kube.apply(ns, scaled_object("authed", "web-authed", [redis("secure", auth="redis-auth")]))
     wait_ready_hpa(kube, ckeda, ns, "authed", 1)
     st = kube.get(ns, "scaledobject", "authed")["status"]
     assert st["authenticationsTypes"] == "redis-auth"
@@ -507,7 +516,7 @@ def test_trigger_authentication_change_changes_cfg_gen(kube, ns, ckeda):
         "status", {}).get("scaledobjects") == "authed", "TriggerAuthentication status.scaledobjects")
 
     # a change that does not reach the blob keeps cfg_gen
-    kube.apply(ns, scaled_object("authed", "web", [redis("secure", auth="redis-auth")],
+    kube.apply(ns, scaled_object("authed", "web-authed", [redis("secure", auth="redis-auth")],
                                  maxReplicaCount=5))
     wait_until(lambda: ckeda.so(ns, "authed")["max_replicas"] == 5, "table max 5")
     [t1] = ckeda.triggers(ns, "authed")
@@ -528,7 +537,7 @@ def test_trigger_authentication_change_changes_cfg_gen(kube, ns, ckeda):
 def test_missing_and_cluster_trigger_authentication(kube, ns, ckeda):
     cta = f"ckw-cta-{uuid.uuid4().hex[:6]}"
     # KEDA goes on without a missing TriggerAuthentication ("error getting triggerAuth")
-    kube.apply(ns, scaled_object("lateauth", "web", [redis("late", auth=cta, cluster_auth=True)]))
+    kube.apply(ns, scaled_object("lateauth", "web-lateauth", [redis("late", auth=cta, cluster_auth=True)]))
     wait_ready_hpa(kube, ckeda, ns, "lateauth", 1)
     [t0] = ckeda.triggers(ns, "lateauth")
     blob = json.loads(ckeda.blob(t0["slot"], t0["cfg_gen"]))
@@ -593,13 +602,14 @@ def test_unsupported_scaler_type_is_inert_and_leaves_its_hpa(kube, ns, ckeda):
         "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "keda-hpa-kafka", "labels": {"app.kubernetes.io/managed-by": "keda-operator",
                                                           "scaledobject.keda.sh/name": "kafka"}},
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                    "name": "web-kafka"},
                  "minReplicas": 1, "maxReplicas": 4,
                  "metrics": [{"type": "External", "external": {
                      "metric": {"name": "s0-kafka-orders",
                                 "selector": {"matchLabels": {"scaledobject.keda.sh/name": "kafka"}}},
                      "target": {"type": "AverageValue", "averageValue": "10"}}}]}})
-    kube.apply(ns, scaled_object("kafka", "web", [{"type": "kafka", "metadata": {
+    kube.apply(ns, scaled_object("kafka", "web-kafka", [{"type": "kafka", "metadata": {
         "bootstrapServers": "k:9092", "consumerGroup": "g", "topic": "orders"}}]))
     c = wait_until(lambda: ready(kube, ns, "kafka"), "kafka Ready decided")
     assert (c["status"], c["reason"], c["message"]) == \
@@ -630,8 +640,8 @@ def test_keda_finalizers_never_hold_deletes_and_auth_status_lists_users(kube, ns
               "triggers": [redis("jobs")]}}
     for obj in (ta, cta, sj):
         kube.apply(ns, obj)
-    kube.apply(ns, scaled_object("user-a", "web", [redis("a", auth="kept-auth")]))
-    kube.apply(ns, scaled_object("user-b", "web", [redis("b", auth="kept-auth")]))
+    kube.apply(ns, scaled_object("user-a", "web-user-a", [redis("a", auth="kept-auth")]))
+    kube.apply(ns, scaled_object("user-b", "web-user-b", [redis("b", auth="kept-auth")]))
     wait_until(lambda: set(kube.get(ns, "triggerauthentication", "kept-auth").get(
         "status", {}).get("scaledobjects", "").split(",")) == {"user-a", "user-b"},
         "both users listed")
@@ -731,11 +741,11 @@ def test_full_table_is_a_clear_not_ready_until_room_appears(kube, tmp_path):
     ns = kube.namespace("ckw-full")
     c = None
     try:
-        kube.apply(ns, deployment("web", replicas=1))
+        kube.apply(ns, deployments("web-first", "web-second", replicas=1))
         c = Ckeda(kube.kubeconfig, ns, tmp_path, extra=("--max-scaledobjects", "1")).start()
-        kube.apply(ns, scaled_object("first", "web", [redis("f")]))
+        kube.apply(ns, scaled_object("first", "web-first", [redis("f")]))
         wait_ready_hpa(kube, c, ns, "first", 1)
-        kube.apply(ns, scaled_object("second", "web", [redis("s")]))
+        kube.apply(ns, scaled_object("second", "web-second", [redis("s")]))
         cond_ = wait_until(lambda: ready(kube, ns, "second"), "second Ready decided")
         assert (cond_["status"], cond_["reason"]) == ("False", "ScaledObjectCheckFailed")
         assert "ckeda's table is full" in cond_["message"] and "max-scaledobjects" in \
@@ -810,9 +820,9 @@ def own_cluster(tmp_path_factory):
 def test_apiserver_restart_resumes_without_duplicates(own_cluster, tmp_path):
     kube, state = own_cluster
     ns = kube.namespace("ckw-restart")
-    kube.apply(ns, deployment("web", replicas=1))
+    kube.apply(ns, deployments(*(f"web-so{i}" for i in range(4)), replicas=1))
     for i in range(3):
-        kube.apply(ns, scaled_object(f"so{i}", "web", [redis(f"l{i}")]))
+        kube.apply(ns, scaled_object(f"so{i}", f"web-so{i}", [redis(f"l{i}")]))
     c = Ckeda(kube.kubeconfig, ns, tmp_path).start()
     try:
         for i in range(3):
@@ -824,8 +834,8 @@ def test_apiserver_restart_resumes_without_duplicates(own_cluster, tmp_path):
         wait_until(lambda: kube.run("get", "--raw", "/readyz", check=False).stdout == "ok",
                    "kube-apiserver ready again", timeout=120)
         # changes made after the restart converge
-        kube.apply(ns, scaled_object("so0", "web", [redis("l0"), redis("m0")]))
-        kube.apply(ns, scaled_object("so3", "web", [redis("l3")]))
+        kube.apply(ns, scaled_object("so0", "web-so0", [redis("l0"), redis("m0")]))
+        kube.apply(ns, scaled_object("so3", "web-so3", [redis("l3")]))
         wait_ready_hpa(kube, c, ns, "so0", 2)
         wait_ready_hpa(kube, c, ns, "so3", 1)
         # the resumed watches were refused as too old (410) and the watcher relisted
