@@ -291,9 +291,10 @@ static void cache_hpa_strip(cJSON *obj, void *ud)
                                        "metadata.ownerReferences",
                                        "spec"};
     /* someone else's HPA: only what the admission rules read (verifyHpas) */
-    static const char *const foreign[] = {
-        "metadata.name",        "metadata.namespace",       "metadata.uid",
-        "metadata.annotations", "metadata.ownerReferences", "spec.scaleTargetRef"};
+    static const char *const foreign[] = {"metadata.name",        "metadata.namespace",
+                                          "metadata.uid",         "metadata.resourceVersion",
+                                          "metadata.annotations", "metadata.ownerReferences",
+                                          "spec.scaleTargetRef"};
     bool ours = cJSON_GetObjectItemCaseSensitive(jsonu_lookup(obj, "metadata.labels"),
                                                  WATCH_SO_LABEL) != NULL;
 
@@ -504,24 +505,68 @@ static void cache_sj_strip(cJSON *obj, void *ud)
     jsonu_prune(obj, keep, sizeof keep / sizeof keep[0]);
 }
 
-static void cache_sj_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
-                           void *ud)
+static void cache_meta_event(watch_ctx_t *w, watch_map_t *map, char kind, k8s_event_type_t type,
+                             cJSON *obj)
 {
-    watch_ctx_t *w = ud;
     char key[WATCH_KEY_MAX];
     cJSON *old = NULL, *now;
 
     cache_obj_key(obj, key, sizeof key);
     if (type == K8S_EVENT_DELETED) {
-        cJSON_Delete(watch_map_del(&w->scaledjobs, key));
+        cJSON_Delete(watch_map_del(map, key));
         return;
     }
-    if ((now = cache_take(obj)) && watch_map_put(&w->scaledjobs, key, now, (void **)&old) < 0)
+    if ((now = cache_take(obj)) && watch_map_put(map, key, now, (void **)&old) < 0)
         cJSON_Delete(now);
     cJSON_Delete(old);
     if (now && jsonu_lookup(now, "metadata.deletionTimestamp") && watch_has_finalizer(now))
-        watch_janitor_mark(w, 'j', cache_str(now, "metadata.namespace"),
+        watch_janitor_mark(w, kind, cache_str(now, "metadata.namespace"),
                            cache_str(now, "metadata.name"));
+}
+
+static void cache_sj_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
+                           void *ud)
+{
+    watch_ctx_t *w = ud;
+    cache_meta_event(w, &w->scaledjobs, 'j', type, obj);
+}
+
+static void cache_ces_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
+                            void *ud)
+{
+    watch_ctx_t *w = ud;
+    cache_meta_event(w, &w->eventsources, 'e', type, obj);
+}
+
+static void cache_nop_synced(k8s_informer_t *inf, void *ud)
+{
+}
+
+/* KEDA's (Cluster)CloudEventSources, where their CRDs are installed (asked once at start): watched
+ * for KEDA's finalizer only, and never awaited before the first reconcile. */
+static void cache_eventsources_start(watch_ctx_t *w)
+{
+    static const k8s_gvr_t gvr[2] = {WATCH_GVR_CLOUDEVENTSOURCES,
+                                     WATCH_GVR_CLUSTERCLOUDEVENTSOURCES};
+    k8s_resolved_t res;
+    k8s_error_t kerr;
+
+    if (k8s_discovery_resolve(w->client, "eventing.keda.sh/v1alpha1", "CloudEventSource", &res,
+                              &kerr) < 0)
+        return;
+    for (int i = 0; i < 2; i++) {
+        k8s_informer_opts_t o = {
+            .gvr = gvr[i],
+            .ns = i == 1 || !w->cfg->watch_namespace[0] ? NULL : w->cfg->watch_namespace,
+            .ops = {.strip = cache_sj_strip,
+                    .on_event = cache_ces_event,
+                    .on_synced = cache_nop_synced,
+                    .on_error = cache_error},
+            .userdata = w,
+        };
+        w->inf_events[i] = k8s_informer_new(w->loop, &o);
+    }
+    log_info("KEDA's eventing CRDs are installed: watching CloudEventSources for KEDA's finalizer");
 }
 
 int watch_informers_start(watch_ctx_t *w)
@@ -540,5 +585,6 @@ int watch_informers_start(watch_ctx_t *w)
     for (int i = 0; i < WATCH_INF_COUNT; i++)
         if (!w->inf[i])
             return -ENOMEM;
+    cache_eventsources_start(w);
     return 0;
 }

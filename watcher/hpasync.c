@@ -91,7 +91,11 @@ static int hpa_update(watch_ctx_t *w, const so_t *so, cJSON *want, const cJSON *
     }
     if (r < 0)
         return hpa_fail(r, &kerr, "update", so->ns, so->hpa_name, err);
-    log_info("updated HPA %s/%s for ScaledObject %s", so->ns, so->hpa_name, so->name);
+    if (!cJSON_GetObjectItemCaseSensitive(jsonu_lookup(live, "metadata.labels"), WATCH_SO_LABEL))
+        log_info("ScaledObject %s/%s took over HPA %s (transfer-hpa-ownership)", so->ns, so->name,
+                 so->hpa_name);
+    else
+        log_info("updated HPA %s/%s for ScaledObject %s", so->ns, so->hpa_name, so->name);
     watch_hpa_cache_put(w, resp);
     return 0;
 }

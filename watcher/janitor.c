@@ -2,15 +2,17 @@
  * janitor: the keda.sh objects the watcher keeps tidy without serving them itself, on the
  * watcher's thread (keda.md §1.5, §1.16):
  * - a TriggerAuthentication or ClusterTriggerAuthentication being deleted loses KEDA's
- *   finalizer.keda.sh, and so does a ScaledJob (ckeda does not run ScaledJobs yet), so deletes
- *   of objects KEDA once managed never hang;
+ *   finalizer.keda.sh, and so do a ScaledJob (ckeda does not run ScaledJobs yet) and a
+ *   (Cluster)CloudEventSource (when their CRDs are installed), so deletes of objects KEDA once
+ *   managed never hang;
  * - status.scaledobjects of a (Cluster)TriggerAuthentication lists, comma-separated, the
  *   ScaledObjects that reference it, as KEDA's AppendIntoString/RemoveFromString keep it: names
  *   already listed keep their place, new ones are appended, gone ones removed. It is computed
  *   from the ScaledObject cache, so a missed event is repaired by the next one.
  * Work arrives as keys marked dirty ("a:<ns>/<name>", "a:/<name>" for a cluster-scoped one,
- * "j:<ns>/<name>"), each at most once in the queue, and is done in slices between reconciles.
- * A failed write is retried when the object next changes or is marked again.
+ * "j:<ns>/<name>", "e:<ns>/<name>" or "e:/<name>" for CloudEventSources), each at most once in the
+ * queue, and is done in slices between reconciles. A failed write is retried when the object next
+ * changes or is marked again.
  */
 #include "watcher/watcher_internal.h"
 
@@ -85,6 +87,21 @@ cJSON *watch_finalizers_without(const cJSON *obj)
     return list;
 }
 
+static const char *jan_deleted_reason(const char *kind)
+{
+    static const char *const r[][2] = {
+        {"ScaledJob", "ScaledJobDeleted"},
+        {"TriggerAuthentication", "TriggerAuthenticationDeleted"},
+        {"ClusterTriggerAuthentication", "ClusterTriggerAuthenticationDeleted"},
+        {"CloudEventSource", "CloudEventSourceDeleted"},
+        {"ClusterCloudEventSource", "ClusterCloudEventSourceDeleted"}};
+
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+        if (strcmp(kind, r[i][0]) == 0)
+            return r[i][1];
+    return "Deleted";
+}
+
 /* Drops KEDA's finalizer from obj, with a resourceVersion precondition. */
 static int jan_unfinalize(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj, const char *kind)
 {
@@ -99,11 +116,9 @@ static int jan_unfinalize(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj
     if (r == 0) {
         log_info("%s %s%s%s deleted: removed finalizer %s", kind, ref->ns ? ref->ns : "",
                  ref->ns && *ref->ns ? "/" : "", ref->name, WATCH_FINALIZER);
-        watch_event_kind(w->events, kind, "keda.sh/v1alpha1", obj, false,
-                         strcmp(kind, "ScaledJob") == 0 ? "ScaledJobDeleted"
-                         : strcmp(kind, "TriggerAuthentication") == 0
-                             ? "TriggerAuthenticationDeleted"
-                             : "ClusterTriggerAuthenticationDeleted",
+        char api[128];
+        snprintf(api, sizeof api, "%s/%s", ref->gvr.group, ref->gvr.version);
+        watch_event_kind(w->events, kind, api, obj, false, jan_deleted_reason(kind),
                          "%s was deleted", kind);
     } else if (r != -ENOENT && r != -ESTALE) /* gone, or a newer version is on its way */
         log_msg(LOG_LEVEL_WARNING, r, "could not remove the finalizer of %s %s: %s", kind,
@@ -249,19 +264,34 @@ static void jan_auth(watch_ctx_t *w, const char *key)
     jan_auth_status(w, cluster ? &cta : &ta, auth, cluster);
 }
 
-static void jan_scaledjob(watch_ctx_t *w, const char *key)
+/* An object kept as metadata only: KEDA's finalizer comes off when it is being deleted. */
+static void jan_finalize_only(watch_ctx_t *w, const char *key, const watch_map_t *map,
+                              const k8s_gvr_t *gvr, const char *kind)
 {
-    const cJSON *sj = watch_map_get(&w->scaledjobs, key);
+    const cJSON *obj = watch_map_get(map, key);
     char ns[SHM_NS_MAX];
     const char *slash = strchr(key, '/');
-    k8s_ref_t ref = {K8S_GVR_SCALEDJOBS, ns, slash + 1, NULL};
+    k8s_ref_t ref = {*gvr, ns, slash + 1, NULL};
 
-    if (!sj || (size_t)(slash - key) >= sizeof ns)
+    if (!obj || (size_t)(slash - key) >= sizeof ns)
         return;
     memcpy(ns, key, (size_t)(slash - key));
     ns[slash - key] = '\0';
-    if (jsonu_lookup(sj, "metadata.deletionTimestamp") && watch_has_finalizer(sj))
-        jan_unfinalize(w, &ref, sj, "ScaledJob");
+    if (jsonu_lookup(obj, "metadata.deletionTimestamp") && watch_has_finalizer(obj))
+        jan_unfinalize(w, &ref, obj, kind);
+}
+
+static void jan_other(watch_ctx_t *w, char kind, const char *key)
+{
+    static const k8s_gvr_t sj = K8S_GVR_SCALEDJOBS, ces = WATCH_GVR_CLOUDEVENTSOURCES,
+                           cces = WATCH_GVR_CLUSTERCLOUDEVENTSOURCES;
+
+    if (kind == 'j')
+        jan_finalize_only(w, key, &w->scaledjobs, &sj, "ScaledJob");
+    else if (key[0] == '/')
+        jan_finalize_only(w, key, &w->eventsources, &cces, "ClusterCloudEventSource");
+    else
+        jan_finalize_only(w, key, &w->eventsources, &ces, "CloudEventSource");
 }
 
 void watch_janitor_run(watch_ctx_t *w, uint32_t budget_ms)
@@ -274,7 +304,7 @@ void watch_janitor_run(watch_ctx_t *w, uint32_t budget_ms)
         if (k[0] == 'a')
             jan_auth(w, k + 2);
         else
-            jan_scaledjob(w, k + 2);
+            jan_other(w, k[0], k + 2);
         free(k);
         watch_heartbeat(w);
     }

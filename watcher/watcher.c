@@ -291,6 +291,7 @@ static void watch_cleanup(watch_ctx_t *w)
     watch_map_done(&w->hpas, watch_free_value);
     watch_map_done(&w->workloads, free);
     watch_map_done(&w->scaledjobs, watch_free_value);
+    watch_map_done(&w->eventsources, watch_free_value);
     watch_map_done(&w->janitor_pending, NULL);
     watch_queue_done(&w->janitor);
     watch_queue_done(&w->queue);
@@ -320,6 +321,7 @@ int watch_main(int argc, char **argv)
     watch_map_init(&w->hpas);
     watch_map_init(&w->workloads);
     watch_map_init(&w->scaledjobs);
+    watch_map_init(&w->eventsources);
     watch_map_init(&w->janitor_pending);
     if (watch_mirror_init(w) < 0) {
         log_error(-ENOMEM, "could not start");

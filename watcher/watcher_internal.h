@@ -38,6 +38,16 @@
 #define WATCH_QUEUE_SLICE_MS  200  /* reconcile at most this long before serving the loop */
 #define WATCH_MESSAGE_MAX     1024
 
+/* KEDA's eventing CRDs; ckeda watches them (for KEDA's finalizer) only where they are installed */
+#define WATCH_GVR_CLOUDEVENTSOURCES                                                                \
+    {                                                                                              \
+        "eventing.keda.sh", "v1alpha1", "cloudeventsources"                                        \
+    }
+#define WATCH_GVR_CLUSTERCLOUDEVENTSOURCES                                                         \
+    {                                                                                              \
+        "eventing.keda.sh", "v1alpha1", "clustercloudeventsources"                                 \
+    }
+
 /* ---- map.c: string keys to pointers, keyed hashing (names are user-chosen) ---- */
 
 typedef struct watch_map_node {
@@ -144,6 +154,8 @@ typedef struct watch_ctx {
     watch_map_t hpas;       /* "ns/name" -> cJSON (stripped) */
     watch_map_t workloads;  /* "deployments/ns/name", "statefulsets/ns/name" -> watch_workload_t */
     watch_map_t scaledjobs; /* "ns/name" -> cJSON (metadata only: finalizers, deletion) */
+    watch_map_t eventsources;      /* (Cluster)CloudEventSources, the same way ("/name": cluster) */
+    k8s_informer_t *inf_events[2]; /* only where KEDA's eventing CRDs are served; not awaited */
     watch_queue_t queue;
     watch_queue_t delayed;
     watch_queue_t janitor;       /* janitor.c's keys */
@@ -192,7 +204,7 @@ char *watch_queue_pop(watch_queue_t *q);
 /* ---- janitor.c: finalizers and TriggerAuthentication status ---- */
 
 /* Queues a check of one object: kind 'a' a (Cluster)TriggerAuthentication (ns "" for a cluster
- * one), 'j' a ScaledJob. */
+ * one), 'j' a ScaledJob, 'e' a (Cluster)CloudEventSource. */
 void watch_janitor_mark(watch_ctx_t *w, char kind, const char *ns, const char *name);
 /* Marks every (Cluster)TriggerAuthentication so references. */
 void watch_janitor_mark_auths(watch_ctx_t *w, const cJSON *so);

@@ -114,15 +114,19 @@ def test_second_object_on_a_target_is_refused_until_the_first_goes(kube, ns, cke
     kube.delete(ns, "scaledobject", "second")
 
 
+def their_hpa(name, target):
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": name},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                        "name": target},
+                     "minReplicas": 1, "maxReplicas": 2,
+                     "metrics": [{"type": "Resource", "resource": {
+                         "name": "cpu", "target": {"type": "Utilization",
+                                                   "averageUtilization": 50}}}]}}
+
+
 def test_foreign_hpa_on_the_target_refuses_until_deleted(kube, ns, ckeda):
-    kube.apply(ns, {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-                    "metadata": {"name": "theirs"},
-                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                                "name": "other"},
-                             "minReplicas": 1, "maxReplicas": 2,
-                             "metrics": [{"type": "Resource", "resource": {
-                                 "name": "cpu", "target": {"type": "Utilization",
-                                                           "averageUtilization": 50}}}]}})
+    kube.apply(ns, their_hpa("theirs", "other"))
     kube.apply(ns, scaled_object("late", "other", [redis("c")]))
     c = wait_until(lambda: (v := verdict(kube, ns, "late")) and
                    v["reason"] == "ScaledObjectCheckFailed" and v, "late refused")
@@ -132,3 +136,19 @@ def test_foreign_hpa_on_the_target_refuses_until_deleted(kube, ns, ckeda):
     wait_until(lambda: (v := verdict(kube, ns, "late")) and
                v["reason"] != "ScaledObjectCheckFailed", "late admitted once their HPA is gone")
     kube.delete(ns, "scaledobject", "late")
+
+
+def test_transfer_hpa_ownership_adopts_the_named_hpa(kube, ns, ckeda):
+    kube.apply(ns, their_hpa("adopt-me", "other"))
+    so = scaled_object("adopter", "other", [redis("d")], advanced={
+        "horizontalPodAutoscalerConfig": {"name": "adopt-me"}})
+    so["metadata"]["annotations"] = {"scaledobject.keda.sh/transfer-hpa-ownership": "true"}
+    kube.apply(ns, so)
+    hpa = wait_until(lambda: (h := kube.get(ns, "hpa", "adopt-me")) and
+                     h["metadata"].get("labels", {}).get("scaledobject.keda.sh/name") ==
+                     "adopter" and h, "adopt-me taken over")
+    assert hpa["metadata"]["ownerReferences"][0]["name"] == "adopter"
+    assert [m["type"] for m in hpa["spec"]["metrics"]] == ["External"]
+    assert verdict(kube, ns, "adopter")["reason"] != "ScaledObjectCheckFailed"
+    assert kube.get(ns, "hpa", "keda-hpa-adopter") is None, "a second HPA was made"
+    kube.delete(ns, "scaledobject", "adopter")

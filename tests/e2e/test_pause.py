@@ -60,6 +60,19 @@ def replicas(kube, ns, name):
     return kube.get(ns, "deployment", name)["spec"].get("replicas", 1)
 
 
+def events(kube, ns, name):
+    """The Events about the ScaledObject name: (reason, message, count) each."""
+    items = kube.items(ns, "events")
+    return [(e["reason"], e.get("message", ""), e.get("count", 1)) for e in items
+            if e["involvedObject"].get("kind") == "ScaledObject" and
+            e["involvedObject"]["name"] == name]
+
+
+def has_event(kube, ns, name, reason, message=None):
+    return any(r == reason and (message is None or m == message)
+               for r, m, _ in events(kube, ns, name))
+
+
 def hpa_of(kube, ns, name):
     return kube.get(ns, "hpa", f"keda-hpa-{name}")
 
@@ -96,6 +109,14 @@ def test_paused_replicas_then_paused_then_unpaused(kube, ns, ckeda):
     c = wait_until(lambda: paused_is(kube, ns, "a", "False", "ScaledObjectUnpaused"),
                    "Paused False after the annotation is removed")
     assert c["message"] == "pause annotation removed for ScaledObject"
+    # KEDA's Events, as `kubectl get events` shows them
+    wait_until(lambda: has_event(kube, ns, "a", "ScaledObjectReady",
+                                 "ScaledObject is ready for scaling"), "ScaledObjectReady Event")
+    wait_until(lambda: has_event(kube, ns, "a", "ScaledObjectPaused", "ScaledObject is paused"),
+               "ScaledObjectPaused Event")
+    wait_until(lambda: has_event(kube, ns, "a", "ScaledObjectUnpaused",
+                                 "pause annotation removed for ScaledObject"),
+               "ScaledObjectUnpaused Event")
     wait_until(lambda: hpa_of(kube, ns, "a"), "the HPA back after unpausing")
     wait_until(lambda: (s := ckeda.so(ns, "a")) and len(s["triggers"]) == 1,
                "a polled again")
@@ -113,6 +134,9 @@ def test_bad_paused_replicas_is_a_clear_check_failure(kube, ns, ckeda):
     assert c["reason"] == "ScaledObjectCheckFailed"
     assert c["message"].startswith("failed to scale target to paused replica count")
     assert "autoscaling.keda.sh/paused-replicas" in c["message"]
+    e = wait_until(lambda: [x for x in events(kube, ns, "b") if x[0] == "ScaledObjectCheckFailed"],
+                   "a ScaledObjectCheckFailed Event")
+    assert e[0][1] == c["message"]
     assert replicas(kube, ns, "web-b") == 2
     annotate(kube, ns, "b", {P + "paused-replicas": None})
     wait_until(lambda: (r := condition(kube.get(ns, "scaledobject", "b"), "Ready")) and
@@ -158,3 +182,7 @@ def test_force_activation_scales_an_inactive_target_from_zero(kube, ns, ckeda):
     c = wait_until(lambda: (a := condition(kube.get(ns, "scaledobject", "f"), "Active")) and
                    a["status"] == "True" and a, "Active True")
     assert c["message"] == "Scaling is performed because activation is being forced by annotation"
+    wait_until(lambda: has_event(
+        kube, ns, "f", "KEDAScaleTargetActivated",
+        f"Scaled apps/v1.Deployment {ns}/web-f from 0 to 1, caused by forced activation annotation"),
+        "KEDAScaleTargetActivated Event")

@@ -657,6 +657,46 @@ def test_keda_finalizers_never_hold_deletes_and_auth_status_lists_users(kube, ns
     kube.delete(ns, "scaledobject", "user-b")
 
 
+def eventing_crd(kind, plural, scope):
+    """A stand-in for KEDA's eventing CRDs (ckeda does not ship them): any spec goes."""
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.eventing.keda.sh"},
+            "spec": {"group": "eventing.keda.sh", "scope": scope,
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
+                               "listKind": kind + "List"},
+                     "versions": [{"name": "v1alpha1", "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": {
+                                       "type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def test_cloudeventsource_finalizers_never_hold_deletes(kube, tmp_path):
+    """Where KEDA's eventing CRDs are installed, KEDA's finalizer on a CloudEventSource or a
+    ClusterCloudEventSource comes off when it is deleted."""
+    for kind, plural, scope in (("CloudEventSource", "cloudeventsources", "Namespaced"),
+                                ("ClusterCloudEventSource", "clustercloudeventsources",
+                                 "Cluster")):
+        kube.apply("default", eventing_crd(kind, plural, scope))
+        kube.run("wait", "--for=condition=Established", "--timeout=60s",
+                 f"crd/{plural}.eventing.keda.sh")
+    ns = kube.namespace("ckw-ces")
+    c = Ckeda(kube.kubeconfig, ns, tmp_path).start()
+    try:
+        meta = {"finalizers": ["finalizer.keda.sh"]}
+        kube.apply(ns, {"apiVersion": "eventing.keda.sh/v1alpha1", "kind": "CloudEventSource",
+                        "metadata": {"name": "ces", **meta}, "spec": {}})
+        cname = f"cces-{ns}"
+        kube.apply(ns, {"apiVersion": "eventing.keda.sh/v1alpha1",
+                        "kind": "ClusterCloudEventSource",
+                        "metadata": {"name": cname, **meta}, "spec": {}})
+        kube.run("-n", ns, "delete", "cloudeventsource", "ces", "--timeout=40s")
+        kube.run("delete", "clustercloudeventsource", cname, "--timeout=40s")
+        assert kube.get(ns, "cloudeventsource", "ces") is None
+    finally:
+        c.stop()
+        kube.drop_namespace(ns)
+
+
 def test_delete_frees_the_table_and_restores_replicas(kube, ns, ckeda):
     kube.apply(ns, deployment("restore", replicas=3))
     kube.apply(ns, scaled_object("gone", "restore", [redis("g")],
