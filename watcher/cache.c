@@ -248,6 +248,26 @@ static void cache_auth_strip(cJSON *obj, void *ud)
     jsonu_prune(obj, keep, sizeof keep / sizeof keep[0]);
 }
 
+/* KEDA's Events for a (Cluster)TriggerAuthentication that appeared or whose spec changed
+ * (KEDA's texts, its "ClusterTriggerAuthentication %s is updated" for both kinds included). Only
+ * the leader tells, and only of changes it saw happen (not of what a list found at start). */
+static void cache_auth_news(watch_ctx_t *w, const cJSON *auth, bool cluster, bool updated)
+{
+    const char *kind = cluster ? "ClusterTriggerAuthentication" : "TriggerAuthentication";
+    char reason[64];
+
+    if (!watch_writes_allowed(w))
+        return;
+    snprintf(reason, sizeof reason, "%s%s", kind, updated ? "Updated" : "Added");
+    if (updated)
+        watch_event_kind(w->events, kind, "keda.sh/v1alpha1", auth, false, reason,
+                         "ClusterTriggerAuthentication %s is updated",
+                         cache_str(auth, "metadata.name"));
+    else
+        watch_event_kind(w->events, kind, "keda.sh/v1alpha1", auth, false, reason,
+                         "New %s configured", kind);
+}
+
 static void cache_auth_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
                              void *ud)
 {
@@ -273,6 +293,8 @@ static void cache_auth_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *
             cJSON_Delete(old); /* a status or metadata change: its users' blobs stay */
             return;
         }
+        if (now && w->synced)
+            cache_auth_news(w, now, cluster, old != NULL);
     }
     cJSON_Delete(old);
     watch_map_each(&w->sos, cache_auth_users, &ref);

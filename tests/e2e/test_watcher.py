@@ -530,6 +530,14 @@ def test_trigger_authentication_change_changes_cfg_gen(kube, ns, ckeda):
     text = ckeda.blob(t2["slot"], t2["cfg_gen"])
     assert json.loads(text)["authentication"]["spec"]["secretTargetRef"][0]["key"] == "other"
     assert "s3cr3t-value" not in text and "0th3r-value" not in text, "a Secret's value in a blob"
+    # KEDA's Events for it (its text for an update names the cluster kind for both kinds)
+    def told():
+        return {(e["reason"], e.get("message")) for e in kube.items(ns, "events")
+                if e["involvedObject"].get("name") == "redis-auth"}
+    wait_until(lambda: {("TriggerAuthenticationAdded", "New TriggerAuthentication configured"),
+                        ("TriggerAuthenticationUpdated",
+                         "ClusterTriggerAuthentication redis-auth is updated")} <= told(),
+               "TriggerAuthentication Events")
     with pytest.raises(FileNotFoundError):
         ckeda.blob(t0["slot"], t0["cfg_gen"])
 
