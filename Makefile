@@ -2,6 +2,7 @@
 #   make          build (build/)
 #   make test     install what is missing, build plain and sanitizer builds, run every suite
 #   make demo     the walking skeleton, for a person
+#   make fuzz     every libFuzzer harness for FUZZ_SECONDS (60) each (FUZZ=<name> for one)
 #   make format   clang-format every C file;  make lint: check formatting and warnings
 BUILD     ?= build
 BUILD_SAN ?= build-san
@@ -9,7 +10,7 @@ JOBS      ?= $(shell nproc)
 CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 C_FILES    = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all build build-san deps test demo format lint clean
+.PHONY: all build build-san deps test demo fuzz format lint clean
 
 all: build
 
@@ -31,6 +32,9 @@ test: deps
 
 demo: deps build
 	scripts/demo.sh $(DEMO_FLAGS)
+
+fuzz: deps
+	scripts/fuzz.sh
 
 format:
 	clang-format -i $(C_FILES)

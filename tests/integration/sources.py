@@ -996,11 +996,13 @@ class PrometheusServer(Source):
     start_timeout = 60.0
     exporter_job = "ckeda-exporter"
 
-    def __init__(self, scrape_interval: str = "1s"):
+    def __init__(self, scrape_interval: str = "1s", targets: dict | None = None):
+        """targets: more scrape jobs, {job name: "host:port"} (e.g. ckeda's /metrics)."""
         super().__init__()
         self.host = "127.0.0.1"
         self.port = 0
         self.scrape_interval = scrape_interval
+        self.targets = dict(targets or {})
         self.exporter: MetricsExporter | None = None
 
     def _start(self):
@@ -1012,7 +1014,9 @@ class PrometheusServer(Source):
                        "scrape_timeout": self.scrape_interval,
                        "evaluation_interval": self.scrape_interval},
             "scrape_configs": [{"job_name": self.exporter_job,
-                                "static_configs": [{"targets": [self.exporter.address]}]}],
+                                "static_configs": [{"targets": [self.exporter.address]}]}] +
+                              [{"job_name": job, "static_configs": [{"targets": [addr]}]}
+                               for job, addr in self.targets.items()],
         }
         with open(self.path("prometheus.yml"), "w") as f:
             json.dump(config, f, indent=1)
