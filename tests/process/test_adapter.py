@@ -86,7 +86,7 @@ def certs(tmp_path_factory):
 
 
 class Tree:
-    def __init__(self, certs: pathlib.Path, home: pathlib.Path):
+    def __init__(self, certs: pathlib.Path, home: pathlib.Path, args=()):
         self.certs = certs
         self.shm = f"ckeda-adp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         env = {k: v for k, v in os.environ.items()
@@ -96,7 +96,7 @@ class Tree:
         self.proc = subprocess.Popen(
             [str(CKEDA), "run", "--shm-name", self.shm, "--secure-port", "0", "--webhook-port",
              "0", "--metrics-port", "0", "--health-port", "0", "--cert-dir",
-             str(certs / "serving")],
+             str(certs / "serving"), *args],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.ports = wait_for("the bound ports", self._ports)
         wait_for("the adapter to answer", lambda: self.try_status("/livez") == 200)
@@ -142,6 +142,12 @@ class Tree:
         r = subprocess.run([str(SHMTOOL), "--shm-name", self.shm, *args], capture_output=True,
                            text=True, check=True)
         return r.stdout.split()
+
+    def adapter_pids(self):
+        r = subprocess.run([str(CKEDACTL), "--shm-name", self.shm, "-o", "json", "workers"],
+                           capture_output=True, text=True, check=True)
+        return [p["pid"] for p in json.loads(r.stdout)["processes"]
+                if p["role"] == "adapter" and p["state"] == "running" and p["pid"] > 0]
 
     def adapter_pid(self):
         r = subprocess.run([str(CKEDACTL), "--shm-name", self.shm, "-o", "json", "workers"],
@@ -467,6 +473,35 @@ def test_adapter_crash_next_connection_is_served(tree):
         conn.request("GET", API)
         conn.getresponse().read()
     conn.close()
+
+
+def test_two_adapters_one_killed_loses_no_queued_connection(certs, tmp_path):
+    """Two adapters on the inherited socket (EPOLLEXCLUSIVE): connections queued in the listen
+    backlog while both are stopped are all served after one of them is killed."""
+    t = Tree(certs, tmp_path, args=("--adapters", "2"))
+    pids = []
+    try:
+        pids = wait_for("two adapters", lambda: len(p := t.adapter_pids()) == 2 and p)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        queued = [socket.create_connection(("127.0.0.1", t.ports["secure"]), timeout=20)
+                  for _ in range(16)]  # the kernel completes the TCP handshakes: queued
+        os.kill(pids[0], signal.SIGKILL)
+        os.kill(pids[1], signal.SIGCONT)
+        for raw in queued:
+            tls = t.context().wrap_socket(raw, server_hostname="127.0.0.1")
+            tls.sendall(f"GET {API} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                        .encode())
+            head = tls.recv(64)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            tls.close()
+    finally:
+        for pid in pids[1:]:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        t.stop()
 
 
 def test_health_and_metrics_ports(tree):
