@@ -8,17 +8,18 @@
  * named as requested. Trigger states come only from shm_trigger_state(); an ERROR state is
  * answered as an error Status, never with an old number.
  *
- * adp_values_compute() is the one place that turns trigger states into served values:
- * fallback is applied there (adp_fallback_milli, KEDA's pkg/fallback: keda.md 1.11);
- * scalingModifiers are not supported yet (answered 500).
+ * adp_values_compute() and values_composite() are the only places that turn trigger states
+ * into served values: fallback (KEDA's pkg/fallback: keda.md 1.11) and the scalingModifiers
+ * composite metric (pkg/scaling/modifiers: keda.md 1.12), both decided by common/fallback.h,
+ * which the watcher's scale loop uses too.
  */
 #include "adapter/adp_internal.h"
 
+#include "common/fallback.h"
 #include "common/qty.h"
 #include "shm/shm.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -62,7 +63,8 @@ static const char *values_metric_name(const adp_trig_view_t *v)
     return v->cfg.metric_name;
 }
 
-/* Reads the ScaledObject's triggers whose metric name is metric. Returns how many. */
+/* Reads the ScaledObject's triggers whose metric name is metric (all of them when metric is
+ * NULL). Returns how many. */
 static size_t values_collect(struct shm_table *t, uint32_t so_slot, const shm_so_spec_t *so,
                              const char *metric, uint64_t now, adp_trig_view_t *out)
 {
@@ -73,7 +75,7 @@ static size_t values_collect(struct shm_table *t, uint32_t so_slot, const shm_so
         if (shm_trig_view_load(t, so->triggers[i], now, v) < 0 || v->cfg.so_slot != so_slot ||
             v->cfg.so_generation != so->generation)
             continue; /* the watcher is rewriting this object: not one of its triggers now */
-        if (strcasecmp(values_metric_name(v), metric) != 0)
+        if (metric && strcasecmp(values_metric_name(v), metric) != 0)
             continue;
         n++;
     }
@@ -102,61 +104,12 @@ static void values_error(adp_arena_t *a, const char *metric, const adp_trig_view
                                  shm_cause_name(v->cause), detail[0] ? ": " : "", detail));
 }
 
-/* KEDA's fallback (pkg/fallback/fallback.go: GetMetricsWithFallback, doFallback). A trigger
- * falls back when the object has a valid fallback (failureThreshold and replicas >= 0) and the
- * trigger fails at its source more than failureThreshold times in a row; ckeda's own
- * unavailability (no result yet, stale, quarantine, bad metadata) never counts. The value is
- * target x R in milli-units, truncated as NewMilliQuantity(int64(target*1000*R)) does, where R
- * is fallback.replicas or derived from the target's current (spec) replica count per
- * behaviour; for a Value target R is further divided by the number of ready replicas. KEDA
- * reads the target from the HPA, which holds it truncated to milli precision. */
+/* KEDA's fallback (pkg/fallback/fallback.go: GetMetricsWithFallback, doFallback), shared with
+ * the watcher's scale loop (common/fallback.h) so the two agree on which trigger falls back. */
 int adp_fallback_milli(const shm_so_spec_t *so, const shm_so_observed_t *obs,
                        const adp_trig_view_t *v, int64_t *ret_milli)
 {
-    int32_t fb = so->fallback_replicas, cur = 0;
-    bool need_current = so->fallback_behavior == SHM_FALLBACK_CURRENT ||
-                        so->fallback_behavior == SHM_FALLBACK_CURRENT_IF_HIGHER ||
-                        so->fallback_behavior == SHM_FALLBACK_CURRENT_IF_LOWER;
-    double replicas, target, milli;
-
-    if (so->fallback_failure_threshold < 0 || fb < 0 || v->state != SHM_STATE_ERROR ||
-        !shm_cause_is_source_failure(v->cause) ||
-        (int64_t)v->res.consecutive_failures <= (int64_t)so->fallback_failure_threshold ||
-        (v->cfg.metric_type != SHM_METRIC_AVERAGE_VALUE && v->cfg.metric_type != SHM_METRIC_VALUE))
-        return -ENOENT;
-    /* KEDA answers the trigger's error when it cannot read the current count */
-    if (need_current) {
-        if (!obs || obs->spec_replicas < 0)
-            return -ENODATA;
-        cur = obs->spec_replicas;
-    }
-    switch (so->fallback_behavior) {
-    case SHM_FALLBACK_CURRENT:
-        replicas = cur;
-        break;
-    case SHM_FALLBACK_CURRENT_IF_HIGHER:
-        replicas = cur > fb ? cur : fb;
-        break;
-    case SHM_FALLBACK_CURRENT_IF_LOWER:
-        replicas = cur < fb ? cur : fb;
-        break;
-    default: /* static, and KEDA's default */
-        replicas = fb;
-        break;
-    }
-    if (v->cfg.metric_type == SHM_METRIC_VALUE) {
-        /* "error performing fallback": unknown or zero ready replicas */
-        if (!obs || obs->ready_replicas <= 0)
-            return -ENODATA;
-        replicas /= obs->ready_replicas;
-    }
-    target = isfinite(v->cfg.target) ? trunc(v->cfg.target * 1000.0) / 1000.0 : 0;
-    milli = target * 1000 * replicas;
-    if (isnan(milli) || milli <= 0)
-        *ret_milli = 0;
-    else
-        *ret_milli = milli >= 9.2e18 ? INT64_MAX : (int64_t)milli; /* Go truncates toward 0 */
-    return 0;
+    return fallback_milli(so, obs, v, ret_milli);
 }
 
 static void values_item(adp_sbuf_t *b, bool first, const char *metric, const char *ts,
@@ -180,10 +133,6 @@ static void adp_values_compute(adp_arena_t *a, const shm_so_spec_t *so,
     bool fb[SHM_TRIGGERS_PER_SO_MAX], any_fb = false, first = true;
     size_t failed = n;
 
-    if (so->modifiers_formula[0]) {
-        values_fail(ret, 500, "scalingModifiers are not supported by this version of ckeda");
-        return;
-    }
     if (n == 0) {
         values_fail(ret, 404, adp_arena_printf(a, "no matching metrics found for %s", metric));
         return;
@@ -221,6 +170,54 @@ static void adp_values_compute(adp_arena_t *a, const shm_so_spec_t *so,
         ret->message = "out of memory";
 }
 
+/* The composite metric of a ScaledObject with scalingModifiers, over all its triggers. As
+ * KEDA's getTrueMetricArray, any metric name asked for on such an object is answered with it,
+ * one item named composite-metric (GetScaledObjectMetrics + HandleScalingModifiers):
+ * - a trigger in error that does not fall back, and none falling back: that trigger's error;
+ * - some trigger falls back (a behaviour other than scalingModifiers): its fallback value,
+ *   computed with the modifiers' target and metric type;
+ * - otherwise the formula over the triggers' values (nil for a trigger past failureThreshold
+ *   under behaviour scalingModifiers); a nil result is fallback.replicas x target.
+ * When the formula cannot give a number KEDA logs it and answers an empty list, and so does
+ * this. The value is int64(out * 1000) milli-units with its sign, as KEDA's SetMilli. */
+static void values_composite(adp_arena_t *a, const shm_so_spec_t *so, const shm_so_observed_t *obs,
+                             const char *metric, const adp_trig_view_t *v, size_t n,
+                             adp_answer_t *ret)
+{
+    char qty[QTY_MAX], ts[32];
+    fallback_composite_t c;
+    errtext_t err = {{0}};
+    expr_t *prog = NULL;
+    int r;
+
+    if (n == 0) {
+        values_fail(ret, 404, adp_arena_printf(a, "no matching metrics found for %s", metric));
+        return;
+    }
+    if ((r = fallback_formula_compile(so, v, n, &prog, &err)) < 0) {
+        values_fail(ret, 500, r == -ENOMEM ? NULL : adp_arena_printf(a, "%s", err.text));
+        return;
+    }
+    r = fallback_composite(so, obs, v, n, prog, &c, &err);
+    expr_free(prog);
+    if (r == -EIO) {
+        values_error(a, metric, &v[c.failed], ret);
+        return;
+    }
+    adp_sbuf_init(&ret->body, a);
+    adp_sbuf_puts(&ret->body, "{\"kind\":\"ExternalMetricValueList\",\"apiVersion\":"
+                              "\"" ADP_GROUP_VERSION "\",\"metadata\":{},\"items\":[");
+    if (r == 0) {
+        qty_format_milli(c.milli, qty, sizeof qty);
+        values_timestamp(0, ts, sizeof ts);
+        values_item(&ret->body, true, FALLBACK_COMPOSITE_METRIC, ts, qty);
+    }
+    adp_sbuf_puts(&ret->body, "]}");
+    ret->code = ret->body.failed ? 500 : 200;
+    if (ret->body.failed)
+        ret->message = "out of memory";
+}
+
 void adp_values_serve(struct shm_table *t, adp_arena_t *a, const char *ns, const char *metric,
                       const char *selector, uint64_t now_mono_ms, adp_answer_t *ret)
 {
@@ -245,12 +242,19 @@ void adp_values_serve(struct shm_table *t, adp_arena_t *a, const char *ns, const
         values_fail(ret, 404, adp_arena_printf(a, "scaledobjects.keda.sh \"%s\" not found", name));
         return;
     }
-    n = strlen(metric) < SHM_METRIC_MAX ? values_collect(t, slot, so, metric, now_mono_ms, views)
-                                        : 0;
+    if (so->modifiers_formula[0]) /* every trigger feeds the composite metric */
+        n = values_collect(t, slot, so, NULL, now_mono_ms, views);
+    else if (strlen(metric) < SHM_METRIC_MAX)
+        n = values_collect(t, slot, so, metric, now_mono_ms, views);
+    else
+        n = 0;
     for (size_t i = 0; i < n; i++) /* the HPA asked: workers poll on demand (DESIGN, Freshness) */
         shm_trig_demand_stamp(t, views[i].slot, now_mono_ms);
     if (shm_so_observed_read(t, slot, obs) < 0 || !(obs->flags & SHM_F_VALID) ||
         obs->generation != so->generation)
         obs = NULL; /* replica counts unknown (not yet observed, or of a former object) */
-    adp_values_compute(a, so, obs, metric, views, n, ret);
+    if (so->modifiers_formula[0])
+        values_composite(a, so, obs, metric, views, n, ret);
+    else
+        adp_values_compute(a, so, obs, metric, views, n, ret);
 }

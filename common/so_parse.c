@@ -238,7 +238,7 @@ static int so_parse_advanced(const cJSON *obj, so_t *so, errtext_t *err)
 static int so_parse_fallback(const cJSON *obj, so_t *so, errtext_t *err)
 {
     static const char *const names[] = {"static", "currentReplicas", "currentReplicasIfHigher",
-                                        "currentReplicasIfLower"};
+                                        "currentReplicasIfLower", "scalingModifiers"};
     const char *behavior = "static";
     int r;
 
@@ -253,7 +253,7 @@ static int so_parse_fallback(const cJSON *obj, so_t *so, errtext_t *err)
     r = jsonu_get_string(obj, "spec.fallback.behavior", 64, &behavior, err);
     if (r < 0 && r != -ENOENT)
         return r;
-    for (uint32_t i = 0; i < 4; i++)
+    for (uint32_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(behavior, names[i]) == 0) {
             so->fallback_behavior = i;
             return 0;

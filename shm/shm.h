@@ -208,7 +208,8 @@ typedef enum {
     SHM_FALLBACK_STATIC,
     SHM_FALLBACK_CURRENT,
     SHM_FALLBACK_CURRENT_IF_HIGHER,
-    SHM_FALLBACK_CURRENT_IF_LOWER
+    SHM_FALLBACK_CURRENT_IF_LOWER,
+    SHM_FALLBACK_SCALING_MODIFIERS /* failing triggers are nil in the scalingModifiers formula */
 } shm_fallback_behavior_t;
 typedef enum {
     SHM_METRIC_AVERAGE_VALUE,
@@ -223,6 +224,10 @@ enum {
     SHM_PAUSED_SCALE_OUT = 1u << 2, /* paused-scale-out */
     SHM_FORCE_ACTIVATION = 1u << 3, /* force-activation */
 };
+
+/* shm_so_spec_t.flags beside SHM_F_VALID: spec.fallback is set but KEDA's HasValidFallback is
+ * false (with scalingModifiers, target is not an integer > 0): no health, no fallback values. */
+#define SHM_SO_F_FALLBACK_INVALID 0x2u
 
 typedef struct shm_so_spec {
     uint32_t flags;

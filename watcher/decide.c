@@ -4,7 +4,75 @@
  */
 #include "watcher/decide.h"
 
+#include "common/fallback.h"
+
+#include <math.h>
 #include <string.h>
+
+/* getScalerState for one trigger: a value, its fallback (which counts as active and is no
+ * error), nil for `??` under behaviour scalingModifiers (neither), or an error. Health is
+ * written for source results only; ckeda's own unavailability leaves it as it is. */
+static void decide_trigger(const shm_so_spec_t *so, const shm_so_observed_t *obs,
+                           const shm_trig_view_t *v, watch_trig_eval_t *t)
+{
+    int64_t milli;
+
+    memset(t, 0, sizeof *t);
+    if (v->state != SHM_STATE_ERROR) {
+        t->active = v->state == SHM_STATE_ACTIVE;
+        t->health = fallback_valid(so);
+        return;
+    }
+    if (shm_cause_is_source_failure(v->cause) && fallback_valid(so)) {
+        t->health = t->failing = true;
+        t->failures = v->res.consecutive_failures;
+    }
+    if (fallback_milli(so, obs, v, &milli) == 0)
+        t->fallback = t->active = true;
+    else if (!(so->fallback_behavior == SHM_FALLBACK_SCALING_MODIFIERS && fallback_exceeded(so, v)))
+        t->error = true;
+}
+
+/* With scalingModifiers the object is active when the composite metric, computed only when no
+ * trigger errs, is above activationTarget; the triggers' own activity does not count. */
+static void decide_composite(const shm_so_spec_t *so, const shm_so_observed_t *obs,
+                             const shm_trig_view_t *v, size_t n, const expr_t *prog,
+                             watch_trig_summary_t *out)
+{
+    fallback_composite_t c;
+
+    out->active = false;
+    if (out->error)
+        return;
+    if (isnan(so->modifiers_activation)) { /* "scalingModifiers.ActivationTarget parsing error" */
+        out->skip = true;
+        return;
+    }
+    if (!prog || fallback_composite(so, obs, v, n, prog, &c, NULL) < 0)
+        return; /* the formula failed: no metric, not active */
+    out->composite = true;
+    out->composite_milli = c.milli;
+    out->active = (double)c.milli / 1000.0 > so->modifiers_activation;
+}
+
+void watch_decide_triggers(const shm_so_spec_t *so, const shm_so_observed_t *obs,
+                           const shm_trig_view_t *v, size_t n, const expr_t *prog,
+                           watch_trig_summary_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n > SHM_TRIGGERS_PER_SO_MAX)
+        n = SHM_TRIGGERS_PER_SO_MAX;
+    for (size_t i = 0; i < n; i++) {
+        watch_trig_eval_t *t = &out->trig[i];
+
+        decide_trigger(so, obs, &v[i], t);
+        out->active |= t->active;
+        out->error |= t->error;
+        out->fallback_active |= t->fallback;
+    }
+    if (so->modifiers_formula[0])
+        decide_composite(so, obs, v, n, prog, out);
+}
 
 static void decide_active(const watch_decide_in_t *in, watch_decide_out_t *out)
 {

@@ -3,11 +3,13 @@
  */
 #include "watcher/hpa.h"
 
+#include "common/fallback.h"
 #include "common/json.h"
 #include "common/qty.h"
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HPA_SO_LABEL       "scaledobject.keda.sh/name"
@@ -67,23 +69,44 @@ static cJSON *hpa_labels(const so_t *so)
     return l;
 }
 
-static cJSON *hpa_metric(const so_t *so, const so_trigger_t *t)
+static cJSON *hpa_external(const so_t *so, const char *name, uint32_t metric_type,
+                           double target_value)
 {
     cJSON *m = cJSON_CreateObject(), *ext, *metric, *sel, *target;
     char q[QTY_MAX];
-    bool value = t->metric_type == SHM_METRIC_VALUE;
+    bool value = metric_type == SHM_METRIC_VALUE;
 
     cJSON_AddStringToObject(m, "type", "External");
     ext = cJSON_AddObjectToObject(m, "external");
     metric = cJSON_AddObjectToObject(ext, "metric");
-    cJSON_AddStringToObject(metric, "name", t->spec.metric_name);
+    cJSON_AddStringToObject(metric, "name", name);
     sel = cJSON_AddObjectToObject(cJSON_AddObjectToObject(metric, "selector"), "matchLabels");
     cJSON_AddStringToObject(sel, HPA_SO_LABEL, so->name);
     target = cJSON_AddObjectToObject(ext, "target");
     cJSON_AddStringToObject(target, "type", value ? "Value" : "AverageValue");
-    qty_format_target(t->spec.target, q, sizeof q);
+    qty_format_target(target_value, q, sizeof q);
     cJSON_AddStringToObject(target, value ? "value" : "averageValue", q);
     return m;
+}
+
+/* getScaledObjectMetricSpecs with scalingModifiers: the triggers' External metrics are replaced
+ * by one, composite-metric, whose target is NewMilliQuantity(int64(target * 1000)) of type
+ * metricType (AverageValue by default). The admission rules made sure the target is a number
+ * > 0; KEDA keeps the triggers' specs when it is not, and so does this. */
+static bool hpa_composite(const so_t *so, cJSON *metrics)
+{
+    const so_modifiers_t *mod = &so->modifiers;
+    char *end;
+    double target;
+
+    if (!mod->formula || !mod->target)
+        return false;
+    target = strtod(mod->target, &end);
+    if (*end || !(target > 0.0))
+        return false;
+    cJSON_AddItemToArray(metrics,
+                         hpa_external(so, FALLBACK_COMPOSITE_METRIC, mod->metric_type, target));
+    return true;
 }
 
 static cJSON *hpa_owner(const so_t *so)
@@ -141,8 +164,11 @@ static cJSON *hpa_spec(const so_t *so)
     /* KEDA sorts metric specs by type; every trigger ckeda serves is External, so the order is
      * the triggers' */
     metrics = cJSON_AddArrayToObject(spec, "metrics");
-    for (uint32_t i = 0; i < so->ntriggers; i++)
-        cJSON_AddItemToArray(metrics, hpa_metric(so, &so->triggers[i]));
+    if (!hpa_composite(so, metrics))
+        for (uint32_t i = 0; i < so->ntriggers; i++)
+            cJSON_AddItemToArray(metrics, hpa_external(so, so->triggers[i].spec.metric_name,
+                                                       so->triggers[i].metric_type,
+                                                       so->triggers[i].spec.target));
     hpa_behavior(so, spec);
     return spec;
 }

@@ -23,6 +23,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +287,55 @@ static int mirror_trigger(watch_ctx_t *w, watch_entry_t *e, const so_t *so, uint
     return 0;
 }
 
+/* strconv.ParseInt(s, 10, 64) succeeds with a value > 0. */
+static bool mirror_positive_int(const char *s)
+{
+    char *end;
+    long long v;
+
+    if (!s || !((s[0] >= '0' && s[0] <= '9') || s[0] == '+' || s[0] == '-'))
+        return false;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    return !*end && errno == 0 && v > 0;
+}
+
+bool watch_so_fallback_valid(const so_t *so)
+{
+    const so_modifiers_t *m = &so->modifiers;
+    bool modifiers = m->formula || m->target || m->activation_target;
+
+    return so->has_fallback && so->fallback_failure_threshold >= 0 && so->fallback_replicas >= 0 &&
+           (!modifiers || mirror_positive_int(m->target));
+}
+
+/* strconv.ParseFloat's syntax, close to strtod's; NaN when it would fail. */
+static double mirror_float(const char *s)
+{
+    char *end;
+    double v;
+
+    if (!s || !s[0] || s[0] == ' ' || s[0] == '\t' || s[0] == '\n')
+        return NAN;
+    v = strtod(s, &end);
+    return *end ? NAN : v;
+}
+
+/* scalingModifiers (validated by the admission rules before the object gets here). */
+static void mirror_modifiers(shm_so_spec_t *spec, const so_t *so)
+{
+    const so_modifiers_t *m = &so->modifiers;
+
+    if (!m->formula)
+        return;
+    snprintf(spec->modifiers_formula, sizeof spec->modifiers_formula, "%s", m->formula);
+    spec->modifiers_target = mirror_float(m->target);
+    /* activationTarget defaults to 0; one ParseFloat refuses is NaN: KEDA's loop then errors
+     * out of every poll ("scalingModifiers.ActivationTarget parsing error") */
+    spec->modifiers_activation = m->activation_target ? mirror_float(m->activation_target) : 0;
+    spec->modifiers_metric_type = m->metric_type;
+}
+
 static void mirror_spec_write(watch_ctx_t *w, const watch_entry_t *e, const so_t *so)
 {
     shm_so_spec_t spec, cur;
@@ -308,6 +358,9 @@ static void mirror_spec_write(watch_ctx_t *w, const watch_entry_t *e, const so_t
     spec.fallback_failure_threshold = so->has_fallback ? so->fallback_failure_threshold : -1;
     spec.fallback_replicas = so->has_fallback ? so->fallback_replicas : 0;
     spec.fallback_behavior = so->fallback_behavior;
+    if (so->has_fallback && !watch_so_fallback_valid(so))
+        spec.flags |= SHM_SO_F_FALLBACK_INVALID;
+    mirror_modifiers(&spec, so);
     spec.paused_replicas = so->pause.has_replicas ? so->pause.replicas : -1;
     spec.paused = (so->pause.paused ? SHM_PAUSED_ALL : 0) |
                   (so->pause.scale_in ? SHM_PAUSED_SCALE_IN : 0) |

@@ -23,6 +23,7 @@
 #include "watcher/decide.h"
 #include "watcher/watcher_internal.h"
 
+#include "common/fallback.h"
 #include "common/json.h"
 #include "common/log.h"
 
@@ -40,11 +41,20 @@ typedef struct sl_eval {
     watch_ctx_t *w;
     watch_entry_t *e;
     shm_so_spec_t spec;
+    shm_so_observed_t obs;
+    bool have_obs;
+    shm_trig_view_t *views; /* sl_views */
+    uint32_t nviews;
+    watch_trig_summary_t sum;
     bool active, error;
     char active_names[512]; /* metric names of the active triggers, ';'-joined (KEDA's Event) */
     uint64_t seen;
     uint64_t now_mono;
 } sl_eval_t;
+
+/* The triggers of the object being evaluated: large, and the watcher has one thread, so one
+ * buffer serves every evaluation rather than 64 views on the stack per object. */
+static shm_trig_view_t sl_views[SHM_TRIGGERS_PER_SO_MAX];
 
 /* ---- time ---- */
 
@@ -92,7 +102,6 @@ static uint64_t sl_mix(uint64_t h, uint64_t v)
     return (h ^ v) * 1099511628211ull;
 }
 
-/* The states of e's triggers. -EAGAIN while one has not settled (or the table is mid-write). */
 static void sl_name_add(char *buf, size_t cap, const char *name)
 {
     size_t n = strlen(buf);
@@ -101,27 +110,51 @@ static void sl_name_add(char *buf, size_t cap, const char *name)
         snprintf(buf + n, cap - n, "%s%s", n ? ";" : "", name);
 }
 
+/* Loads e's triggers. -EAGAIN while one has not settled (or the table is mid-write). */
 static int sl_triggers(sl_eval_t *ev)
 {
     const shm_so_spec_t *spec = &ev->spec;
     uint64_t seen = 1469598103934665603ull;
 
-    ev->active = ev->error = false;
-    ev->active_names[0] = '\0';
-    for (uint32_t i = 0; i < spec->trigger_count; i++) {
-        shm_trig_view_t v;
+    ev->nviews = 0;
+    for (uint32_t i = 0; i < spec->trigger_count && i < SHM_TRIGGERS_PER_SO_MAX; i++) {
+        shm_trig_view_t *v = &ev->views[i];
 
-        if (shm_trig_view_load(ev->w->table, spec->triggers[i], ev->now_mono, &v) < 0 ||
-            !shm_cause_is_settled(v.cause))
+        if (shm_trig_view_load(ev->w->table, spec->triggers[i], ev->now_mono, v) < 0 ||
+            !shm_cause_is_settled(v->cause))
             return -EAGAIN;
-        ev->active |= v.state == SHM_STATE_ACTIVE;
-        ev->error |= v.state == SHM_STATE_ERROR;
-        if (v.state == SHM_STATE_ACTIVE)
-            sl_name_add(ev->active_names, sizeof ev->active_names, v.cfg.metric_name);
-        seen = sl_mix(sl_mix(seen, v.res.activity_seq), v.res.for_cfg_gen);
+        seen = sl_mix(sl_mix(seen, v->res.activity_seq), v->res.for_cfg_gen);
+        ev->nviews = i + 1;
     }
     ev->seen = seen;
     return 0;
+}
+
+/* KEDA's getScaledObjectState over the loaded triggers (decide.c), with the formula compiled
+ * for this evaluation (a few microseconds, once per pollingInterval). */
+static void sl_summarize(sl_eval_t *ev)
+{
+    const watch_trig_summary_t *sum = &ev->sum;
+    expr_t *prog = NULL;
+    errtext_t err = {{0}};
+
+    ev->have_obs = shm_so_observed_read(ev->w->table, ev->e->slot, &ev->obs) == 0 &&
+                   (ev->obs.flags & SHM_F_VALID) && ev->obs.generation == ev->e->generation;
+    if (ev->spec.modifiers_formula[0] &&
+        fallback_formula_compile(&ev->spec, ev->views, ev->nviews, &prog, &err) < 0)
+        log_msg(LOG_LEVEL_WARNING, 0, "ScaledObject %s/%s: scalingModifiers.formula: %s", ev->e->ns,
+                ev->e->name, err.text);
+    watch_decide_triggers(&ev->spec, ev->have_obs ? &ev->obs : NULL, ev->views, ev->nviews, prog,
+                          &ev->sum);
+    expr_free(prog);
+    ev->active = sum->active;
+    ev->error = sum->error;
+    ev->active_names[0] = '\0';
+    if (ev->spec.modifiers_formula[0] && sum->active)
+        sl_name_add(ev->active_names, sizeof ev->active_names, FALLBACK_COMPOSITE_METRIC);
+    for (uint32_t i = 0; i < ev->nviews && !ev->spec.modifiers_formula[0]; i++)
+        if (sum->trig[i].active)
+            sl_name_add(ev->active_names, sizeof ev->active_names, ev->views[i].cfg.metric_name);
 }
 
 /* ---- the target ---- */
@@ -389,24 +422,102 @@ static cJSON *sl_conditions(const cJSON *cur, const watch_decide_out_t *out, boo
     return conds;
 }
 
+bool watch_scaleloop_fallback_exists(const cJSON *cur, const cJSON *poll, int32_t failure_threshold)
+{
+    const cJSON *maps[2] = {poll, cur}, *h;
+
+    /* fallbackExceededThreshold over the merged map: this poll's entries win */
+    for (int m = 0; m < 2; m++)
+        cJSON_ArrayForEach(h, maps[m])
+        {
+            const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "status"));
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(h, "numberOfFailures");
+
+            if (m == 1 && cJSON_GetObjectItemCaseSensitive(poll, h->string))
+                continue;
+            if (st && strcmp(st, "Failing") == 0 && cJSON_IsNumber(n) &&
+                n->valuedouble > failure_threshold)
+                return true;
+        }
+    return false;
+}
+
+/* The entries of want that cur lacks or holds differently; with drop, null for each key of cur
+ * that want lacks (a merge patch removes them). NULL when there are none. */
+static cJSON *sl_map_diff(const cJSON *want, const cJSON *cur, bool drop)
+{
+    cJSON *d = cJSON_CreateObject();
+    const cJSON *x;
+
+    cJSON_ArrayForEach(x, want)
+    {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(cur, x->string);
+        if (!c || !cJSON_Compare(x, c, true))
+            cJSON_AddItemToObject(d, x->string, cJSON_Duplicate(x, true));
+    }
+    cJSON_ArrayForEach(x, (drop && cJSON_IsObject(cur) ? cur : NULL))
+    {
+        if (!cJSON_GetObjectItemCaseSensitive(want, x->string))
+            cJSON_AddNullToObject(d, x->string);
+    }
+    if (!d->child) {
+        cJSON_Delete(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* health and triggersActivity into status (KEDA's fallback handler and handleResult). */
+static bool sl_status_maps(cJSON *status, const cJSON *obj, const watch_sl_status_t *extra)
+{
+    cJSON *d;
+    bool any = false;
+
+    if (extra && extra->health &&
+        (d = sl_map_diff(extra->health, jsonu_lookup(obj, "status.health"), false))) {
+        cJSON_AddItemToObject(status, "health", d);
+        any = true;
+    }
+    if (extra && extra->activity &&
+        (d = sl_map_diff(extra->activity, jsonu_lookup(obj, "status.triggersActivity"), true))) {
+        cJSON_AddItemToObject(status, "triggersActivity", d);
+        any = true;
+    }
+    return any;
+}
+
 cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *out, bool error,
-                                    uint64_t last_active, uint64_t now_real)
+                                    uint64_t last_active, uint64_t now_real,
+                                    const watch_sl_status_t *extra)
 {
     const cJSON *cur = jsonu_lookup(obj, "status.conditions");
-    cJSON *conds = sl_conditions(cur, out, error), *status, *patch;
+    cJSON *conds = sl_conditions(cur, out, error), *status = cJSON_CreateObject(), *patch;
     uint64_t written = watch_time_parse(obj, "status.lastActiveTime");
-    bool conds_changed = !cur || !cJSON_Compare(conds, cur, true);
-    bool time_due =
-        last_active / 1000 > written / 1000 &&
-        (conds_changed || !written || now_real - written >= WATCH_LAST_ACTIVE_PERSIST_S * 1000ull);
+    bool conds_changed, time_due, maps;
     char buf[40];
 
-    if (!conds_changed && !time_due) {
+    if (extra && extra->health) {
+        bool exists = watch_scaleloop_fallback_exists(jsonu_lookup(obj, "status.health"),
+                                                      extra->health, extra->failure_threshold);
+        if (exists)
+            sl_cond_set(conds, "Fallback", "True", "FallbackExists",
+                        "At least one trigger is falling back on this scaled object");
+        else
+            sl_cond_set(conds, "Fallback", "False", "NoFallbackFound",
+                        "No fallbacks are active on this scaled object");
+    }
+    conds_changed = !cur || !cJSON_Compare(conds, cur, true);
+    maps = sl_status_maps(status, obj, extra);
+    time_due = last_active / 1000 > written / 1000 &&
+               (conds_changed || maps || !written ||
+                now_real - written >= WATCH_LAST_ACTIVE_PERSIST_S * 1000ull);
+    if (!conds_changed && !time_due && !maps) {
         cJSON_Delete(conds);
+        cJSON_Delete(status);
         return NULL;
     }
     patch = cJSON_CreateObject();
-    status = cJSON_AddObjectToObject(patch, "status");
+    cJSON_AddItemToObject(patch, "status", status);
     if (conds_changed)
         cJSON_AddItemToObject(status, "conditions", conds);
     else
@@ -465,12 +576,94 @@ static uint64_t sl_last_active(const sl_eval_t *ev)
 
 /* ---- one object ---- */
 
+/* This poll's status.health entries: only with a valid fallback (KEDA's fallback handler). */
+static cJSON *sl_health(const sl_eval_t *ev)
+{
+    cJSON *h;
+
+    if (!fallback_valid(&ev->spec))
+        return NULL;
+    h = cJSON_CreateObject();
+    for (uint32_t i = 0; i < ev->nviews; i++) {
+        const watch_trig_eval_t *t = &ev->sum.trig[i];
+        cJSON *x;
+
+        if (!t->health || cJSON_GetObjectItemCaseSensitive(h, ev->views[i].cfg.metric_name))
+            continue;
+        x = cJSON_AddObjectToObject(h, ev->views[i].cfg.metric_name);
+        cJSON_AddNumberToObject(x, "numberOfFailures", t->failing ? t->failures : 0);
+        cJSON_AddStringToObject(x, "status", t->failing ? "Failing" : "Happy");
+    }
+    return h;
+}
+
+/* getTriggersActivity: every name of status.externalMetricNames, active when it is one of the
+ * poll's active triggers (with scalingModifiers only composite-metric can be: none of them). */
+static cJSON *sl_activity(const sl_eval_t *ev)
+{
+    const cJSON *n;
+    cJSON *a = cJSON_CreateObject();
+
+    cJSON_ArrayForEach(n, jsonu_lookup(ev->e->obj, "status.externalMetricNames"))
+    {
+        bool active = false;
+
+        if (!cJSON_IsString(n) || cJSON_GetObjectItemCaseSensitive(a, n->valuestring))
+            continue;
+        for (uint32_t i = 0; i < ev->nviews && !ev->spec.modifiers_formula[0] && !active; i++)
+            active =
+                ev->sum.trig[i].active && strcmp(ev->views[i].cfg.metric_name, n->valuestring) == 0;
+        cJSON_AddBoolToObject(cJSON_AddObjectToObject(a, n->valuestring), "isActive", active);
+    }
+    return a;
+}
+
+/* checkScalers: an Event when the poll's fallback differs from the Fallback condition it
+ * started from (KEDA compares isFallbackActive, so with behaviour scalingModifiers, where no
+ * trigger "falls back", a True condition is met with Deactivated on each poll, as in KEDA). */
+static void sl_fallback_event(const sl_eval_t *ev)
+{
+    const cJSON *c, *conds = jsonu_lookup(ev->e->obj, "status.conditions");
+    const char *was = NULL;
+
+    cJSON_ArrayForEach(c, conds)
+    {
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "type"));
+        if (t && strcmp(t, "Fallback") == 0)
+            was = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
+    }
+    if (ev->sum.fallback_active && !(was && strcmp(was, "True") == 0))
+        watch_event(ev->w->events, ev->e->obj, false, "ScaledObjectFallbackActivated",
+                    "ScaledObject fallback is active");
+    else if (!ev->sum.fallback_active && was && strcmp(was, "True") == 0)
+        watch_event(ev->w->events, ev->e->obj, false, "ScaledObjectFallbackDeactivated",
+                    "ScaledObject fallback is no longer active");
+}
+
+static int sl_status(sl_eval_t *ev, const watch_decide_out_t *out, uint64_t last_active,
+                     uint64_t now_real)
+{
+    cJSON *health = sl_health(ev), *activity = sl_activity(ev), *patch;
+    watch_sl_status_t extra = {.health = health,
+                               .failure_threshold = ev->spec.fallback_failure_threshold,
+                               .activity = activity};
+    int r = 0;
+
+    patch = watch_scaleloop_status_patch(ev->e->obj, out, ev->error, last_active, now_real, &extra);
+    cJSON_Delete(health);
+    cJSON_Delete(activity);
+    if (patch) {
+        r = sl_status_write(ev, patch);
+        cJSON_Delete(patch);
+    }
+    return r;
+}
+
 /* 0 evaluated; -EAGAIN not yet (unsettled, mid-write); another -errno: an API failure. */
 static int sl_evaluate(sl_eval_t *ev)
 {
     watch_decide_out_t out;
     uint64_t last_active, now_real;
-    cJSON *patch;
     int r;
 
     if (shm_so_spec_read(ev->w->table, ev->e->slot, &ev->spec) < 0 ||
@@ -478,19 +671,22 @@ static int sl_evaluate(sl_eval_t *ev)
         return -EAGAIN;
     if ((r = sl_triggers(ev)) < 0)
         return r;
+    sl_summarize(ev);
+    if (ev->sum.skip) { /* KEDA logs the error and leaves the object for this poll */
+        log_debug("ScaledObject %s/%s: scalingModifiers.activationTarget is not a number",
+                  ev->e->ns, ev->e->name);
+        ev->e->scale_seen = ev->seen;
+        return 0;
+    }
+    sl_fallback_event(ev);
     last_active = sl_last_active(ev);
     if ((r = sl_decide(ev, last_active, &out)) < 0)
         return r;
     now_real = shm_now_real_ms();
     if (out.touch_last_active)
         last_active = now_real;
-    patch = watch_scaleloop_status_patch(ev->e->obj, &out, ev->error, last_active, now_real);
-    if (patch) {
-        r = sl_status_write(ev, patch);
-        cJSON_Delete(patch);
-        if (r < 0)
-            return r;
-    }
+    if ((r = sl_status(ev, &out, last_active, now_real)) < 0)
+        return r;
     sl_observe(ev, &out, last_active);
     ev->e->scale_seen = ev->seen;
     return 0;
@@ -512,7 +708,7 @@ static void sl_run_one(const char *key, void *value, void *ud)
 {
     sl_run_t *run = ud;
     watch_entry_t *e = value;
-    sl_eval_t ev = {.w = run->w, .e = e, .now_mono = run->now};
+    sl_eval_t ev = {.w = run->w, .e = e, .views = sl_views, .now_mono = run->now};
     int r;
 
     (void)key;
@@ -545,7 +741,7 @@ static void sl_bell_one(const char *key, void *value, void *ud)
 {
     watch_ctx_t *w = ud;
     watch_entry_t *e = value;
-    sl_eval_t ev = {.w = w, .e = e, .now_mono = shm_now_mono_ms()};
+    sl_eval_t ev = {.w = w, .e = e, .views = sl_views, .now_mono = shm_now_mono_ms()};
 
     (void)key;
     if (!sl_eligible(e) || shm_so_spec_read(w->table, e->slot, &ev.spec) < 0 ||

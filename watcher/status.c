@@ -1,15 +1,16 @@
 /*
  * status: what the watcher writes to a ScaledObject's status subresource (keda.md §1.3, §1.4):
  * scaleTargetKind and scaleTargetGVKR, originalReplicaCount (once), triggersTypes and
- * authenticationsTypes, externalMetricNames (with health pruned to them), hpaName and the
- * conditions. KEDA writes these in several patches; the watcher computes the end state of one
- * reconcile and sends only the fields that differ, in one JSON merge patch, or nothing.
- * Conditions follow KEDA's Conditions methods: the initial set (Ready, Active, Fallback Unknown,
- * Paused False) when any of the four is missing, SetCondition keeping the order otherwise.
+ * authenticationsTypes, externalMetricNames (with health pruned to them), compositeScalerName,
+ * hpaName and the conditions. KEDA writes these in several patches; the watcher computes the end
+ * state of one reconcile and sends only the fields that differ, in one JSON merge patch, or
+ * nothing. Conditions follow KEDA's Conditions methods: the initial set (Ready, Active, Fallback
+ * Unknown, Paused False) when any of the four is missing, SetCondition keeping the order otherwise.
  * Runs in the watcher.
  */
 #include "watcher/watcher_internal.h"
 
+#include "common/fallback.h"
 #include "common/json.h"
 
 #include <stdio.h>
@@ -73,14 +74,17 @@ int watch_status_ready(const cJSON *obj, const char **ret_message)
     return s && strcmp(s, "True") == 0 ? 1 : s && strcmp(s, "False") == 0 ? 0 : -1;
 }
 
-/* fallback.HasValidFallback, read from the object as KEDA reads its spec. */
-static bool status_valid_fallback(const cJSON *obj)
+/* fallback.HasValidFallback, read from the object as KEDA reads its spec; with
+ * scalingModifiers their target must also be an integer > 0. */
+static bool status_valid_fallback(const cJSON *obj, const so_t *so)
 {
+    const so_modifiers_t *m = &so->modifiers;
     int64_t t, r;
 
     return jsonu_lookup(obj, "spec.fallback") &&
            jsonu_get_int64(obj, "spec.fallback.failureThreshold", 0, INT32_MAX, &t, NULL) == 0 &&
-           jsonu_get_int64(obj, "spec.fallback.replicas", 0, INT32_MAX, &r, NULL) == 0;
+           jsonu_get_int64(obj, "spec.fallback.replicas", 0, INT32_MAX, &r, NULL) == 0 &&
+           (!(m->formula || m->target || m->activation_target) || watch_so_fallback_valid(so));
 }
 
 #define PAUSED_MESSAGE "ScaledObject is paused"
@@ -139,7 +143,7 @@ static cJSON *status_conditions(const cJSON *obj, const watch_status_t *st)
         status_set(conds, "Active", "Unknown", "UnknownState", "ScaledObject check failed");
     }
     status_pause(conds, st->so);
-    if (!status_valid_fallback(obj))
+    if (!status_valid_fallback(obj, st->so))
         status_set(conds, "Fallback", "False", "NoFallbackFound",
                    "No fallbacks are active on this scaled object");
     return conds;
@@ -206,6 +210,10 @@ static void status_metrics(cJSON *want, const cJSON *cur, const so_t *so)
 
     for (uint32_t i = 0; i < so->ntriggers; i++)
         cJSON_AddItemToArray(names, cJSON_CreateString(so->triggers[i].spec.metric_name));
+    /* with scalingModifiers the HPA reads the composite metric; externalMetricNames still list
+     * the triggers' metrics (they feed it), and KEDA never clears compositeScalerName */
+    if (so->modifiers.formula && so->modifiers.target)
+        cJSON_AddStringToObject(want, "compositeScalerName", FALLBACK_COMPOSITE_METRIC);
     cJSON_ArrayForEach(h, health)
     {
         bool keep = false;

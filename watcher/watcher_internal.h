@@ -233,6 +233,9 @@ int watch_mirror_apply(watch_ctx_t *w, watch_entry_t *e, const so_t *so, errtext
 void watch_mirror_free(watch_ctx_t *w, watch_entry_t *e);
 /* Publishes e's observed group (replica counts, Ready). */
 void watch_mirror_observe(watch_ctx_t *w, watch_entry_t *e);
+/* spec.fallback is set and KEDA's HasValidFallback holds (with scalingModifiers, target must be
+ * an integer > 0). */
+bool watch_so_fallback_valid(const so_t *so);
 
 /* ---- target.c: scaleTargetRef ---- */
 
@@ -291,10 +294,28 @@ int watch_reconcile(watch_ctx_t *w, watch_entry_t *e);
 int watch_scaleloop_run(watch_ctx_t *w);
 /* The doorbell rang: marks due the objects whose triggers changed activity. */
 void watch_scaleloop_bell(watch_ctx_t *w);
-/* The /status merge patch a decision asks for (Active, Ready, lastActiveTime), or NULL when the
- * object already says it. error: some trigger is in ERROR. Times are real-time ms. */
+/* What one poll says about the status beyond the decision (KEDA's fallback handler and
+ * RequestScale's triggersActivity). */
+typedef struct watch_sl_status {
+    /* this poll's status.health entries {metric: {numberOfFailures, status}}; NULL without a
+     * valid fallback (health and the Fallback condition are then left as they are) */
+    const cJSON *health;
+    int32_t failure_threshold;
+    /* status.triggersActivity {metric: {isActive}} as this poll has it; NULL: leave it */
+    const cJSON *activity;
+} watch_sl_status_t;
+
+/* The /status merge patch a decision asks for (Active, Ready, lastActiveTime, and with extra:
+ * health, the Fallback condition, triggersActivity), or NULL when the object already says it.
+ * error: some trigger is in ERROR. extra may be NULL. Times are real-time ms. */
 cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *out, bool error,
-                                    uint64_t last_active_ms, uint64_t now_ms);
+                                    uint64_t last_active_ms, uint64_t now_ms,
+                                    const watch_sl_status_t *extra);
+/* The Fallback condition KEDA's fallback handler sets once health is merged in: True when some
+ * metric is Failing more than failure_threshold times. cur: status.health now; poll: this
+ * poll's entries (either may be NULL). */
+bool watch_scaleloop_fallback_exists(const cJSON *cur, const cJSON *poll,
+                                     int32_t failure_threshold);
 /* An RFC 3339 time at path in obj, in ms; 0 when absent or malformed. */
 uint64_t watch_time_parse(const cJSON *obj, const char *path);
 

@@ -2,7 +2,9 @@
  * Adapter fallback (adp_fallback_milli): the value KEDA's pkg/fallback answers instead of an
  * error once a trigger has failed at its source more than failureThreshold times in a row
  * (reference keda.md 1.11): every behaviour, the threshold boundary, AverageValue vs Value
- * targets, unknown replica counts, and ckeda's own unavailability never falling back.
+ * targets, unknown replica counts, and ckeda's own unavailability never falling back. And the
+ * scalingModifiers composite metric served from a real table (adp_values_serve): one item
+ * named composite-metric for any metric asked, its fallback, and a trigger's error.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +17,9 @@
 #include "shm/shm.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static shm_so_spec_t so_with(int32_t threshold, int32_t replicas, shm_fallback_behavior_t b)
 {
@@ -221,6 +225,144 @@ static void test_adp_fallback_milli_target_is_read_at_milli_precision(void **sta
     assert_int_equal(m, INT64_MAX);
 }
 
+/* ---- the composite metric, served from a real table ---- */
+
+typedef struct table_fixture {
+    char name[64];
+    shm_table_t *t;
+} table_fixture_t;
+
+static int table_setup(void **state)
+{
+    static table_fixture_t f;
+    shm_caps_t caps = {.max_so = 4, .max_trig = 8, .max_proc = 4, .max_trig_per_so = 8};
+
+    snprintf(f.name, sizeof f.name, "ckeda-afb-%d", (int)getpid());
+    assert_int_equal(shm_table_create(f.name, &caps, &f.t), 0);
+    *state = &f;
+    return 0;
+}
+
+static int table_teardown(void **state)
+{
+    table_fixture_t *f = *state;
+
+    shm_table_close(f->t);
+    shm_table_unlink(f->name);
+    return 0;
+}
+
+/* ScaledObject ns/so in slot 0 with triggers a (slot 0) and b (slot 1) of the given values
+ * and formula; b fails at its source `b_failures` times in a row when b_failures > 0. */
+static void table_write(shm_table_t *t, const char *formula, double a, double b,
+                        uint32_t b_failures, int32_t threshold)
+{
+    uint64_t now = shm_now_mono_ms();
+    shm_so_spec_t so;
+
+    memset(&so, 0, sizeof so);
+    so.flags = SHM_F_VALID;
+    so.generation = 1;
+    snprintf(so.ns, sizeof so.ns, "ns");
+    snprintf(so.name, sizeof so.name, "so");
+    so.polling_interval_s = 30;
+    so.fallback_failure_threshold = threshold;
+    so.fallback_replicas = 4;
+    so.modifiers_target = 2;
+    snprintf(so.modifiers_formula, sizeof so.modifiers_formula, "%s", formula);
+    so.trigger_count = 2;
+    so.triggers[0] = 0;
+    so.triggers[1] = 1;
+    shm_so_spec_write(t, 0, &so);
+    assert_int_equal(shm_index_insert(t, "ns", "so", 0, 1), 0);
+    for (uint32_t i = 0; i < 2; i++) {
+        shm_trig_cfg_t cfg;
+        shm_trig_result_t res;
+
+        memset(&cfg, 0, sizeof cfg);
+        cfg.flags = SHM_F_VALID;
+        cfg.so_slot = 0;
+        cfg.so_generation = 1;
+        cfg.index = i;
+        cfg.cfg_gen = 7;
+        cfg.target = 1;
+        cfg.polling_interval_ms = 30000;
+        cfg.timeout_ms = 3000;
+        snprintf(cfg.type, sizeof cfg.type, "ckeda-test");
+        snprintf(cfg.name, sizeof cfg.name, "%s", i ? "b" : "a");
+        snprintf(cfg.metric_name, sizeof cfg.metric_name, "s%u-ckeda-test", i);
+        shm_trig_cfg_write(t, i, &cfg);
+        memset(&res, 0, sizeof res);
+        res.flags = SHM_F_VALID;
+        res.for_cfg_gen = 7;
+        res.value = i ? b : a;
+        res.measured_mono_ms = now;
+        res.measured_real_ms = shm_now_real_ms();
+        if (i == 1 && b_failures) {
+            res.flags = 0;
+            res.failure = SHM_FAIL_SOURCE;
+            res.consecutive_failures = b_failures;
+            snprintf(res.error, sizeof res.error, "connection refused");
+        }
+        shm_trig_result_write(t, i, &res);
+    }
+}
+
+/* GET .../ns/<metric>?labelSelector=scaledobject.keda.sh/name=so; the body or the message. */
+static int serve(shm_table_t *t, const char *metric, char *buf, size_t cap)
+{
+    adp_arena_t a;
+    adp_answer_t ans;
+    int code;
+
+    memset(&a, 0, sizeof a);
+    adp_values_serve(t, &a, "ns", metric, "scaledobject.keda.sh/name=so", shm_now_mono_ms(), &ans);
+    code = ans.code;
+    if (code == 200)
+        snprintf(buf, cap, "%.*s", (int)ans.body.len, ans.body.p);
+    else
+        snprintf(buf, cap, "%s", ans.message);
+    adp_arena_free(&a);
+    return code;
+}
+
+static void test_adp_values_serve_composite_metric(void **state)
+{
+    table_fixture_t *f = *state;
+    char body[2048];
+
+    table_write(f->t, "a + b", 1.5, 2, 0, -1);
+    /* the HPA asks for composite-metric; KEDA answers any name of such an object with it */
+    assert_int_equal(serve(f->t, "composite-metric", body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"metricName\":\"composite-metric\""));
+    assert_non_null(strstr(body, "\"value\":\"3500m\""));
+    assert_int_equal(serve(f->t, "s0-ckeda-test", body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"metricName\":\"composite-metric\""));
+    /* the formula cannot give a number (integer division by zero): KEDA answers no item */
+    table_write(f->t, "int(a) % int(b - 2)", 1.5, 2, 0, -1);
+    assert_int_equal(serve(f->t, "composite-metric", body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"items\":[]"));
+}
+
+static void test_adp_values_serve_composite_fallback_and_error(void **state)
+{
+    table_fixture_t *f = *state;
+    char body[2048];
+
+    /* b failing, no fallback: the trigger's error */
+    table_write(f->t, "a + b", 1.5, 2, 3, -1);
+    assert_int_equal(serve(f->t, "composite-metric", body, sizeof body), 500);
+    assert_non_null(strstr(body, "source failure"));
+    /* past failureThreshold 2: the composite is the modifiers' target 2 x fallback.replicas 4 */
+    table_write(f->t, "a + b", 1.5, 2, 3, 2);
+    assert_int_equal(serve(f->t, "composite-metric", body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"metricName\":\"composite-metric\""));
+    assert_non_null(strstr(body, "\"value\":\"8\""));
+    /* at the threshold: still the error */
+    table_write(f->t, "a + b", 1.5, 2, 2, 2);
+    assert_int_equal(serve(f->t, "composite-metric", body, sizeof body), 500);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +375,10 @@ int main(void)
         cmocka_unit_test(test_adp_fallback_milli_value_target_divides_by_ready),
         cmocka_unit_test(test_adp_fallback_milli_value_target_without_ready_pods_is_an_error),
         cmocka_unit_test(test_adp_fallback_milli_target_is_read_at_milli_precision),
+        cmocka_unit_test_setup_teardown(test_adp_values_serve_composite_metric, table_setup,
+                                        table_teardown),
+        cmocka_unit_test_setup_teardown(test_adp_values_serve_composite_fallback_and_error,
+                                        table_setup, table_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

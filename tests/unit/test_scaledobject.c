@@ -333,6 +333,40 @@ static void test_watch_hpa_build_shape_is_keda(void **state)
     cJSON_Delete(o);
 }
 
+/* getScaledObjectMetricSpecs with scalingModifiers: one External metric, composite-metric, with
+ * the object's selector and the modifiers' target and metricType. */
+static void test_watch_hpa_build_modifiers_one_composite_metric(void **state)
+{
+    cJSON *o = so_json("{\"scaleTargetRef\":{\"name\":\"web\"},\"advanced\":{"
+                       "\"scalingModifiers\":{\"formula\":\"a + b\",\"target\":\"2.0005\","
+                       "\"metricType\":\"Value\"}},\"triggers\":[" REDIS "," REDIS "]}");
+    so_t so;
+    errtext_t err = {0};
+    const char *s;
+
+    assert_int_equal(so_parse(o, 64, &so, &err), 0);
+    cJSON *hpa = watch_hpa_build(&so);
+    assert_int_equal(cJSON_GetArraySize(jsonu_lookup(hpa, "spec.metrics")), 1);
+    assert_int_equal(jsonu_get_string(hpa, "spec.metrics[0].type", 0, &s, NULL), 0);
+    assert_string_equal(s, "External");
+    assert_int_equal(jsonu_get_string(hpa, "spec.metrics[0].external.metric.name", 0, &s, NULL), 0);
+    assert_string_equal(s, "composite-metric");
+    assert_int_equal(jsonu_get_string(hpa,
+                                      "spec.metrics[0].external.metric.selector.matchLabels"
+                                      "[\"scaledobject.keda.sh/name\"]",
+                                      0, &s, NULL),
+                     0);
+    assert_string_equal(s, "orders");
+    assert_int_equal(jsonu_get_string(hpa, "spec.metrics[0].external.target.type", 0, &s, NULL), 0);
+    assert_string_equal(s, "Value");
+    /* NewMilliQuantity(int64(2.0005 * 1000)) */
+    assert_int_equal(jsonu_get_string(hpa, "spec.metrics[0].external.target.value", 0, &s, NULL),
+                     0);
+    assert_string_equal(s, "2");
+    cJSON_Delete(hpa);
+    cJSON_Delete(o);
+}
+
 static void test_watch_hpa_needs_update_ignores_server_defaults(void **state)
 {
     cJSON *o = so_json("{\"scaleTargetRef\":{\"name\":\"web\"},\"triggers\":[" REDIS "]}");
@@ -383,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_so_parse_pause_annotations_read_as_keda),
         cmocka_unit_test(test_watch_hpa_build_paused_directions_disabled),
         cmocka_unit_test(test_watch_hpa_build_shape_is_keda),
+        cmocka_unit_test(test_watch_hpa_build_modifiers_one_composite_metric),
         cmocka_unit_test(test_watch_hpa_needs_update_ignores_server_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

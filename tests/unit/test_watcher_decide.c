@@ -1,5 +1,9 @@
 /*
- * KEDA's scale-loop decision table (keda.md §1.9), case by case.
+ * KEDA's scale-loop decision table (keda.md §1.9), case by case; and what the loop derives from
+ * the triggers first (watch_decide_triggers: getScaledObjectState): a trigger in fallback is
+ * active and no error (fallback scales from zero, KEDA v2.19 #7239), health only with a valid
+ * fallback, nil for `??` under behaviour scalingModifiers, and with scalingModifiers activity
+ * from the composite metric against activationTarget.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +14,8 @@
 
 #include "watcher/decide.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define NOW 1000000000ull
@@ -175,9 +181,180 @@ static void test_watch_decide_force_activation(void **state)
     assert_false(run(&in).forced);
 }
 
+/* ---- the triggers ---- */
+
+static shm_so_spec_t spec_fb(int32_t threshold, int32_t replicas)
+{
+    shm_so_spec_t so;
+
+    memset(&so, 0, sizeof so);
+    so.flags = SHM_F_VALID;
+    so.fallback_failure_threshold = threshold;
+    so.fallback_replicas = replicas;
+    return so;
+}
+
+static shm_trig_view_t tv(const char *name, double value, double activation)
+{
+    shm_trig_view_t v;
+
+    memset(&v, 0, sizeof v);
+    snprintf(v.cfg.name, sizeof v.cfg.name, "%s", name);
+    snprintf(v.cfg.type, sizeof v.cfg.type, "ckeda-test");
+    v.cfg.target = 2;
+    v.cfg.activation = activation;
+    v.res.value = value;
+    v.state = value > activation ? SHM_STATE_ACTIVE : SHM_STATE_INACTIVE;
+    return v;
+}
+
+static void tv_fail(shm_trig_view_t *v, shm_cause_t cause, uint32_t n)
+{
+    v->state = SHM_STATE_ERROR;
+    v->cause = cause;
+    v->res.consecutive_failures = n;
+}
+
+static void test_watch_decide_triggers_fallback_counts_as_active(void **state)
+{
+    shm_so_spec_t so = spec_fb(3, 2);
+    shm_trig_view_t v[2] = {tv("a", 0, 0), tv("b", 0, 0)};
+    watch_trig_summary_t s;
+
+    tv_fail(&v[1], SHM_CAUSE_SOURCE, 3); /* at the threshold: an error, Failing */
+    watch_decide_triggers(&so, NULL, v, 2, NULL, &s);
+    assert_false(s.active);
+    assert_true(s.error);
+    assert_false(s.fallback_active);
+    assert_true(s.trig[1].health && s.trig[1].failing);
+    assert_int_equal(s.trig[1].failures, 3);
+    assert_true(s.trig[0].health && !s.trig[0].failing); /* Happy */
+    v[1].res.consecutive_failures = 4;                   /* past it: falls back, active, no error */
+    watch_decide_triggers(&so, NULL, v, 2, NULL, &s);
+    assert_true(s.active);
+    assert_false(s.error);
+    assert_true(s.fallback_active);
+    assert_true(s.trig[1].active && s.trig[1].fallback);
+    /* so the decision scales from zero, to min (or 1) as on any activation */
+    watch_decide_in_t in = base();
+    in.active = s.active;
+    in.error = s.error;
+    in.has_fallback = true;
+    in.fallback_replicas = 2;
+    watch_decide_out_t o = run(&in);
+    assert_int_equal(o.action, WATCH_ACT_ACTIVATE);
+    assert_int_equal(o.replicas, 1);
+    /* ckeda's own unavailability never falls back and never touches health */
+    tv_fail(&v[1], SHM_CAUSE_STALE, 9);
+    watch_decide_triggers(&so, NULL, v, 2, NULL, &s);
+    assert_true(s.error);
+    assert_false(s.active);
+    assert_false(s.trig[1].health);
+    /* without a valid fallback: no health at all */
+    so = spec_fb(-1, 0);
+    tv_fail(&v[1], SHM_CAUSE_SOURCE, 9);
+    watch_decide_triggers(&so, NULL, v, 2, NULL, &s);
+    assert_false(s.trig[0].health || s.trig[1].health);
+    assert_true(s.error);
+}
+
+static void test_watch_decide_triggers_value_fallback_needs_ready_replicas(void **state)
+{
+    shm_so_spec_t so = spec_fb(0, 2);
+    shm_trig_view_t v = tv("a", 0, 0);
+    shm_so_observed_t obs = {.flags = SHM_F_VALID, .spec_replicas = 0, .ready_replicas = 0};
+    watch_trig_summary_t s;
+
+    v.cfg.metric_type = SHM_METRIC_VALUE;
+    tv_fail(&v, SHM_CAUSE_SOURCE, 1);
+    /* KEDA's doFallback fails without ready replicas: an error, not active */
+    watch_decide_triggers(&so, &obs, &v, 1, NULL, &s);
+    assert_true(s.error);
+    assert_false(s.active);
+    obs.ready_replicas = 1;
+    watch_decide_triggers(&so, &obs, &v, 1, NULL, &s);
+    assert_true(s.active);
+    assert_false(s.error);
+}
+
+static expr_t *compile(const shm_so_spec_t *so, const shm_trig_view_t *v, size_t n)
+{
+    expr_t *e = NULL;
+    errtext_t err = {{0}};
+    const char *names[4];
+
+    for (size_t i = 0; i < n; i++)
+        names[i] = v[i].cfg.name;
+    assert_int_equal(expr_compile(so->modifiers_formula, names, n, &e, &err), 0);
+    return e;
+}
+
+static void test_watch_decide_triggers_composite_against_activation_target(void **state)
+{
+    shm_so_spec_t so = spec_fb(-1, 0);
+    shm_trig_view_t v[2] = {tv("a", 1, 0), tv("b", 1.5, 0)};
+    watch_trig_summary_t s;
+
+    snprintf(so.modifiers_formula, sizeof so.modifiers_formula, "a + b");
+    so.modifiers_target = 2;
+    so.modifiers_activation = 2.5;
+    expr_t *e = compile(&so, v, 2);
+    /* both triggers active, but 2.5 is not above activationTarget 2.5 */
+    watch_decide_triggers(&so, NULL, v, 2, e, &s);
+    assert_false(s.active);
+    assert_true(s.composite);
+    assert_int_equal(s.composite_milli, 2500);
+    v[1].res.value = 1.501;
+    watch_decide_triggers(&so, NULL, v, 2, e, &s);
+    assert_true(s.active);
+    /* a trigger in error: not active, whatever the others say */
+    tv_fail(&v[0], SHM_CAUSE_SOURCE, 1);
+    v[1].res.value = 100;
+    watch_decide_triggers(&so, NULL, v, 2, e, &s);
+    assert_false(s.active);
+    assert_true(s.error);
+    /* activationTarget KEDA cannot parse: the poll is given up */
+    v[0] = tv("a", 1, 0);
+    so.modifiers_activation = NAN;
+    watch_decide_triggers(&so, NULL, v, 2, e, &s);
+    assert_true(s.skip);
+    expr_free(e);
+}
+
+static void test_watch_decide_triggers_scaling_modifiers_fallback(void **state)
+{
+    shm_so_spec_t so = spec_fb(1, 3);
+    shm_trig_view_t v[2] = {tv("a", 0, 0), tv("b", 0, 0)};
+    watch_trig_summary_t s;
+
+    snprintf(so.modifiers_formula, sizeof so.modifiers_formula, "a ?? b");
+    so.modifiers_target = 2;
+    so.fallback_behavior = SHM_FALLBACK_SCALING_MODIFIERS;
+    expr_t *e = compile(&so, v, 2);
+    tv_fail(&v[0], SHM_CAUSE_SOURCE, 2);
+    tv_fail(&v[1], SHM_CAUSE_SOURCE, 2);
+    /* both nil, no error, nothing "falls back"; the nil composite is 3 x 2 > 0: active */
+    watch_decide_triggers(&so, NULL, v, 2, e, &s);
+    assert_false(s.error);
+    assert_false(s.fallback_active);
+    assert_true(s.active);
+    assert_int_equal(s.composite_milli, 6000);
+    /* static behaviour: the falling-back composite (target 2 x 3 replicas) */
+    so.fallback_behavior = SHM_FALLBACK_STATIC;
+    watch_decide_triggers(&so, NULL, v, 2, e, &s);
+    assert_true(s.fallback_active);
+    assert_true(s.active);
+    assert_int_equal(s.composite_milli, 6000);
+    expr_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_watch_decide_triggers_fallback_counts_as_active),
+        cmocka_unit_test(test_watch_decide_triggers_value_fallback_needs_ready_replicas),
+        cmocka_unit_test(test_watch_decide_triggers_composite_against_activation_target),
+        cmocka_unit_test(test_watch_decide_triggers_scaling_modifiers_fallback),
         cmocka_unit_test(test_watch_decide_activates_from_zero_to_one),
         cmocka_unit_test(test_watch_decide_activates_to_min),
         cmocka_unit_test(test_watch_decide_active_scaled_out_leaves_it_to_the_hpa),

@@ -76,7 +76,7 @@ static void test_watch_scaleloop_status_patch_activation(void **state)
 
     decide(true, false, 0, 0, &out);
     assert_int_equal(out.action, WATCH_ACT_ACTIVATE);
-    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, T0, T0);
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, T0, T0, NULL);
     assert_non_null(p);
     const cJSON *a = cond(p, "Active");
     assert_string_equal(field(a, "status"), "True");
@@ -104,9 +104,9 @@ static void test_watch_scaleloop_status_patch_unchanged_is_null(void **state)
     decide(true, false, 3, T0, &out);
     assert_int_equal(out.action, WATCH_ACT_NONE);
     /* polled again 10 s later, still active: lastActiveTime moves only in the table */
-    assert_null(watch_scaleloop_status_patch(obj, &out, false, T0 + 10000, T0 + 10000));
+    assert_null(watch_scaleloop_status_patch(obj, &out, false, T0 + 10000, T0 + 10000, NULL));
     /* 30 s later it is written, alone */
-    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, T0 + 30000, T0 + 30000);
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, T0 + 30000, T0 + 30000, NULL);
     assert_non_null(p);
     assert_null(jsonu_lookup(p, "status.conditions"));
     assert_string_equal(cJSON_GetStringValue(jsonu_lookup(p, "status.lastActiveTime")),
@@ -123,7 +123,7 @@ static void test_watch_scaleloop_status_patch_cooldown_carries_exact_last_active
     decide(false, false, 1, T0 - 12000, &out); /* inactive, inside the cooldown */
     assert_int_equal(out.action, WATCH_ACT_NONE);
     assert_string_equal(out.active_reason, "ScalerCooldown");
-    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, T0 + 12000, T0 + 13000);
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, T0 + 12000, T0 + 13000, NULL);
     const cJSON *a = cond(p, "Active");
     assert_string_equal(field(a, "status"), "False");
     assert_string_equal(field(a, "message"), "Scaler cooling down because triggers are not active");
@@ -139,7 +139,7 @@ static void test_watch_scaleloop_status_patch_trigger_errors(void **state)
     watch_decide_out_t out;
 
     decide(false, true, 0, T0, &out); /* errors, not active, no fallback */
-    cJSON *p = watch_scaleloop_status_patch(obj, &out, true, T0, T0);
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, true, T0, T0, NULL);
     const cJSON *r = cond(p, "Ready");
     assert_string_equal(field(r, "status"), "False");
     assert_string_equal(field(r, "reason"), "TriggerError");
@@ -149,7 +149,7 @@ static void test_watch_scaleloop_status_patch_trigger_errors(void **state)
     cJSON_Delete(p);
 
     decide(true, true, 2, T0, &out); /* active with a failing trigger */
-    p = watch_scaleloop_status_patch(obj, &out, true, T0, T0);
+    p = watch_scaleloop_status_patch(obj, &out, true, T0, T0, NULL);
     r = cond(p, "Ready");
     assert_string_equal(field(r, "status"), "Unknown");
     assert_string_equal(field(r, "reason"), "PartialTriggerError");
@@ -172,6 +172,95 @@ static void test_watch_time_parse_forms(void **state)
     cJSON_Delete(o);
 }
 
+/* KEDA's fallback handler: health per metric and the Fallback condition once a metric is
+ * Failing past failureThreshold; written only when they change. */
+static void test_watch_scaleloop_status_patch_health_and_fallback_condition(void **state)
+{
+    cJSON *obj = object(ACTIVE_TRUE, READY_TRUE, NULL);
+    cJSON *health = cJSON_Parse("{\"s0-x\":{\"numberOfFailures\":0,\"status\":\"Happy\"},"
+                                "\"s1-x\":{\"numberOfFailures\":3,\"status\":\"Failing\"}}");
+    watch_sl_status_t extra = {.health = health, .failure_threshold = 3};
+    watch_decide_out_t out;
+
+    decide(true, false, 2, T0, &out);
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, 0, T0, &extra);
+    assert_non_null(p);
+    assert_true(cJSON_Compare(jsonu_lookup(p, "status.health"), health, true));
+    const cJSON *f = cond(p, "Fallback"); /* 3 failures is not past 3 */
+    assert_string_equal(field(f, "status"), "False");
+    assert_string_equal(field(f, "reason"), "NoFallbackFound");
+    assert_string_equal(field(f, "message"), "No fallbacks are active on this scaled object");
+    cJSON_Delete(p);
+
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(health, "s1-x"), "numberOfFailures",
+                              cJSON_CreateNumber(4));
+    p = watch_scaleloop_status_patch(obj, &out, false, 0, T0, &extra);
+    f = cond(p, "Fallback");
+    assert_string_equal(field(f, "status"), "True");
+    assert_string_equal(field(f, "reason"), "FallbackExists");
+    assert_string_equal(field(f, "message"),
+                        "At least one trigger is falling back on this scaled object");
+    /* once the object says it all, nothing more is written */
+    cJSON *st = cJSON_GetObjectItem(obj, "status");
+    cJSON_ReplaceItemInObject(st, "conditions",
+                              cJSON_Duplicate(jsonu_lookup(p, "status.conditions"), true));
+    cJSON_AddItemToObject(st, "health", cJSON_Duplicate(health, true));
+    cJSON_Delete(p);
+    assert_null(watch_scaleloop_status_patch(obj, &out, false, 0, T0, &extra));
+    /* only the entry that changed is in the patch */
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(health, "s1-x"), "numberOfFailures",
+                              cJSON_CreateNumber(5));
+    p = watch_scaleloop_status_patch(obj, &out, false, 0, T0, &extra);
+    assert_null(jsonu_lookup(p, "status.health.s0-x"));
+    assert_int_equal(jsonu_lookup(p, "status.health.s1-x.numberOfFailures")->valueint, 5);
+    assert_null(jsonu_lookup(p, "status.conditions"));
+    cJSON_Delete(p);
+    cJSON_Delete(health);
+    cJSON_Delete(obj);
+}
+
+static void test_watch_scaleloop_fallback_exists_merges_health(void **state)
+{
+    cJSON *cur = cJSON_Parse("{\"a\":{\"numberOfFailures\":9,\"status\":\"Failing\"},"
+                             "\"b\":{\"numberOfFailures\":9,\"status\":\"Failing\"}}");
+    cJSON *poll = cJSON_Parse("{\"a\":{\"numberOfFailures\":0,\"status\":\"Happy\"}}");
+
+    /* b, which this poll did not speak for, keeps its count */
+    assert_true(watch_scaleloop_fallback_exists(cur, poll, 3));
+    cJSON_AddItemToObject(poll, "b", cJSON_Parse("{\"numberOfFailures\":0,\"status\":\"Happy\"}"));
+    assert_false(watch_scaleloop_fallback_exists(cur, poll, 3));
+    assert_false(watch_scaleloop_fallback_exists(NULL, NULL, 0));
+    cJSON_Delete(cur);
+    cJSON_Delete(poll);
+}
+
+/* triggersActivity as KEDA's handleResult applies it: changed entries, removed ones nulled. */
+static void test_watch_scaleloop_status_patch_triggers_activity(void **state)
+{
+    cJSON *obj = object(ACTIVE_TRUE, READY_TRUE, NULL);
+    cJSON *act = cJSON_Parse("{\"s0-x\":{\"isActive\":true},\"s1-x\":{\"isActive\":false}}");
+    watch_sl_status_t extra = {.activity = act};
+    watch_decide_out_t out;
+
+    decide(true, false, 2, T0, &out);
+    cJSON *p = watch_scaleloop_status_patch(obj, &out, false, 0, T0, &extra);
+    assert_true(cJSON_Compare(jsonu_lookup(p, "status.triggersActivity"), act, true));
+    cJSON_Delete(p);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(obj, "status"), "triggersActivity",
+                          cJSON_Parse("{\"s0-x\":{\"isActive\":true},\"s1-x\":{\"isActive\":"
+                                      "false},\"s2-gone\":{\"isActive\":true}}"));
+    p = watch_scaleloop_status_patch(obj, &out, false, 0, T0, &extra);
+    assert_true(
+        cJSON_IsNull(cJSON_GetObjectItem(jsonu_lookup(p, "status.triggersActivity"), "s2-gone")));
+    assert_null(jsonu_lookup(p, "status.triggersActivity.s0-x"));
+    cJSON_Delete(p);
+    cJSON_DeleteItemFromObject(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "status"), "triggersActivity"), "s2-gone");
+    assert_null(watch_scaleloop_status_patch(obj, &out, false, 0, T0, &extra));
+    cJSON_Delete(act);
+    cJSON_Delete(obj);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +268,9 @@ int main(void)
         cmocka_unit_test(test_watch_scaleloop_status_patch_unchanged_is_null),
         cmocka_unit_test(test_watch_scaleloop_status_patch_cooldown_carries_exact_last_active),
         cmocka_unit_test(test_watch_scaleloop_status_patch_trigger_errors),
+        cmocka_unit_test(test_watch_scaleloop_status_patch_health_and_fallback_condition),
+        cmocka_unit_test(test_watch_scaleloop_fallback_exists_merges_health),
+        cmocka_unit_test(test_watch_scaleloop_status_patch_triggers_activity),
         cmocka_unit_test(test_watch_time_parse_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -188,6 +188,38 @@ static void test_watch_status_patch_core_group_kind_and_valid_fallback(void **st
     cJSON_Delete(o);
 }
 
+/* With scalingModifiers: compositeScalerName, externalMetricNames still the triggers'; a
+ * fallback whose modifiers target is not an integer is no valid fallback (NoFallbackFound). */
+static void test_watch_status_patch_modifiers_composite_name_and_fallback(void **state)
+{
+    static so_t so;
+    cJSON *o = object(",\"advanced\":{\"scalingModifiers\":{\"formula\":\"1\",\"target\":"
+                      "\"2.5\"}},\"fallback\":{\"failureThreshold\":3,\"replicas\":2}",
+                      NULL);
+    watch_target_t t = deployment();
+
+    parse(o, &so);
+    watch_status_t st = {.so = &so, .target = &t, .metrics_ok = true, .ready = 1, .message = "ok"};
+    cJSON *p = watch_status_patch(o, &st);
+    const cJSON *s = cJSON_GetObjectItem(p, "status");
+    assert_string_equal(str(s, "compositeScalerName"), "composite-metric");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(s, "externalMetricNames")), 3);
+    assert_string_equal(str(cond(s, "Fallback"), "status"), "False");
+    assert_string_equal(str(cond(s, "Fallback"), "reason"), "NoFallbackFound");
+    cJSON_Delete(p);
+    cJSON_Delete(o);
+    o = object(",\"advanced\":{\"scalingModifiers\":{\"formula\":\"1\",\"target\":"
+               "\"2\"}},\"fallback\":{\"failureThreshold\":3,\"replicas\":2}",
+               NULL);
+    parse(o, &so);
+    p = watch_status_patch(o, &st);
+    assert_string_equal(str(cond(cJSON_GetObjectItem(p, "status"), "Fallback"), "status"),
+                        "Unknown");
+    assert_true(watch_so_fallback_valid(&so));
+    cJSON_Delete(p);
+    cJSON_Delete(o);
+}
+
 static void test_watch_status_patch_prunes_health_to_current_metrics(void **state)
 {
     static so_t so;
@@ -260,6 +292,7 @@ static void test_watch_status_patch_pause_and_unpause(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_watch_status_patch_modifiers_composite_name_and_fallback),
         cmocka_unit_test(test_watch_status_patch_ready_writes_everything_once),
         cmocka_unit_test(test_watch_status_patch_failure_sets_ready_false_and_active_unknown),
         cmocka_unit_test(test_watch_status_patch_core_group_kind_and_valid_fallback),

@@ -1,0 +1,116 @@
+"""Fallback (reference keda.md §1.11) end to end, on the real API server, aggregator and HPA
+controller of tests/e2e/cluster.sh, modeled on KEDA's tests/internals/fallback, with the
+test-only scaler `ckeda-test` (metadata mode fail makes its source fail):
+
+- static, from zero: a target at 0 whose trigger fails past failureThreshold is activated by
+  the scale loop (a trigger in fallback counts as active, KEDA v2.19) and the HPA, reading the
+  fallback value target x fallback.replicas, scales it to fallback.replicas; status.health says
+  Failing with the count, Fallback is True FallbackExists, Event ScaledObjectFallbackActivated;
+  the source back: health Happy 0, Fallback False NoFallbackFound, Event
+  ScaledObjectFallbackDeactivated, and the target back to 0 after the cooldown;
+- currentReplicas: the fallback value is target x the current replica count, so the HPA holds
+  the target where it is rather than moving it to fallback.replicas.
+
+ckeda runs with the adapter certificate on $CKEDA_ADAPTER_PORT (the APIService points there).
+Run: python3 -m pytest tests/e2e/test_fallback.py -v   (CKEDA_BIN: the build directory)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from test_modifiers import env, external_metric, replicas  # noqa: E402,F401
+from test_watcher import condition, deployment, hold, scaled_object, wait_until  # noqa: E402
+
+SLOW = 120.0
+
+
+def trig(mode, value=0):
+    return {"type": "ckeda-test", "name": "t", "metadata": {"mode": mode, "value": str(value)}}
+
+
+def events(kube, ns, name):
+    return [(e["reason"], e.get("message", "")) for e in kube.items(ns, "events")
+            if e["involvedObject"].get("kind") == "ScaledObject" and
+            e["involvedObject"]["name"] == name]
+
+
+def status(kube, ns, name):
+    return kube.get(ns, "scaledobject", name).get("status", {})
+
+
+def served(kube, ns, so, metric):
+    items = (external_metric(kube, ns, so, metric) or {}).get("items") or []
+    return items[0]["value"] if items else None
+
+
+def fallback_so(name, target, mode, **spec):
+    return scaled_object(name, target, [trig(mode)], pollingInterval=1, cooldownPeriod=5,
+                         maxReplicaCount=6, **spec)
+
+
+def test_static_fallback_scales_from_zero_and_recovers(env):
+    kube, ns, c = env
+    kube.apply(ns, deployment("web-static", replicas=0))
+    doc = fallback_so("fb", "web-static", "fail", minReplicaCount=0,
+                      fallback={"failureThreshold": 2, "replicas": 3})
+    kube.apply(ns, doc)
+    wait_until(lambda: kube.get(ns, "hpa", "keda-hpa-fb"), "the HPA")
+
+    h = wait_until(lambda: (h := status(kube, ns, "fb").get("health", {}).get("s0-ckeda-test"))
+                   and h["status"] == "Failing" and h["numberOfFailures"] > 2 and h,
+                   "health Failing past the threshold")
+    assert set(h) == {"numberOfFailures", "status"}
+    f = wait_until(lambda: (f := condition(kube.get(ns, "scaledobject", "fb"), "Fallback")) and
+                   f["status"] == "True" and f, "Fallback True")
+    assert f["reason"] == "FallbackExists"
+    assert f["message"] == "At least one trigger is falling back on this scaled object"
+    # fallback counts as active: the loop scales from zero, then the HPA to fallback.replicas
+    wait_until(lambda: replicas(kube, ns, "web-static") >= 1, "activation from 0 by fallback")
+    wait_until(lambda: served(kube, ns, "fb", "s0-ckeda-test") == "3",
+               "the fallback value 1 x 3 served", timeout=SLOW)
+    wait_until(lambda: replicas(kube, ns, "web-static") == 3, "the HPA at fallback.replicas 3",
+               timeout=SLOW)
+    so = kube.get(ns, "scaledobject", "fb")
+    assert condition(so, "Active")["status"] == "True"
+    assert condition(so, "Ready")["status"] == "True", so["status"]
+    assert so["status"]["triggersActivity"] == {"s0-ckeda-test": {"isActive": True}}
+    wait_until(lambda: ("ScaledObjectFallbackActivated", "ScaledObject fallback is active") in
+               events(kube, ns, "fb"), "Event ScaledObjectFallbackActivated")
+
+    # the source is back, at 0: healthy, no fallback, inactive, and to 0 after the cooldown
+    doc["spec"]["triggers"] = [trig("ok", 0)]
+    kube.apply(ns, doc)
+    wait_until(lambda: status(kube, ns, "fb").get("health", {}).get("s0-ckeda-test") ==
+               {"numberOfFailures": 0, "status": "Happy"}, "health Happy 0")
+    f = wait_until(lambda: (f := condition(kube.get(ns, "scaledobject", "fb"), "Fallback")) and
+                   f["status"] == "False" and f, "Fallback False")
+    assert (f["reason"], f["message"]) == ("NoFallbackFound",
+                                           "No fallbacks are active on this scaled object")
+    wait_until(lambda: ("ScaledObjectFallbackDeactivated",
+                        "ScaledObject fallback is no longer active") in events(kube, ns, "fb"),
+               "Event ScaledObjectFallbackDeactivated")
+    wait_until(lambda: replicas(kube, ns, "web-static") == 0, "back to 0 after the cooldown",
+               timeout=SLOW)
+    assert status(kube, ns, "fb")["triggersActivity"] == {"s0-ckeda-test": {"isActive": False}}
+
+
+def test_current_replicas_fallback_holds_the_target(env):
+    kube, ns, c = env
+    kube.apply(ns, deployment("web-current", replicas=2))
+    kube.apply(ns, fallback_so("fbc", "web-current", "fail", minReplicaCount=1,
+                               fallback={"failureThreshold": 1, "replicas": 5,
+                                         "behavior": "currentReplicas"}))
+    wait_until(lambda: kube.get(ns, "hpa", "keda-hpa-fbc"), "the HPA")
+    wait_until(lambda: (f := condition(kube.get(ns, "scaledobject", "fbc"), "Fallback")) and
+               f["status"] == "True", "Fallback True")
+    # target 1 x the 2 current replicas, not x fallback.replicas 5
+    wait_until(lambda: served(kube, ns, "fbc", "s0-ckeda-test") == "2",
+               "the fallback value 1 x 2 served", timeout=SLOW)
+    hold(lambda: replicas(kube, ns, "web-current") == 2, "2 replicas under currentReplicas",
+         seconds=6)
