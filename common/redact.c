@@ -64,9 +64,11 @@ static bool redact_is_key(const char *start, const char *p)
 
 static bool redact_value_end(char c, char quote)
 {
+    if (c == '\0') /* an unterminated quote ends with the text */
+        return true;
     if (quote)
         return c == quote;
-    return c == '\0' || isspace((unsigned char)c) || c == '&' || c == ';' || c == ',' || c == '"' ||
+    return isspace((unsigned char)c) || c == '&' || c == ';' || c == ',' || c == '"' ||
            c == '\'' || c == ')' || c == '}' || c == ']';
 }
 

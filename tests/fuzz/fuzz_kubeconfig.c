@@ -13,7 +13,7 @@
  * what kubeconfig.h promises: a server URL without a trailing '/', a namespace, at most one
  * source per certificate or key, a certificate together with its key, a CA or
  * insecure-skip-tls-verify but not both, the token of its token file. No message may quote the
- * token file's secret.
+ * token file's secret (unless the input spells it itself).
  */
 #include "common/kubeconfig.h"
 
@@ -153,7 +153,9 @@ static void fuzz_config_check(kubeconfig_t *c, const char *context)
         abort();
 }
 
-static void fuzz_load(const char *path, const char *context)
+/* spelled: the input itself holds the token text (in a name, say), so a message may quote it
+ * without having read the token file. */
+static void fuzz_load(const char *path, const char *context, bool spelled)
 {
     kubeconfig_t *c = NULL;
     errtext_t err;
@@ -162,7 +164,7 @@ static void fuzz_load(const char *path, const char *context)
     err.text[0] = '\0';
     r = kubeconfig_load(path, context, &c, &err);
     if (r < 0) {
-        if (c || !err.text[0] || strstr(err.text, FUZZ_TOKEN))
+        if (c || !err.text[0] || (!spelled && strstr(err.text, FUZZ_TOKEN)))
             abort(); /* a failure says why, and never quotes a credential */
         return;
     }
@@ -191,9 +193,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     context[n] = '\0';
     snprintf(path, sizeof path, "%s/config", dir);
     snprintf(list, sizeof list, "%s/config:%s/base", dir, dir);
-    fuzz_load(path, NULL);
-    fuzz_load(path, context);
-    fuzz_load(list, named ? context : NULL);
+    bool spelled = memmem(data, size, FUZZ_TOKEN, strlen(FUZZ_TOKEN)) != NULL;
+    fuzz_load(path, NULL, spelled);
+    fuzz_load(path, context, spelled);
+    fuzz_load(list, named ? context : NULL, spelled);
     fuzz_dir_remove(dir);
     return 0;
 }

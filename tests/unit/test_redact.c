@@ -37,6 +37,15 @@ static void test_redact_text_credential_keys(void **state)
     check("x-api-key=123;next", "x-api-key=REDACTED;next");
 }
 
+/* A quoted value whose quote never closes ends with the text (found by fuzzing: the scan went
+ * past the terminating NUL). */
+static void test_redact_text_unterminated_quote_ends_at_the_text(void **state)
+{
+    check("{\"apiKey\":\"k3y", "{\"apiKey\":\"REDACTED");
+    check("password='abc", "password='REDACTED");
+    check("token: \"", "token: \"");
+}
+
 static void test_redact_text_leaves_plain_errors(void **state)
 {
     check("connect to 127.0.0.1:6379: connection refused",
@@ -60,6 +69,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redact_text_url_userinfo_and_query),
         cmocka_unit_test(test_redact_text_credential_keys),
+        cmocka_unit_test(test_redact_text_unterminated_quote_ends_at_the_text),
         cmocka_unit_test(test_redact_text_leaves_plain_errors),
         cmocka_unit_test(test_redact_text_truncates_safely),
     };
