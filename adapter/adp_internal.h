@@ -1,26 +1,24 @@
 /*
  * adp_internal: private declarations of the adapter role (`ckeda --role=adapter`).
  *
+ * The HTTPS server itself (arena, request-head parser, JSON and metav1.Status writing, TLS,
+ * connections, the event loop) is common/httpd.h; the adapter keeps its own names for the
+ * pieces its parsers and formatters use (below), so they read in one prefix.
+ *
  * Layers, bottom up (each file says more):
- *   arena.c      per-request memory: one arena per request, freed when the request ends
- *   quantity.c   metric value -> canonical Kubernetes Quantity string
  *   selector.c   Kubernetes label-selector parser (untrusted input, fuzzed)
- *   http.c       HTTP/1.1 request-head parser and query/percent decoding (untrusted, fuzzed)
- *   status.c     JSON writing: escaped strings, metav1.Status bodies
  *   routes.c     route matching, discovery documents, health checks
  *   values.c     ExternalMetricValueList from the table
  *   prom.c       GET /metrics: Prometheus text from the table (KEDA's families, ckeda_*)
- *   tls.c        server TLS context (cert dir or self-signed), peer-certificate verification
  *   authn.c      who is asking: front-proxy headers or client certificate
  *   authz.c      SubjectAccessReview decisions, cached, deduplicated, capped
  *   kube.c       the threads that talk to the API server (auth ConfigMap, reviews)
- *   conn.c       one connection: TLS, read, parse, dispatch, write, keep-alive
- *   server.c     the event loop: listeners, timers, wake-ups
+ *   request.c    one request: route, authenticate, authorize (or wait for a review), serve
+ *   server.c     httpd's configuration for the adapter's listeners and descriptors
  *   adapter.c    adp_main
  *
- * Only server.c, conn.c and kube.c do I/O; the parsers and formatters are pure functions so
- * they can be unit-tested and fuzzed without sockets. Fuzz harnesses include the .c files of
- * the pure layers directly (they do not link the role library).
+ * Only kube.c (and httpd) do I/O; the parsers and formatters are pure functions so they can be
+ * unit-tested and fuzzed without sockets.
  */
 #ifndef CKEDA_ADAPTER_ADP_INTERNAL_H
 #define CKEDA_ADAPTER_ADP_INTERNAL_H
@@ -30,42 +28,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- arena.c ------------------------------------------------------------------------------ */
+#include "common/httpd.h"
 
-typedef struct adp_arena_chunk adp_arena_chunk_t;
+/* ---- common/httpd.h under the adapter's names ---------------------------------------------- */
 
-/* A bump allocator. Everything a request allocates comes from its connection's arena, which is
- * reset when the response has been written: no per-object frees, no leaks across requests. */
-typedef struct adp_arena {
-    adp_arena_chunk_t *head;
-    size_t total; /* bytes allocated in chunks */
-    size_t limit; /* 0: ADP_ARENA_LIMIT */
-} adp_arena_t;
+typedef httpd_arena_t adp_arena_t;
+typedef httpd_sbuf_t adp_sbuf_t;
+typedef httpd_slice_t adp_slice_t;
+typedef httpd_req_t adp_http_req_t;
+typedef httpd_header_t adp_http_header_t;
+typedef httpd_status_details_t adp_status_details_t;
 
-#define ADP_ARENA_CHUNK 8192
-#define ADP_ARENA_LIMIT (4u << 20) /* one request never needs more */
+#define ADP_ARENA_CHUNK      HTTPD_ARENA_CHUNK
+#define ADP_ARENA_LIMIT      HTTPD_ARENA_LIMIT
+#define ADP_HTTP_HEAD_MAX    HTTPD_HEAD_MAX
+#define ADP_HTTP_LINE_MAX    HTTPD_LINE_MAX
+#define ADP_HTTP_HEADERS_MAX HTTPD_HEADERS_MAX
+#define ADP_HTTP_GET         HTTPD_GET
+#define ADP_HTTP_HEAD        HTTPD_HEAD
 
-/* NULL when the limit is reached or memory runs out. n == 0 returns a valid pointer. */
-void *adp_arena_alloc(adp_arena_t *a, size_t n);
-char *adp_arena_strndup(adp_arena_t *a, const char *s, size_t n);
-char *adp_arena_strdup(adp_arena_t *a, const char *s);
-char *adp_arena_printf(adp_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Frees every chunk but the first, which is kept (rewound) for the next request. */
-void adp_arena_reset(adp_arena_t *a);
-void adp_arena_free(adp_arena_t *a);
-
-/* A growing byte buffer inside an arena; `failed` sticks once an append could not allocate. */
-typedef struct adp_sbuf {
-    adp_arena_t *arena;
-    char *p;
-    size_t len, cap;
-    bool failed;
-} adp_sbuf_t;
-
-void adp_sbuf_init(adp_sbuf_t *b, adp_arena_t *a);
-void adp_sbuf_append(adp_sbuf_t *b, const char *s, size_t n);
-void adp_sbuf_puts(adp_sbuf_t *b, const char *s);
-void adp_sbuf_printf(adp_sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define adp_arena_alloc        httpd_arena_alloc
+#define adp_arena_strndup      httpd_arena_strndup
+#define adp_arena_strdup       httpd_arena_strdup
+#define adp_arena_printf       httpd_arena_printf
+#define adp_arena_reset        httpd_arena_reset
+#define adp_arena_free         httpd_arena_free
+#define adp_sbuf_init          httpd_sbuf_init
+#define adp_sbuf_append        httpd_sbuf_append
+#define adp_sbuf_puts          httpd_sbuf_puts
+#define adp_sbuf_printf        httpd_sbuf_printf
+#define adp_slice_eq           httpd_slice_eq
+#define adp_slice_caseeq       httpd_slice_caseeq
+#define adp_http_parse         httpd_parse
+#define adp_http_header_next   httpd_header_next
+#define adp_http_unescape      httpd_unescape
+#define adp_http_target_split  httpd_target_split
+#define adp_http_query_get     httpd_query_get
+#define adp_json_string        httpd_json_string
+#define adp_status_reason      httpd_status_reason
+#define adp_http_reason_phrase httpd_reason_phrase
+#define adp_status_json        httpd_status_json
 
 /* ---- selector.c --------------------------------------------------------------------------- */
 
@@ -84,11 +86,6 @@ typedef enum {
 #define ADP_SEL_REQ_MAX    32
 #define ADP_SEL_VALUES_MAX 128
 #define ADP_SEL_INPUT_MAX  4096
-
-typedef struct adp_slice {
-    const char *p;
-    size_t n;
-} adp_slice_t;
 
 typedef struct adp_sel_req {
     adp_slice_t key;
@@ -111,68 +108,6 @@ int adp_selector_parse(const char *s, size_t n, adp_selector_t *ret, char *err, 
 /* The value a selector pins key to: the last `key=v`, `key==v` or `key in (v)` requirement.
  * -ENOENT if none. */
 int adp_selector_equals(const adp_selector_t *sel, const char *key, adp_slice_t *ret_value);
-
-/* ---- http.c ------------------------------------------------------------------------------- */
-
-#define ADP_HTTP_HEAD_MAX    16384 /* request line + headers */
-#define ADP_HTTP_LINE_MAX    8192  /* request line alone */
-#define ADP_HTTP_HEADERS_MAX 100
-
-typedef enum { ADP_HTTP_GET, ADP_HTTP_HEAD, ADP_HTTP_OTHER } adp_http_method_t;
-
-typedef struct adp_http_header {
-    adp_slice_t name, value; /* value without surrounding whitespace */
-} adp_http_header_t;
-
-/* A parsed request head. Slices point into the caller's buffer. */
-typedef struct adp_http_req {
-    adp_http_method_t method;
-    adp_slice_t method_name;
-    adp_slice_t target; /* origin-form: path[?query] */
-    int minor;          /* HTTP/1.<minor> */
-    bool keep_alive;
-    bool chunked; /* Transfer-Encoding present */
-    uint64_t content_length;
-    size_t head_len; /* bytes of the head, terminator included */
-    uint32_t nheaders;
-    adp_http_header_t headers[ADP_HTTP_HEADERS_MAX];
-} adp_http_req_t;
-
-/* Incremental parse of the head at the start of buf[0..len). *scan carries the position up to
- * which an earlier call found no end of head (start it at 0; it only grows), so feeding the
- * bytes in pieces costs O(total). Returns 0 with *ret filled when the head is complete,
- * -EAGAIN when more bytes are needed, or -EPROTO with *ret_status set to the HTTP status to
- * answer (400, 414, 431, 501, 505) and the connection must close. Never reads past len. */
-int adp_http_parse(const char *buf, size_t len, size_t *scan, adp_http_req_t *ret, int *ret_status);
-/* The first header named name (case-insensitive) after index *pos (start at 0); advances
- * *pos. NULL when there is no further one. */
-const adp_http_header_t *adp_http_header_next(const adp_http_req_t *req, const char *name,
-                                              uint32_t *pos);
-bool adp_slice_eq(adp_slice_t s, const char *lit);
-bool adp_slice_caseeq(adp_slice_t s, const char *lit);
-/* Percent-decodes s (and '+' as a space when plus_space) into a NUL-terminated arena string.
- * -EINVAL on a bad escape or an encoded NUL; -ENOMEM. */
-int adp_http_unescape(adp_arena_t *a, adp_slice_t s, bool plus_space, char **ret);
-/* Splits target into path and query. */
-void adp_http_target_split(adp_slice_t target, adp_slice_t *ret_path, adp_slice_t *ret_query);
-/* The first value of query parameter name, decoded. -ENOENT if absent, -EINVAL if malformed. */
-int adp_http_query_get(adp_arena_t *a, adp_slice_t query, const char *name, char **ret);
-
-/* ---- status.c ----------------------------------------------------------------------------- */
-
-/* Appends s as a JSON string literal (quotes included), escaping as encoding/json does. */
-void adp_json_string(adp_sbuf_t *b, const char *s);
-/* metav1.Status reason for an HTTP status ("NotFound", ...; "" when Kubernetes has none). */
-const char *adp_status_reason(int code);
-const char *adp_http_reason_phrase(int code);
-
-typedef struct adp_status_details {
-    const char *name, *group, *kind; /* each may be NULL */
-} adp_status_details_t;
-
-/* A metav1.Status body (status Failure) for code with message. */
-void adp_status_json(adp_sbuf_t *b, int code, const char *message,
-                     const adp_status_details_t *details);
 
 /* ---- routes.c ----------------------------------------------------------------------------- */
 

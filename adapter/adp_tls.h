@@ -1,8 +1,8 @@
 /*
- * adp_tls: the adapter's private declarations that involve OpenSSL types: the server TLS
- * context (tls.c), the authentication configuration read from the cluster (kube.c) and the
- * identity of a request (authn.c). Kept apart from adp_internal.h so the pure parsers build
- * without OpenSSL headers.
+ * adp_tls: the adapter's private declarations that involve OpenSSL types: the authentication
+ * configuration read from the cluster (kube.c) and the identity of a request (authn.c). Kept
+ * apart from adp_internal.h so the pure parsers build without OpenSSL headers. The server TLS
+ * context itself is common/httpd.h's.
  */
 #ifndef CKEDA_ADAPTER_ADP_TLS_H
 #define CKEDA_ADAPTER_ADP_TLS_H
@@ -11,26 +11,6 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-
-/* ---- tls.c -------------------------------------------------------------------------------- */
-
-typedef struct adp_tls adp_tls_t;
-
-/* cert_dir "" or NULL: a self-signed certificate generated in memory. Logs its failures. */
-int adp_tls_new(const char *cert_dir, adp_tls_t **ret);
-void adp_tls_free(adp_tls_t *t);
-/* Reloads the certificate directory if its files changed (checked at most every 10 s, or now
- * when force). Keeps the old context if the new files do not load. */
-void adp_tls_maybe_reload(adp_tls_t *t, uint64_t now_ms, bool force);
-SSL_CTX *adp_tls_ctx(const adp_tls_t *t);
-/* ca.crt of the certificate directory (client CA), or NULL. */
-X509_STORE *adp_tls_client_ca(const adp_tls_t *t);
-/* Drains OpenSSL's error queue into buf ("; "-separated). */
-void adp_tls_errors(char *buf, size_t size);
-/* Whether leaf (with the peer's untrusted intermediates) chains to store for client auth. */
-bool adp_tls_chain_ok(X509_STORE *store, X509 *leaf, STACK_OF(X509) * untrusted);
-/* A store of every certificate in a PEM bundle. -EINVAL if it holds none. */
-int adp_tls_store_from_pem(const char *pem, size_t n, X509_STORE **ret);
 
 /* ---- the cluster's authentication configuration (kube.c builds it, authn.c reads it) ------ */
 

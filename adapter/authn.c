@@ -73,7 +73,7 @@ static int authcfg_ca(const cJSON *data, const char *key, X509_STORE **ret, char
     *ret = NULL;
     if (!cJSON_IsString(s) || !s->valuestring[0])
         return 0;
-    if (adp_tls_store_from_pem(s->valuestring, strlen(s->valuestring), ret) < 0) {
+    if (httpd_tls_store_from_pem(s->valuestring, strlen(s->valuestring), ret) < 0) {
         snprintf(err, errlen, "%s holds no PEM certificate", key);
         return -EINVAL;
     }
@@ -174,9 +174,9 @@ static void peer_check(const adp_authcfg_t *cfg, X509_STORE *client_ca, uint64_t
     if (!leaf)
         return;
     peer_names(p, leaf);
-    p->front_proxy = cfg && cfg->rh_ca && adp_tls_chain_ok(cfg->rh_ca, leaf, chain) &&
+    p->front_proxy = cfg && cfg->rh_ca && httpd_tls_chain_ok(cfg->rh_ca, leaf, chain) &&
                      peer_cn_allowed(cfg, p->cn);
-    p->client = cca && adp_tls_chain_ok(cca, leaf, chain) && p->cn && p->cn[0];
+    p->client = cca && httpd_tls_chain_ok(cca, leaf, chain) && p->cn && p->cn[0];
 }
 
 /* ---- the request's identity -------------------------------------------------------------- */

@@ -5,14 +5,16 @@
  * write them. Do not run it against a table whose watcher is live and writing.
  *
  *   shmtool --shm-name N add NS/NAME [--polling-interval S] [--min N] [--max N]
- *           [--fallback THRESHOLD:REPLICAS[:BEHAVIOR]]
+ *           [--fallback THRESHOLD:REPLICAS[:BEHAVIOR]] [--target KIND/NAME (apps/v1)]
  *           --trigger TYPE[,activation=X][,target=Y][,name=T][,usecached=1][,metrictype=Value]
  *                     [,KEY=VALUE...]
  *           [--trigger ...]
  *       KEY=VALUE pairs other than activation/target/name/usecached/metrictype go into the
- *       trigger's metadata; usecached=1 is the trigger's useCachedMetrics: true (default
- *       false). BEHAVIOR is static (default), currentReplicas, currentReplicasIfHigher or
- *       currentReplicasIfLower. Prints the trigger slots, one per line.
+ *       trigger's metadata, except auth.PARAM=SECRET:KEY, which gives the trigger a
+ *       TriggerAuthentication (in the object's namespace) with that secretTargetRef;
+ *       usecached=1 is the trigger's useCachedMetrics: true (default false). BEHAVIOR is
+ *       static (default), currentReplicas, currentReplicasIfHigher or currentReplicasIfLower.
+ *       Prints the trigger slots, one per line.
  *   shmtool --shm-name N observed NS/NAME SPEC STATUS READY   (the target's replica counts,
  *       as the watcher observes them; -1 is unknown)
  *   shmtool --shm-name N del NS/NAME
@@ -57,8 +59,37 @@ static int split_name(const char *arg, char *ns, char *name)
     return 0;
 }
 
+/* auth.PARAM=SECRET:KEY: one secretTargetRef of the trigger's TriggerAuthentication, whose uid
+ * names its first reference (the worker caches resolutions per uid: a test that wants another
+ * resolution names another Secret or parameter). */
+static void add_auth_ref(cJSON *doc, const char *ns, const char *param, const char *ref)
+{
+    cJSON *auth = cJSON_GetObjectItemCaseSensitive(doc, "authentication"), *refs, *r;
+    const char *colon = strchr(ref, ':');
+    char secret[256], uid[300];
+
+    snprintf(secret, sizeof secret, "%.*s", colon ? (int)(colon - ref) : (int)strlen(ref), ref);
+    if (!auth) {
+        snprintf(uid, sizeof uid, "shmtool-%.40s-%s", param, secret);
+        cJSON_AddItemToObject(doc, "authenticationRef", cJSON_Parse("{\"name\":\"shmtool\"}"));
+        auth = cJSON_AddObjectToObject(doc, "authentication");
+        cJSON_AddStringToObject(auth, "kind", "TriggerAuthentication");
+        cJSON_AddStringToObject(auth, "namespace", ns);
+        cJSON_AddStringToObject(auth, "name", "shmtool");
+        cJSON_AddStringToObject(auth, "uid", uid);
+        cJSON_AddStringToObject(auth, "generation", "1");
+        cJSON_AddArrayToObject(cJSON_AddObjectToObject(auth, "spec"), "secretTargetRef");
+    }
+    refs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(auth, "spec"),
+                                            "secretTargetRef");
+    cJSON_AddItemToArray(refs, r = cJSON_CreateObject());
+    cJSON_AddStringToObject(r, "parameter", param);
+    cJSON_AddStringToObject(r, "name", secret);
+    cJSON_AddStringToObject(r, "key", colon ? colon + 1 : "");
+}
+
 /* TYPE[,k=v...] into a trigger config and a metadata blob. */
-static int parse_trigger(const char *spec, shm_trig_cfg_t *c, char **ret_blob)
+static int parse_trigger(const char *spec, const char *ns, shm_trig_cfg_t *c, char **ret_blob)
 {
     char *dup = strdup(spec), *save = NULL, *tok;
     cJSON *doc = cJSON_CreateObject(), *md = cJSON_AddObjectToObject(doc, "metadata");
@@ -83,6 +114,8 @@ static int parse_trigger(const char *spec, shm_trig_cfg_t *c, char **ret_blob)
                 strcmp(eq + 1, "Value") == 0 ? SHM_METRIC_VALUE : SHM_METRIC_AVERAGE_VALUE;
         else if (strcmp(tok, "usecached") == 0)
             c->use_cached_metrics = strcmp(eq + 1, "1") == 0 || strcmp(eq + 1, "true") == 0;
+        else if (strncmp(tok, "auth.", 5) == 0)
+            add_auth_ref(doc, ns, tok + 5, eq + 1);
         else
             cJSON_AddStringToObject(md, tok, eq + 1);
     }
@@ -139,6 +172,11 @@ static int cmd_add(shm_table_t *t, int blobs, int argc, char **argv)
             so.max_replicas = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--fallback") == 0 && parse_fallback(argv[i + 1], &so) < 0)
             return die("--fallback THRESHOLD:REPLICAS[:BEHAVIOR]");
+        else if (strcmp(argv[i], "--target") == 0 &&
+                 split_name(argv[i + 1], so.target_kind, so.target_name) < 0)
+            return die("--target KIND/NAME");
+    if (so.target_kind[0])
+        snprintf(so.target_api_version, sizeof so.target_api_version, "apps/v1");
     so.polling_interval_s = pi;
     so.generation = old.generation + 1;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -146,7 +184,8 @@ static int cmd_add(shm_table_t *t, int blobs, int argc, char **argv)
         char *blob = NULL;
         if (strcmp(argv[i], "--trigger") != 0)
             continue;
-        if (parse_trigger(argv[i + 1], &c, &blob) < 0 || (next = free_trigger(t, next)) == SHM_NONE)
+        if (parse_trigger(argv[i + 1], so.ns, &c, &blob) < 0 ||
+            (next = free_trigger(t, next)) == SHM_NONE)
             return die("bad --trigger type or no free trigger slot");
         c.flags = SHM_F_VALID;
         c.so_slot = slot;

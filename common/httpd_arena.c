@@ -1,18 +1,19 @@
 /*
- * arena: the memory of one request (adapter process). Every allocation made while serving a
- * request comes from its connection's arena; adp_arena_reset() at the end of the response
- * frees them all at once, so no code path can leak across requests and none needs its own
- * free. A request is bounded (ADP_ARENA_LIMIT): a hostile one cannot grow the process.
+ * httpd_arena: the memory of one request (the process of the role serving it: adapter,
+ * webhook). Every allocation made while serving a request comes from its connection's arena;
+ * httpd_arena_reset() at the end of the response frees them all at once, so no code path can
+ * leak across requests and none needs its own free. A request is bounded (the arena's limit):
+ * a hostile one cannot grow the process.
  */
-#include "adapter/adp_internal.h"
+#include "common/httpd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-struct adp_arena_chunk {
-    adp_arena_chunk_t *next;
+struct httpd_arena_chunk {
+    httpd_arena_chunk_t *next;
     size_t cap, used;
     max_align_t data[];
 };
@@ -23,15 +24,15 @@ static size_t arena_align(size_t n)
     return (n + a - 1) / a * a;
 }
 
-void *adp_arena_alloc(adp_arena_t *a, size_t n)
+void *httpd_arena_alloc(httpd_arena_t *a, size_t n)
 {
-    size_t need = arena_align(n ? n : 1), limit = a->limit ? a->limit : ADP_ARENA_LIMIT;
-    adp_arena_chunk_t *c = a->head;
+    size_t need = arena_align(n ? n : 1), limit = a->limit ? a->limit : HTTPD_ARENA_LIMIT;
+    httpd_arena_chunk_t *c = a->head;
 
     if (need < n)
         return NULL; /* overflow */
     if (!c || c->cap - c->used < need) {
-        size_t cap = need > ADP_ARENA_CHUNK ? need : ADP_ARENA_CHUNK;
+        size_t cap = need > HTTPD_ARENA_CHUNK ? need : HTTPD_ARENA_CHUNK;
         if (a->total + cap > limit)
             return NULL;
         c = malloc(sizeof *c + cap);
@@ -48,9 +49,9 @@ void *adp_arena_alloc(adp_arena_t *a, size_t n)
     return p;
 }
 
-char *adp_arena_strndup(adp_arena_t *a, const char *s, size_t n)
+char *httpd_arena_strndup(httpd_arena_t *a, const char *s, size_t n)
 {
-    char *p = adp_arena_alloc(a, n + 1);
+    char *p = httpd_arena_alloc(a, n + 1);
     if (!p)
         return NULL;
     memcpy(p, s, n);
@@ -58,12 +59,12 @@ char *adp_arena_strndup(adp_arena_t *a, const char *s, size_t n)
     return p;
 }
 
-char *adp_arena_strdup(adp_arena_t *a, const char *s)
+char *httpd_arena_strdup(httpd_arena_t *a, const char *s)
 {
-    return adp_arena_strndup(a, s, strlen(s));
+    return httpd_arena_strndup(a, s, strlen(s));
 }
 
-char *adp_arena_printf(adp_arena_t *a, const char *fmt, ...)
+char *httpd_arena_printf(httpd_arena_t *a, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -72,7 +73,7 @@ char *adp_arena_printf(adp_arena_t *a, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || !(p = adp_arena_alloc(a, (size_t)n + 1)))
+    if (n < 0 || !(p = httpd_arena_alloc(a, (size_t)n + 1)))
         return NULL;
     va_start(ap, fmt);
     vsnprintf(p, (size_t)n + 1, fmt, ap);
@@ -80,12 +81,12 @@ char *adp_arena_printf(adp_arena_t *a, const char *fmt, ...)
     return p;
 }
 
-void adp_arena_reset(adp_arena_t *a)
+void httpd_arena_reset(httpd_arena_t *a)
 {
-    adp_arena_chunk_t *c = a->head, *last = NULL;
+    httpd_arena_chunk_t *c = a->head, *last = NULL;
 
     while (c) {
-        adp_arena_chunk_t *next = c->next;
+        httpd_arena_chunk_t *next = c->next;
         if (!next) {
             last = c; /* the oldest chunk stays for the next request */
             break;
@@ -97,7 +98,7 @@ void adp_arena_reset(adp_arena_t *a)
     a->total = last ? last->cap : 0;
     if (last) {
         last->used = 0;
-        if (last->cap > ADP_ARENA_CHUNK) { /* an oversized first chunk is not kept */
+        if (last->cap > HTTPD_ARENA_CHUNK) { /* an oversized first chunk is not kept */
             free(last);
             a->head = NULL;
             a->total = 0;
@@ -105,11 +106,11 @@ void adp_arena_reset(adp_arena_t *a)
     }
 }
 
-void adp_arena_free(adp_arena_t *a)
+void httpd_arena_free(httpd_arena_t *a)
 {
-    adp_arena_chunk_t *c = a->head;
+    httpd_arena_chunk_t *c = a->head;
     while (c) {
-        adp_arena_chunk_t *next = c->next;
+        httpd_arena_chunk_t *next = c->next;
         free(c);
         c = next;
     }
@@ -117,12 +118,12 @@ void adp_arena_free(adp_arena_t *a)
     a->total = 0;
 }
 
-void adp_sbuf_init(adp_sbuf_t *b, adp_arena_t *a)
+void httpd_sbuf_init(httpd_sbuf_t *b, httpd_arena_t *a)
 {
-    *b = (adp_sbuf_t){.arena = a};
+    *b = (httpd_sbuf_t){.arena = a};
 }
 
-void adp_sbuf_append(adp_sbuf_t *b, const char *s, size_t n)
+void httpd_sbuf_append(httpd_sbuf_t *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
@@ -130,7 +131,7 @@ void adp_sbuf_append(adp_sbuf_t *b, const char *s, size_t n)
         size_t cap = b->cap ? b->cap * 2 : 1024;
         while (cap - b->len < n + 1)
             cap *= 2;
-        char *p = adp_arena_alloc(b->arena, cap);
+        char *p = httpd_arena_alloc(b->arena, cap);
         if (!p) {
             b->failed = true;
             return;
@@ -145,12 +146,12 @@ void adp_sbuf_append(adp_sbuf_t *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-void adp_sbuf_puts(adp_sbuf_t *b, const char *s)
+void httpd_sbuf_puts(httpd_sbuf_t *b, const char *s)
 {
-    adp_sbuf_append(b, s, strlen(s));
+    httpd_sbuf_append(b, s, strlen(s));
 }
 
-void adp_sbuf_printf(adp_sbuf_t *b, const char *fmt, ...)
+void httpd_sbuf_printf(httpd_sbuf_t *b, const char *fmt, ...)
 {
     char small[256];
     va_list ap;
@@ -164,10 +165,10 @@ void adp_sbuf_printf(adp_sbuf_t *b, const char *fmt, ...)
         return;
     }
     if ((size_t)n < sizeof small) {
-        adp_sbuf_append(b, small, (size_t)n);
+        httpd_sbuf_append(b, small, (size_t)n);
         return;
     }
-    char *big = adp_arena_alloc(b->arena, (size_t)n + 1);
+    char *big = httpd_arena_alloc(b->arena, (size_t)n + 1);
     if (!big) {
         b->failed = true;
         return;
@@ -175,16 +176,16 @@ void adp_sbuf_printf(adp_sbuf_t *b, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    adp_sbuf_append(b, big, (size_t)n);
+    httpd_sbuf_append(b, big, (size_t)n);
 }
 
-bool adp_slice_eq(adp_slice_t s, const char *lit)
+bool httpd_slice_eq(httpd_slice_t s, const char *lit)
 {
     size_t n = strlen(lit);
     return s.n == n && memcmp(s.p, lit, n) == 0;
 }
 
-bool adp_slice_caseeq(adp_slice_t s, const char *lit)
+bool httpd_slice_caseeq(httpd_slice_t s, const char *lit)
 {
     size_t n = strlen(lit);
     return s.n == n && strncasecmp(s.p, lit, n) == 0;

@@ -1,29 +1,31 @@
 /*
- * tls: the adapter's server TLS (adapter process; OpenSSL is initialised here, never in the
- * supervisor).
+ * httpd_tls: httpd's server TLS (the serving role's process; OpenSSL is initialised there,
+ * never in the supervisor).
  *
  * The serving certificate comes from --cert-dir (tls.crt, tls.key; KEDA's names) and is
- * reloaded when the files change (checked every ADP_TLS_RELOAD_MS and on SIGHUP): new
- * connections get the new context, established ones keep theirs. ca.crt in the same directory
- * is the client CA for client-certificate authentication, as KEDA passes
- * --client-ca-file=/certs/ca.crt. Without --cert-dir a self-signed certificate is generated in
+ * reloaded when the files change (checked every HTTPD_TLS_RELOAD_MS and on the role's SIGHUP):
+ * new connections get the new context, established ones keep theirs. ca.crt in the same
+ * directory is loaded as a trust store for the role (the adapter's client CA, as KEDA passes
+ * --client-ca-file=/certs/ca.crt). Without --cert-dir a self-signed certificate is generated in
  * memory at start (with a warning).
  *
- * TLS 1.2 minimum, AEAD ciphers only for 1.2, no renegotiation, no session resumption (every
- * connection presents its client certificate, so identity never depends on a cached session).
- * The client certificate is requested but not required, and never judged by the handshake:
- * which CA it chains to decides what it means (front proxy or client), so authn.c verifies it
- * with adp_tls_chain_ok() against each trust store in turn, as Go's apiserver does.
+ * TLS 1.2 minimum, AEAD ciphers only for 1.2, no renegotiation, no session resumption (so a
+ * client certificate is presented on every connection and identity never depends on a cached
+ * session). A role may ask for a client certificate; it is never required nor judged by the
+ * handshake: the role decides what it means (the adapter checks it against each of its trust
+ * stores with httpd_tls_chain_ok(), as Go's apiserver does).
  *
  * OpenSSL habits (nginx): clear the error queue before a call, drain it into the message after
  * a failure.
  */
-#include "adapter/adp_tls.h"
+#include "common/httpd.h"
 
 #include "common/log.h"
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -32,10 +34,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define ADP_TLS_RELOAD_MS 10000
+#define HTTPD_TLS_RELOAD_MS 10000
 
-struct adp_tls {
+struct httpd_tls {
     char dir[1024]; /* "" : self-signed */
+    bool request_client_cert;
+    char self_cn[64];
+    char self_sans[512];
     SSL_CTX *ctx;
     X509_STORE *client_ca; /* ca.crt, or NULL */
     struct stat st[3];     /* tls.crt, tls.key, ca.crt when loaded */
@@ -44,7 +49,7 @@ struct adp_tls {
 
 static const char *const tls_files[3] = {"tls.crt", "tls.key", "ca.crt"};
 
-void adp_tls_errors(char *buf, size_t size)
+void httpd_tls_errors(char *buf, size_t size)
 {
     unsigned long e;
     size_t used = 0;
@@ -64,7 +69,7 @@ static int tls_verify_any(int preverify, X509_STORE_CTX *x)
 {
     (void)preverify;
     (void)x;
-    return 1; /* judged after the handshake, per trust store (authn.c) */
+    return 1; /* judged after the handshake by the role, per trust store */
 }
 
 static int tls_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -80,7 +85,7 @@ static int tls_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
-static SSL_CTX *tls_ctx_new(void)
+static SSL_CTX *tls_ctx_new(bool request_client_cert)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
@@ -95,13 +100,14 @@ static SSL_CTX *tls_ctx_new(void)
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, tls_verify_any);
+    if (request_client_cert)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, tls_verify_any);
     SSL_CTX_set_alpn_select_cb(ctx, tls_alpn, NULL);
     return ctx;
 }
 
-/* A self-signed P-256 certificate for localhost and KEDA's service names, valid a year. */
-static int tls_self_signed(SSL_CTX *ctx)
+/* A self-signed P-256 certificate for the role's names, valid a year. */
+static int tls_self_signed(const httpd_tls_t *t, SSL_CTX *ctx)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
     X509 *x = X509_new();
@@ -119,14 +125,10 @@ static int tls_self_signed(SSL_CTX *ctx)
          X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
          X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600) && X509_set_pubkey(x, key) &&
          X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                                    (const unsigned char *)"ckeda-adapter", -1, -1, 0) &&
+                                    (const unsigned char *)t->self_cn, -1, -1, 0) &&
          X509_set_issuer_name(x, X509_get_subject_name(x));
     X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-    ok = ok &&
-         (san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
-                                    "DNS:localhost,IP:127.0.0.1,IP:::1,"
-                                    "DNS:keda-operator-metrics-apiserver.keda.svc,"
-                                    "DNS:keda-metrics-apiserver.keda.svc")) &&
+    ok = ok && (san = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, t->self_sans)) &&
          X509_add_ext(x, san, -1) && X509_sign(x, key, EVP_sha256()) &&
          SSL_CTX_use_certificate(ctx, x) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1;
 out:
@@ -137,7 +139,7 @@ out:
     return ok ? 0 : -EINVAL;
 }
 
-static int tls_load_dir(adp_tls_t *t, SSL_CTX *ctx, X509_STORE **ret_ca, struct stat st[3])
+static int tls_load_dir(httpd_tls_t *t, SSL_CTX *ctx, X509_STORE **ret_ca, struct stat st[3])
 {
     char path[3][1100], err[512];
 
@@ -155,14 +157,14 @@ static int tls_load_dir(adp_tls_t *t, SSL_CTX *ctx, X509_STORE **ret_ca, struct 
     if (SSL_CTX_use_certificate_chain_file(ctx, path[0]) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, path[1], SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-        adp_tls_errors(err, sizeof err);
+        httpd_tls_errors(err, sizeof err);
         return log_error(-EINVAL, "cannot load the serving certificate from %s: %s", t->dir, err);
     }
     *ret_ca = NULL;
     if (st[2].st_ino) {
         X509_STORE *ca = X509_STORE_new();
         if (!ca || X509_STORE_load_file(ca, path[2]) != 1) {
-            adp_tls_errors(err, sizeof err);
+            httpd_tls_errors(err, sizeof err);
             X509_STORE_free(ca);
             return log_error(-EINVAL, "cannot load the client CA %s: %s", path[2], err);
         }
@@ -171,22 +173,22 @@ static int tls_load_dir(adp_tls_t *t, SSL_CTX *ctx, X509_STORE **ret_ca, struct 
     return 0;
 }
 
-static int tls_build(adp_tls_t *t)
+static int tls_build(httpd_tls_t *t)
 {
-    SSL_CTX *ctx = tls_ctx_new();
+    SSL_CTX *ctx = tls_ctx_new(t->request_client_cert);
     X509_STORE *ca = NULL;
     struct stat st[3];
     char err[512];
     int r;
 
     if (!ctx) {
-        adp_tls_errors(err, sizeof err);
+        httpd_tls_errors(err, sizeof err);
         return log_error(-ENOMEM, "cannot create a TLS context: %s", err);
     }
-    r = t->dir[0] ? tls_load_dir(t, ctx, &ca, st) : tls_self_signed(ctx);
+    r = t->dir[0] ? tls_load_dir(t, ctx, &ca, st) : tls_self_signed(t, ctx);
     if (r < 0) {
         if (!t->dir[0]) {
-            adp_tls_errors(err, sizeof err);
+            httpd_tls_errors(err, sizeof err);
             log_error(r, "cannot generate a self-signed certificate: %s", err);
         }
         SSL_CTX_free(ctx);
@@ -201,14 +203,18 @@ static int tls_build(adp_tls_t *t)
     return 0;
 }
 
-int adp_tls_new(const char *cert_dir, adp_tls_t **ret)
+int httpd_tls_new(const httpd_tls_opts_t *opts, httpd_tls_t **ret)
 {
-    adp_tls_t *t = calloc(1, sizeof *t);
+    httpd_tls_t *t = calloc(1, sizeof *t);
     int r;
 
     if (!t)
         return -ENOMEM;
-    snprintf(t->dir, sizeof t->dir, "%s", cert_dir ? cert_dir : "");
+    snprintf(t->dir, sizeof t->dir, "%s", opts->cert_dir ? opts->cert_dir : "");
+    snprintf(t->self_cn, sizeof t->self_cn, "%s", opts->self_cn ? opts->self_cn : "ckeda");
+    snprintf(t->self_sans, sizeof t->self_sans, "%s",
+             opts->self_sans ? opts->self_sans : "DNS:localhost,IP:127.0.0.1,IP:::1");
+    t->request_client_cert = opts->request_client_cert;
     if (!t->dir[0])
         log_warning(0, "no --cert-dir: serving a self-signed certificate generated in memory "
                        "(deployments pass --cert-dir)");
@@ -220,7 +226,7 @@ int adp_tls_new(const char *cert_dir, adp_tls_t **ret)
     return 0;
 }
 
-static bool tls_changed(const adp_tls_t *t)
+static bool tls_changed(const httpd_tls_t *t)
 {
     char path[1100];
 
@@ -237,11 +243,11 @@ static bool tls_changed(const adp_tls_t *t)
     return false;
 }
 
-void adp_tls_maybe_reload(adp_tls_t *t, uint64_t now_ms, bool force)
+void httpd_tls_maybe_reload(httpd_tls_t *t, uint64_t now_ms, bool force)
 {
     if (!t->dir[0] || (!force && now_ms < t->next_check_ms))
         return;
-    t->next_check_ms = now_ms + ADP_TLS_RELOAD_MS;
+    t->next_check_ms = now_ms + HTTPD_TLS_RELOAD_MS;
     if (!force && !tls_changed(t))
         return;
     if (tls_build(t) == 0)
@@ -249,17 +255,17 @@ void adp_tls_maybe_reload(adp_tls_t *t, uint64_t now_ms, bool force)
     /* on failure the previous certificate stays in use; tls_build logged why */
 }
 
-SSL_CTX *adp_tls_ctx(const adp_tls_t *t)
+SSL_CTX *httpd_tls_ctx(const httpd_tls_t *t)
 {
     return t->ctx;
 }
 
-X509_STORE *adp_tls_client_ca(const adp_tls_t *t)
+X509_STORE *httpd_tls_client_ca(const httpd_tls_t *t)
 {
     return t->client_ca;
 }
 
-void adp_tls_free(adp_tls_t *t)
+void httpd_tls_free(httpd_tls_t *t)
 {
     if (!t)
         return;
@@ -268,7 +274,7 @@ void adp_tls_free(adp_tls_t *t)
     free(t);
 }
 
-bool adp_tls_chain_ok(X509_STORE *store, X509 *leaf, STACK_OF(X509) * untrusted)
+bool httpd_tls_chain_ok(X509_STORE *store, X509 *leaf, STACK_OF(X509) * untrusted)
 {
     X509_STORE_CTX *c;
     bool ok;
@@ -285,7 +291,7 @@ bool adp_tls_chain_ok(X509_STORE *store, X509 *leaf, STACK_OF(X509) * untrusted)
     return ok;
 }
 
-int adp_tls_store_from_pem(const char *pem, size_t n, X509_STORE **ret)
+int httpd_tls_store_from_pem(const char *pem, size_t n, X509_STORE **ret)
 {
     BIO *bio = BIO_new_mem_buf(pem, (int)n);
     X509_STORE *store = X509_STORE_new();

@@ -1,18 +1,19 @@
 /*
- * http: the HTTP/1.1 request-head parser and URL decoding of the adapter (adapter process).
+ * httpd_parse: the HTTP/1.1 request-head parser and URL decoding of httpd (the serving role's
+ * process).
  *
  * Pure functions over bytes the peer sent: no I/O, no allocation except the arena in the
  * decoders, never a read past the given length. The connection feeds whatever it has read;
  * the parser answers "complete", "need more" or "reject with status N" and gives the same
- * answer whatever way the bytes were split (tests/unit/test_adapter_http.c checks every split
+ * answer whatever way the bytes were split (tests/unit/test_adapter_parse.c checks every split
  * point; tests/fuzz/fuzz_http_request.c fuzzes it).
  *
  * Deliberately strict where leniency has caused request smuggling elsewhere: no obs-fold, no
- * whitespace before ':', one Content-Length value, no Transfer-Encoding (this API takes no
- * bodies), exactly one Host in HTTP/1.1. Bare LF line endings are accepted (as Go's server
- * does); a bare CR is not.
+ * whitespace before ':', one Content-Length value, no Transfer-Encoding (bodies come with a
+ * Content-Length: kube-apiserver sends its requests so), exactly one Host in HTTP/1.1. Bare LF line
+ * endings are accepted (as Go's server does); a bare CR is not.
  */
-#include "adapter/adp_internal.h"
+#include "common/httpd.h"
 
 #include <errno.h>
 #include <string.h>
@@ -45,7 +46,7 @@ static int http_reject(int *ret_status, int status)
 }
 
 /* One line [p, eol) without its CR LF; *next is the start of the following line. */
-static adp_slice_t http_line(const char *p, const char *end, const char **next)
+static httpd_slice_t http_line(const char *p, const char *end, const char **next)
 {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *stop = nl ? nl : end;
@@ -53,10 +54,10 @@ static adp_slice_t http_line(const char *p, const char *end, const char **next)
     *next = nl ? nl + 1 : end;
     if (stop > p && stop[-1] == '\r')
         stop--;
-    return (adp_slice_t){p, (size_t)(stop - p)};
+    return (httpd_slice_t){p, (size_t)(stop - p)};
 }
 
-static int http_parse_request_line(adp_slice_t l, adp_http_req_t *r, int *ret_status)
+static int http_parse_request_line(httpd_slice_t l, httpd_req_t *r, int *ret_status)
 {
     const char *sp1 = memchr(l.p, ' ', l.n), *sp2, *end = l.p + l.n;
 
@@ -65,9 +66,9 @@ static int http_parse_request_line(adp_slice_t l, adp_http_req_t *r, int *ret_st
     sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
     if (!sp2 || sp2 == sp1 + 1)
         return http_reject(ret_status, 400);
-    r->method_name = (adp_slice_t){l.p, (size_t)(sp1 - l.p)};
-    r->target = (adp_slice_t){sp1 + 1, (size_t)(sp2 - sp1 - 1)};
-    adp_slice_t version = {sp2 + 1, (size_t)(end - sp2 - 1)};
+    r->method_name = (httpd_slice_t){l.p, (size_t)(sp1 - l.p)};
+    r->target = (httpd_slice_t){sp1 + 1, (size_t)(sp2 - sp1 - 1)};
+    httpd_slice_t version = {sp2 + 1, (size_t)(end - sp2 - 1)};
     for (size_t i = 0; i < r->method_name.n; i++)
         if (!http_tchar((unsigned char)r->method_name.p[i]))
             return http_reject(ret_status, 400);
@@ -82,14 +83,15 @@ static int http_parse_request_line(adp_slice_t l, adp_http_req_t *r, int *ret_st
     if (version.p[5] != '1')
         return http_reject(ret_status, 505);
     r->minor = version.p[7] - '0';
-    r->method = adp_slice_eq(r->method_name, "GET")    ? ADP_HTTP_GET
-                : adp_slice_eq(r->method_name, "HEAD") ? ADP_HTTP_HEAD
-                                                       : ADP_HTTP_OTHER;
+    r->method = httpd_slice_eq(r->method_name, "GET")    ? HTTPD_GET
+                : httpd_slice_eq(r->method_name, "HEAD") ? HTTPD_HEAD
+                : httpd_slice_eq(r->method_name, "POST") ? HTTPD_POST
+                                                         : HTTPD_OTHER;
     r->keep_alive = r->minor >= 1;
     return 0;
 }
 
-static int http_parse_header(adp_slice_t l, adp_http_req_t *r, int *ret_status)
+static int http_parse_header(httpd_slice_t l, httpd_req_t *r, int *ret_status)
 {
     const char *colon = memchr(l.p, ':', l.n);
     const char *v, *ve;
@@ -106,7 +108,7 @@ static int http_parse_header(adp_slice_t l, adp_http_req_t *r, int *ret_status)
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             return http_reject(ret_status, 400);
     }
-    if (r->nheaders >= ADP_HTTP_HEADERS_MAX)
+    if (r->nheaders >= HTTPD_HEADERS_MAX)
         return http_reject(ret_status, 431);
     v = colon + 1;
     ve = l.p + l.n;
@@ -115,11 +117,11 @@ static int http_parse_header(adp_slice_t l, adp_http_req_t *r, int *ret_status)
     while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
         ve--;
     r->headers[r->nheaders++] =
-        (adp_http_header_t){.name = {l.p, (size_t)(colon - l.p)}, .value = {v, (size_t)(ve - v)}};
+        (httpd_header_t){.name = {l.p, (size_t)(colon - l.p)}, .value = {v, (size_t)(ve - v)}};
     return 0;
 }
 
-static int http_content_length(adp_slice_t v, uint64_t *ret)
+static int http_content_length(httpd_slice_t v, uint64_t *ret)
 {
     uint64_t n = 0;
 
@@ -135,7 +137,7 @@ static int http_content_length(adp_slice_t v, uint64_t *ret)
 }
 
 /* Connection tokens: "close" ends keep-alive, "keep-alive" asks for it (HTTP/1.0). */
-static void http_connection(adp_slice_t v, adp_http_req_t *r)
+static void http_connection(httpd_slice_t v, httpd_req_t *r)
 {
     size_t i = 0;
 
@@ -149,33 +151,33 @@ static void http_connection(adp_slice_t v, adp_http_req_t *r)
         e = i;
         while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
             e--;
-        adp_slice_t tok = {v.p + s, e - s};
-        if (adp_slice_caseeq(tok, "close"))
+        httpd_slice_t tok = {v.p + s, e - s};
+        if (httpd_slice_caseeq(tok, "close"))
             r->keep_alive = false;
-        else if (adp_slice_caseeq(tok, "keep-alive") && r->minor == 0)
+        else if (httpd_slice_caseeq(tok, "keep-alive") && r->minor == 0)
             r->keep_alive = true;
     }
 }
 
-static int http_semantics(adp_http_req_t *r, int *ret_status)
+static int http_semantics(httpd_req_t *r, int *ret_status)
 {
     bool have_cl = false;
     unsigned hosts = 0;
     bool close_seen = false;
 
     for (uint32_t i = 0; i < r->nheaders; i++) {
-        adp_http_header_t *h = &r->headers[i];
+        httpd_header_t *h = &r->headers[i];
         uint64_t cl;
-        if (adp_slice_caseeq(h->name, "content-length")) {
+        if (httpd_slice_caseeq(h->name, "content-length")) {
             if (http_content_length(h->value, &cl) < 0 || (have_cl && cl != r->content_length))
                 return http_reject(ret_status, 400);
             have_cl = true;
             r->content_length = cl;
-        } else if (adp_slice_caseeq(h->name, "transfer-encoding")) {
+        } else if (httpd_slice_caseeq(h->name, "transfer-encoding")) {
             r->chunked = true;
-        } else if (adp_slice_caseeq(h->name, "host")) {
+        } else if (httpd_slice_caseeq(h->name, "host")) {
             hosts++;
-        } else if (adp_slice_caseeq(h->name, "connection")) {
+        } else if (httpd_slice_caseeq(h->name, "connection")) {
             http_connection(h->value, r);
             close_seen |= !r->keep_alive;
         }
@@ -191,11 +193,11 @@ static int http_semantics(adp_http_req_t *r, int *ret_status)
     return 0;
 }
 
-static int http_parse_head(const char *buf, size_t start, size_t end, adp_http_req_t *r,
+static int http_parse_head(const char *buf, size_t start, size_t end, httpd_req_t *r,
                            int *ret_status)
 {
     const char *p = buf + start, *stop = buf + end, *next;
-    adp_slice_t line = http_line(p, stop, &next);
+    httpd_slice_t line = http_line(p, stop, &next);
     int rc;
 
     if ((rc = http_parse_request_line(line, r, ret_status)) < 0)
@@ -212,7 +214,7 @@ static int http_parse_head(const char *buf, size_t start, size_t end, adp_http_r
     return http_semantics(r, ret_status);
 }
 
-int adp_http_parse(const char *buf, size_t len, size_t *scan, adp_http_req_t *ret, int *ret_status)
+int httpd_parse(const char *buf, size_t len, size_t *scan, httpd_req_t *ret, int *ret_status)
 {
     size_t start = 0, end, from;
     const char *nl;
@@ -224,28 +226,26 @@ int adp_http_parse(const char *buf, size_t len, size_t *scan, adp_http_req_t *re
     if (!end) {
         *scan = len >= 2 ? len - 2 : 0;
         nl = start < len ? memchr(buf + start, '\n', len - start) : NULL;
-        if (nl ? (size_t)(nl - (buf + start)) >= ADP_HTTP_LINE_MAX
-               : len - start >= ADP_HTTP_LINE_MAX)
+        if (nl ? (size_t)(nl - (buf + start)) >= HTTPD_LINE_MAX : len - start >= HTTPD_LINE_MAX)
             return http_reject(ret_status, 414);
-        if (len >= ADP_HTTP_HEAD_MAX)
+        if (len >= HTTPD_HEAD_MAX)
             return http_reject(ret_status, 431);
         return -EAGAIN;
     }
-    if (end > ADP_HTTP_HEAD_MAX)
+    if (end > HTTPD_HEAD_MAX)
         return http_reject(ret_status, 431);
     nl = memchr(buf + start, '\n', end - start);
-    if (nl && (size_t)(nl - (buf + start)) >= ADP_HTTP_LINE_MAX)
+    if (nl && (size_t)(nl - (buf + start)) >= HTTPD_LINE_MAX)
         return http_reject(ret_status, 414);
-    memset(ret, 0, offsetof(adp_http_req_t, headers));
+    memset(ret, 0, offsetof(httpd_req_t, headers));
     ret->head_len = end;
     return http_parse_head(buf, start, end, ret, ret_status);
 }
 
-const adp_http_header_t *adp_http_header_next(const adp_http_req_t *req, const char *name,
-                                              uint32_t *pos)
+const httpd_header_t *httpd_header_next(const httpd_req_t *req, const char *name, uint32_t *pos)
 {
     for (uint32_t i = *pos; i < req->nheaders; i++)
-        if (adp_slice_caseeq(req->headers[i].name, name)) {
+        if (httpd_slice_caseeq(req->headers[i].name, name)) {
             *pos = i + 1;
             return &req->headers[i];
         }
@@ -264,9 +264,9 @@ static int http_hex(char c)
     return -1;
 }
 
-int adp_http_unescape(adp_arena_t *a, adp_slice_t s, bool plus_space, char **ret)
+int httpd_unescape(httpd_arena_t *a, httpd_slice_t s, bool plus_space, char **ret)
 {
-    char *out = adp_arena_alloc(a, s.n + 1), *o = out;
+    char *out = httpd_arena_alloc(a, s.n + 1), *o = out;
 
     if (!out)
         return -ENOMEM;
@@ -287,7 +287,7 @@ int adp_http_unescape(adp_arena_t *a, adp_slice_t s, bool plus_space, char **ret
     return 0;
 }
 
-void adp_http_target_split(adp_slice_t target, adp_slice_t *ret_path, adp_slice_t *ret_query)
+void httpd_target_split(httpd_slice_t target, httpd_slice_t *ret_path, httpd_slice_t *ret_query)
 {
     const char *q = memchr(target.p, '?', target.n);
     const char *f = memchr(target.p, '#', target.n);
@@ -295,11 +295,11 @@ void adp_http_target_split(adp_slice_t target, adp_slice_t *ret_path, adp_slice_
 
     if (q && q > end)
         q = NULL;
-    *ret_path = (adp_slice_t){target.p, (size_t)((q ? q : end) - target.p)};
-    *ret_query = q ? (adp_slice_t){q + 1, (size_t)(end - q - 1)} : (adp_slice_t){end, 0};
+    *ret_path = (httpd_slice_t){target.p, (size_t)((q ? q : end) - target.p)};
+    *ret_query = q ? (httpd_slice_t){q + 1, (size_t)(end - q - 1)} : (httpd_slice_t){end, 0};
 }
 
-int adp_http_query_get(adp_arena_t *a, adp_slice_t query, const char *name, char **ret)
+int httpd_query_get(httpd_arena_t *a, httpd_slice_t query, const char *name, char **ret)
 {
     size_t i = 0;
 
@@ -309,18 +309,18 @@ int adp_http_query_get(adp_arena_t *a, adp_slice_t query, const char *name, char
         int r;
         while (i < query.n && query.p[i] != '&')
             i++;
-        adp_slice_t pair = {query.p + s, i - s};
+        httpd_slice_t pair = {query.p + s, i - s};
         i++;
         if (pair.n == 0)
             continue;
         const char *e = memchr(pair.p, '=', pair.n);
         eq = e ? (size_t)(e - pair.p) : pair.n;
-        if ((r = adp_http_unescape(a, (adp_slice_t){pair.p, eq}, true, &key)) < 0)
+        if ((r = httpd_unescape(a, (httpd_slice_t){pair.p, eq}, true, &key)) < 0)
             return r;
         if (strcmp(key, name) != 0)
             continue;
-        adp_slice_t v = e ? (adp_slice_t){e + 1, pair.n - eq - 1} : (adp_slice_t){pair.p, 0};
-        return adp_http_unescape(a, v, true, ret);
+        httpd_slice_t v = e ? (httpd_slice_t){e + 1, pair.n - eq - 1} : (httpd_slice_t){pair.p, 0};
+        return httpd_unescape(a, v, true, ret);
     }
     return -ENOENT;
 }

@@ -1,11 +1,11 @@
 /*
- * status: JSON writing for the adapter's responses (adapter process): escaped strings and
+ * httpd_json: JSON writing for httpd's responses (the serving role's process): escaped strings and
  * metav1.Status bodies, the error shape every Kubernetes client understands
  * (k8s.io/apimachinery pkg/api/errors). Strings from the request (names, metric names) reach
  * these bodies, so escaping follows encoding/json: quotes, backslashes, control characters,
  * and <, >, & (HTML-safe), invalid UTF-8 replaced by U+FFFD.
  */
-#include "adapter/adp_internal.h"
+#include "common/httpd.h"
 
 #include <string.h>
 
@@ -28,12 +28,12 @@ static size_t json_utf8_len(const unsigned char *s)
     return 0;
 }
 
-void adp_json_string(adp_sbuf_t *b, const char *str)
+void httpd_json_string(httpd_sbuf_t *b, const char *str)
 {
     const unsigned char *s = (const unsigned char *)(str ? str : "");
     size_t run = 0;
 
-    adp_sbuf_append(b, "\"", 1);
+    httpd_sbuf_append(b, "\"", 1);
     while (s[run] || run) {
         unsigned char c = s[run];
         size_t n = c ? json_utf8_len(s + run) : 0;
@@ -43,31 +43,31 @@ void adp_json_string(adp_sbuf_t *b, const char *str)
             run += n;
             continue;
         }
-        adp_sbuf_append(b, (const char *)s, run); /* flush the run of plain bytes */
+        httpd_sbuf_append(b, (const char *)s, run); /* flush the run of plain bytes */
         s += run;
         run = 0;
         if (!c)
             break;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
-            adp_sbuf_append(b, esc, 2);
+            httpd_sbuf_append(b, esc, 2);
         } else if (c == '\n') {
-            adp_sbuf_append(b, "\\n", 2);
+            httpd_sbuf_append(b, "\\n", 2);
         } else if (c == '\r') {
-            adp_sbuf_append(b, "\\r", 2);
+            httpd_sbuf_append(b, "\\r", 2);
         } else if (c == '\t') {
-            adp_sbuf_append(b, "\\t", 2);
+            httpd_sbuf_append(b, "\\t", 2);
         } else if (n == 0) {
-            adp_sbuf_append(b, "\\ufffd", 6);
+            httpd_sbuf_append(b, "\\ufffd", 6);
         } else {
-            adp_sbuf_printf(b, "\\u%04x", c);
+            httpd_sbuf_printf(b, "\\u%04x", c);
         }
         s++;
     }
-    adp_sbuf_append(b, "\"", 1);
+    httpd_sbuf_append(b, "\"", 1);
 }
 
-const char *adp_status_reason(int code)
+const char *httpd_status_reason(int code)
 {
     switch (code) {
     case 400:
@@ -97,7 +97,7 @@ const char *adp_status_reason(int code)
     }
 }
 
-const char *adp_http_reason_phrase(int code)
+const char *httpd_reason_phrase(int code)
 {
     static const struct {
         int code;
@@ -124,35 +124,36 @@ const char *adp_http_reason_phrase(int code)
     return "Unknown";
 }
 
-void adp_status_json(adp_sbuf_t *b, int code, const char *message, const adp_status_details_t *d)
+void httpd_status_json(httpd_sbuf_t *b, int code, const char *message,
+                       const httpd_status_details_t *d)
 {
-    const char *reason = adp_status_reason(code);
+    const char *reason = httpd_status_reason(code);
 
-    adp_sbuf_puts(b, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
-                     "\"status\":\"Failure\",\"message\":");
-    adp_json_string(b, message);
+    httpd_sbuf_puts(b, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
+                       "\"status\":\"Failure\",\"message\":");
+    httpd_json_string(b, message);
     if (reason[0]) {
-        adp_sbuf_puts(b, ",\"reason\":");
-        adp_json_string(b, reason);
+        httpd_sbuf_puts(b, ",\"reason\":");
+        httpd_json_string(b, reason);
     }
     if (d && (d->name || d->group || d->kind)) {
         const char *sep = "";
-        adp_sbuf_puts(b, ",\"details\":{");
+        httpd_sbuf_puts(b, ",\"details\":{");
         if (d->name) {
-            adp_sbuf_puts(b, "\"name\":");
-            adp_json_string(b, d->name);
+            httpd_sbuf_puts(b, "\"name\":");
+            httpd_json_string(b, d->name);
             sep = ",";
         }
         if (d->group) {
-            adp_sbuf_printf(b, "%s\"group\":", sep);
-            adp_json_string(b, d->group);
+            httpd_sbuf_printf(b, "%s\"group\":", sep);
+            httpd_json_string(b, d->group);
             sep = ",";
         }
         if (d->kind) {
-            adp_sbuf_printf(b, "%s\"kind\":", sep);
-            adp_json_string(b, d->kind);
+            httpd_sbuf_printf(b, "%s\"kind\":", sep);
+            httpd_json_string(b, d->kind);
         }
-        adp_sbuf_puts(b, "}");
+        httpd_sbuf_puts(b, "}");
     }
-    adp_sbuf_printf(b, ",\"code\":%d}", code);
+    httpd_sbuf_printf(b, ",\"code\":%d}", code);
 }
