@@ -53,8 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         copy = cJSON_Duplicate(obj, 1);
         if (list && copy && cJSON_IsObject(copy)) {
             cJSON *meta = cJSON_GetObjectItem(copy, "metadata");
-            if (cJSON_IsObject(meta))
-                cJSON_ReplaceItemInObject(meta, "name", cJSON_CreateString("fuzz-other"));
+            cJSON *other = cJSON_IsObject(meta) ? cJSON_CreateString("fuzz-other") : NULL;
+            if (other && !cJSON_ReplaceItemInObject(meta, "name", other))
+                cJSON_Delete(other); /* no "name" to replace (cJSON keeps it then) */
             cJSON_AddItemToArray(list, copy);
             cJSON_AddItemReferenceToArray(list, obj);
             validate_cluster_t cl = {list, fz_each, fz_each, fz_workload, fz_limitrange};
