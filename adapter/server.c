@@ -44,7 +44,7 @@ static bool server_on_signal(void *arg, uint64_t now)
 
     if (sigpipe_take(SIGHUP))
         httpd_tls_maybe_reload(s->tls, now, true);
-    return !(sigpipe_take(SIGTERM) | sigpipe_take(SIGINT));
+    return !((int)sigpipe_take(SIGTERM) | (int)sigpipe_take(SIGINT)); /* both taken */
 }
 
 static bool server_on_liveness(void *arg, uint64_t now)

@@ -145,7 +145,7 @@ bool role_pollfds_check(const struct pollfd pfd[ROLE_POLLFDS])
         return false;
     }
     if (pfd[0].revents & POLLIN) {
-        bool term = sigpipe_take(SIGTERM) | sigpipe_take(SIGINT);
+        bool term = (int)sigpipe_take(SIGTERM) | (int)sigpipe_take(SIGINT); /* both taken */
         if (term)
             return false;
     }

@@ -177,7 +177,7 @@ static void sup_loop(sup_t *s)
         now = shm_now_mono_ms();
         shm_header_heartbeat(s->table, now);
         if (pfd[0].revents & POLLIN) {
-            bool term = sigpipe_take(SIGTERM) | sigpipe_take(SIGINT);
+            bool term = (int)sigpipe_take(SIGTERM) | (int)sigpipe_take(SIGINT); /* both taken */
             sigpipe_take(SIGCHLD);
             sup_children_reap(s);
             if (term)
