@@ -56,6 +56,8 @@ static const opt_t cfg_opts[] = {
       "namespace of ClusterTriggerAuthentication secrets (default: pod namespace)"),
     S("shm-name", "CKEDA_SHM_NAME", shm_name, "ckeda", "name of the shared-memory table"),
     S("cert-dir", NULL, cert_dir, "", "tls.crt, tls.key, ca.crt (default: generated)"),
+    S("ca-dir", NULL, ca_dir, "/custom/ca",
+      "CA certificates scalers trust for TLS, besides the system's (skipped if missing)"),
     S("log-format", NULL, log_format, "text", "text or json"),
     S("log-level", NULL, log_level, "info", "error, warning, info or debug"),
     U("secure-port", NULL, secure_port, 0, 65535, "6443", "external metrics API (HTTPS)"),

@@ -25,6 +25,7 @@ typedef struct cfg {
     char cluster_object_namespace[CFG_STR_MAX];
     char shm_name[CFG_STR_MAX];
     char cert_dir[CFG_PATH_MAX];
+    char ca_dir[CFG_PATH_MAX]; /* custom CAs trusted by scalers' TLS (KEDA's --ca-dir) */
     char log_format[16];
     char log_level[16];
     uint32_t secure_port;

@@ -12,6 +12,10 @@ static const char *const scaler_types[] = {
 #endif
     "redis",
     "cron",
+    "prometheus",
+    "metrics-api",
+    "postgresql",
+    "mysql",
 };
 #define NTYPES (sizeof scaler_types / sizeof scaler_types[0])
 

@@ -111,6 +111,180 @@ static int spec_cron(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_
     return 0;
 }
 
+/* A trimmed metadata value (KEDA's typed config trims), or NULL when absent or blank. */
+static const char *spec_trimmed(const cJSON *md, const char *key, size_t *ret_len)
+{
+    const char *s = scaler_meta_str(md, key);
+    size_t n;
+
+    if (!s)
+        return NULL;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\v' || *s == '\f')
+        s++;
+    n = strlen(s);
+    while (n > 0 && strchr(" \t\n\r\v\f", s[n - 1]))
+        n--;
+    *ret_len = n;
+    return n ? s : NULL;
+}
+
+/* Go's json.Unmarshal number grammar: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?. */
+static bool spec_json_number(const char *s, size_t n)
+{
+    size_t i = 0;
+
+#define SPEC_DIGITS()                                                                              \
+    while (i < n && s[i] >= '0' && s[i] <= '9')                                                    \
+    i++
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+        SPEC_DIGITS();
+    else
+        return false;
+    if (i < n && s[i] == '.') {
+        if (++i >= n || s[i] < '0' || s[i] > '9')
+            return false;
+        SPEC_DIGITS();
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || s[i] < '0' || s[i] > '9')
+            return false;
+        SPEC_DIGITS();
+    }
+#undef SPEC_DIGITS
+    return i == n;
+}
+
+/* A float parameter as KEDA's typed config reads one; def when absent, unless required. */
+static int spec_float(const cJSON *md, const char *key, bool required, double def, double *ret,
+                      errtext_t *err)
+{
+    size_t n = 0;
+    const char *s = spec_trimmed(md, key, &n);
+    char buf[64];
+
+    if (!s && required) {
+        errtext_set(err, "metadata.%s: missing required parameter", key);
+        return -EINVAL;
+    }
+    if (!s) {
+        *ret = def;
+        return 0;
+    }
+    if (!spec_json_number(s, n) || n >= sizeof buf) {
+        errtext_set(err, "metadata.%s: \"%.*s\" is not a number", key, (int)(n > 64 ? 64 : n), s);
+        return -EINVAL;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    *ret = strtod(buf, NULL);
+    if (!isfinite(*ret)) {
+        errtext_set(err, "metadata.%s: \"%s\" is out of range", key, buf);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* postgresql: metric `sN-postgresql`, target targetQueryValue (required, non-zero: KEDA allows 0
+ * only for a scalingModifiers source), activation activationTargetQueryValue (0). The
+ * connection and query are checked by the worker, which sees the authentication too. */
+static int spec_postgresql(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err)
+{
+    size_t n;
+    int r;
+
+    if ((r = spec_float(md, "targetQueryValue", false, 0, &s->target, err)) < 0 ||
+        (r = spec_float(md, "activationTargetQueryValue", false, 0, &s->activation, err)) < 0)
+        return r;
+    if (!spec_trimmed(md, "query", &n)) {
+        errtext_set(err, "metadata.query: missing required parameter");
+        return -EINVAL;
+    }
+    if (s->target == 0) {
+        errtext_set(err, "metadata.targetQueryValue: no targetQueryValue given");
+        return -EINVAL;
+    }
+    return scaler_metric_name(index, "postgresql", s->metric_name, sizeof s->metric_name);
+}
+
+/* mysql: metric `sN-mysql-<dbName>` (normalized), target queryValue (required), activation
+ * activationQueryValue (0). KEDA takes dbName from a connection string when one is given, which
+ * only the worker sees: then the name keeps the metadata's dbName (empty when absent). */
+static int spec_mysql(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err)
+{
+    char part[SHM_METRIC_MAX];
+    size_t n = 0;
+    const char *db = spec_trimmed(md, "dbName", &n);
+    int r;
+
+    if (!spec_trimmed(md, "query", &n)) {
+        errtext_set(err, "metadata.query: missing required parameter");
+        return -EINVAL;
+    }
+    if ((r = spec_float(md, "queryValue", true, 0, &s->target, err)) < 0 ||
+        (r = spec_float(md, "activationQueryValue", false, 0, &s->activation, err)) < 0)
+        return r;
+    db = spec_trimmed(md, "dbName", &n);
+    if (snprintf(part, sizeof part, "mysql-%.*s", db ? (int)n : 0, db ? db : "") >=
+            (int)sizeof part ||
+        (scaler_normalize(part),
+         scaler_metric_name(index, part, s->metric_name, sizeof s->metric_name) < 0)) {
+        errtext_set(err, "metadata.dbName: too long for a metric name");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* prometheus: metric `sN-prometheus`, target threshold (required), activationThreshold (0). */
+static int spec_prometheus(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err)
+{
+    int r;
+
+    if (!scaler_meta_str(md, "threshold")) {
+        errtext_set(err, "metadata.threshold: missing required parameter \"threshold\"");
+        return -EINVAL;
+    }
+    if ((r = scaler_meta_double(md, "threshold", 0, -1e300, 1e300, &s->target, err)) < 0 ||
+        (r = scaler_meta_double(md, "activationThreshold", 0, -1e300, 1e300, &s->activation,
+                                err)) < 0)
+        return r;
+    return scaler_metric_name(index, "prometheus", s->metric_name, sizeof s->metric_name);
+}
+
+/* metrics-api: metric `sN-metric-api-<valueLocation>` (normalized), target targetValue (required
+ * and not 0, as KEDA outside scalingModifiers), activationTargetValue (0). */
+static int spec_metrics_api(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err)
+{
+    const char *loc = scaler_meta_str(md, "valueLocation");
+    char part[SHM_METRIC_MAX];
+    int r;
+
+    if (!loc) {
+        errtext_set(err, "metadata.valueLocation: missing required parameter \"valueLocation\"");
+        return -EINVAL;
+    }
+    if ((r = scaler_meta_double(md, "targetValue", 0, -1e300, 1e300, &s->target, err)) < 0 ||
+        (r = scaler_meta_double(md, "activationTargetValue", 0, -1e300, 1e300, &s->activation,
+                                err)) < 0)
+        return r;
+    if (s->target == 0) {
+        errtext_set(err, "metadata.targetValue: no targetValue given in metadata");
+        return -EINVAL;
+    }
+    snprintf(part, sizeof part, "metric-api-%s", loc);
+    scaler_normalize(part);
+    if (scaler_metric_name(index, part, s->metric_name, sizeof s->metric_name) < 0) {
+        errtext_set(err, "metadata.valueLocation: too long for a metric name");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 #ifdef CKEDA_TEST_SCALERS
 /* ckeda-test (test builds only): metric `sN-ckeda-test`, target `target` (1), activation
  * `activation` (0). */
@@ -132,6 +306,10 @@ static const struct {
 } scaler_specs[] = {
     {"redis", spec_redis},
     {"cron", spec_cron},
+    {"prometheus", spec_prometheus},
+    {"metrics-api", spec_metrics_api},
+    {"postgresql", spec_postgresql},
+    {"mysql", spec_mysql},
 #ifdef CKEDA_TEST_SCALERS
     {"ckeda-test", spec_test},
 #endif

@@ -220,6 +220,10 @@ static void sw_tcp_resolved(sw_tcp_t *c, int gai_err, struct addrinfo *ai)
         return;
     }
     c->ai = c->next = ai;
+    if (c->resolve_only) {
+        c->on_done(c, 0, NULL);
+        return;
+    }
     r = sw_tcp_try(c, -EHOSTUNREACH);
     if (r != -EINPROGRESS)
         sw_tcp_report(c, r);
@@ -238,6 +242,7 @@ int sw_tcp_connect(sw_tcp_t *c, const char *host, const char *port, sw_tcp_done_
     snprintf(c->port, sizeof c->port, "%s", port);
     c->on_done = on_done;
     c->on_io = on_io;
+    c->resolve_only = false;
     if (getaddrinfo(host, port, &hints, &c->ai) != 0) { /* a name: look it up without blocking */
         c->ai = NULL;
         if ((r = sw_dns_start(c)) == 0)
@@ -251,6 +256,35 @@ int sw_tcp_connect(sw_tcp_t *c, const char *host, const char *port, sw_tcp_done_
         snprintf(errtext, errlen, "connecting to %s:%s: %s", host, port, strerror(-r));
         sw_tcp_close(c);
     }
+    return r;
+}
+
+int sw_tcp_resolve(sw_tcp_t *c, const char *host, const char *port, sw_tcp_done_fn on_done,
+                   char *errtext, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    int r;
+
+    sw_tcp_close(c);
+    if (strlen(host) >= sizeof c->host || strlen(port) >= sizeof c->port) {
+        snprintf(errtext, errlen, "resolving %.64s...: name too long", host);
+        return -ENAMETOOLONG;
+    }
+    snprintf(c->host, sizeof c->host, "%s", host);
+    snprintf(c->port, sizeof c->port, "%s", port);
+    c->on_done = on_done;
+    c->on_io = NULL;
+    c->resolve_only = true;
+    if (getaddrinfo(host, port, &hints, &c->ai) == 0) {
+        c->next = c->ai;
+        return 0;
+    }
+    c->ai = NULL;
+    if ((r = sw_dns_start(c)) == 0)
+        return -EINPROGRESS;
+    snprintf(errtext, errlen, "resolving %s: %s", host, strerror(-r));
     return r;
 }
 

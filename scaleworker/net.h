@@ -33,6 +33,7 @@ struct sw_tcp {
     char host[SW_HOST_MAX];
     char port[SW_PORT_MAX];
     bool connected;
+    bool resolve_only; /* sw_tcp_resolve(): stop once the addresses are known */
 };
 
 void sw_tcp_init(sw_tcp_t *c);
@@ -41,6 +42,12 @@ void sw_tcp_init(sw_tcp_t *c);
  * the connection, readiness of c->io goes to on_io. */
 int sw_tcp_connect(sw_tcp_t *c, const char *host, const char *port, sw_tcp_done_fn on_done,
                    sw_io_fn on_io, char *errtext, size_t errlen);
+/* Only looks host up, for a client library that connects by itself (given numeric addresses,
+ * it does not block). Returns 0 when host is numeric, -EINPROGRESS when on_done will run from
+ * the loop, or -errno with a message in errtext. On success the addresses are in c->ai until
+ * sw_tcp_close(). */
+int sw_tcp_resolve(sw_tcp_t *c, const char *host, const char *port, sw_tcp_done_fn on_done,
+                   char *errtext, size_t errlen);
 /* Closes the connection or abandons the attempt. Idempotent. */
 void sw_tcp_close(sw_tcp_t *c);
 

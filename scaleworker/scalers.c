@@ -14,6 +14,10 @@ extern const sw_scaler_t sw_scaler_test;
 #endif
 extern const sw_scaler_t sw_scaler_redis;
 extern const sw_scaler_t sw_scaler_cron;
+extern const sw_scaler_t sw_scaler_prometheus;
+extern const sw_scaler_t sw_scaler_metrics_api;
+extern const sw_scaler_t sw_scaler_postgresql;
+extern const sw_scaler_t sw_scaler_mysql;
 
 static const sw_scaler_t *const sw_scalers[] = {
 #ifdef CKEDA_TEST_SCALERS
@@ -21,6 +25,10 @@ static const sw_scaler_t *const sw_scalers[] = {
 #endif
     &sw_scaler_redis,
     &sw_scaler_cron,
+    &sw_scaler_prometheus,
+    &sw_scaler_metrics_api,
+    &sw_scaler_postgresql,
+    &sw_scaler_mysql,
     NULL,
 };
 

@@ -1,0 +1,254 @@
+"""The metrics-api scaler against an HTTP(S) server of the test's own, through the real process
+tree.
+
+The server (a Python http.server on 127.0.0.1, plain and TLS with a CA made by the test) answers
+a few routes whose values the test sets: JSON, YAML and Prometheus text bodies, routes that
+demand an API key (header or query) or basic auth from the URL's userinfo, a 500, and a route
+that answers only after 20 s. Each test starts `ckeda run` (the TLS test with --ca-dir holding
+the test CA) and writes triggers through tests/shmtool. Covered: valueLocation forms (dotted
+keys, array indexes, `#`, escapes, Quantity strings), yaml and prometheus formats, apiKey in a
+header and in the query, basic auth, TLS verified against --ca-dir, refused without it and
+accepted with unsafeSsl, a 500 as ERROR, a slow server as ERROR after the timeout without
+delaying another trigger, and that no credential of the URL reaches the table or the log.
+
+Auth parameters that only a TriggerAuthentication can give (bearer tokens, client
+certificates) need the Kubernetes API and are covered by the unit tests and the e2e suite.
+"""
+
+import base64
+import http.server
+import json
+import ssl
+import subprocess
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from test_redis_scaler import Ckeda, budget, eventually, state_of, wait_state
+
+TIMEOUT_MS = 3000
+API_KEY = "k-0123456789-secret"
+USER, PASSWORD = "ckeda", "pw-9876-secret"
+
+
+class MetricsAPI:
+    """Answers GET routes from self.values; TLS when given a certificate."""
+
+    def __init__(self, certfile=None, keyfile=None):
+        self.values = {"tasks": 32, "count": 2.43, "str": "64", "k": "1500m"}
+        self.hits = 0
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                api.hits += 1
+                url = urllib.parse.urlsplit(self.path)
+                q = urllib.parse.parse_qs(url.query)
+                v = api.values
+                status, ctype, body = 200, "application/json", None
+                if url.path == "/json":
+                    body = json.dumps({"components": [{"id": "x", "tasks": v["tasks"],
+                                                       "str": v["str"], "k": v["k"]}],
+                                       "count": v["count"], "a.b": {"c": 5}, "list": [1, 2, 3]})
+                elif url.path == "/yaml":
+                    ctype = "application/yaml"
+                    body = (f"components:\n  - id: x\n    tasks: {v['tasks']}\n"
+                            f"    str: '{v['str']}'\ncount: {v['count']}\n")
+                elif url.path == "/prom":
+                    ctype = "text/plain"
+                    body = ("# TYPE queue counter\n"
+                            f'queue{{name="one"}} 1\nqueue{{name="two",x="y"}} {v["tasks"]}\n'
+                            "other 10")
+                elif url.path == "/apikey-header":
+                    ok = self.headers.get("X-API-KEY") == API_KEY
+                    status, body = (200, json.dumps({"v": 11})) if ok else (401, "{}")
+                elif url.path == "/apikey-query":
+                    ok = q.get("api_key") == [API_KEY] and q.get("other") == ["1"]
+                    status, body = (200, json.dumps({"v": 12})) if ok else (401, "{}")
+                elif url.path == "/basic":
+                    want = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+                    ok = self.headers.get("Authorization") == want
+                    status, body = (200, json.dumps({"v": 13})) if ok else (401, "{}")
+                elif url.path == "/fail":
+                    status, body = 500, "boom"
+                elif url.path == "/slow":
+                    time.sleep(20)
+                    body = json.dumps({"v": 1})
+                else:
+                    status, body = 404, "{}"
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.scheme = "http"
+        if certfile:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(certfile, keyfile)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path, userinfo=""):
+        return f"{self.scheme}://{userinfo}127.0.0.1:{self.port}{path}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def api():
+    a = MetricsAPI()
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def ckeda(tmp_path):
+    inst = Ckeda(tmp_path)
+    yield inst
+    inst.stop()
+    print(inst.log()[-20000:])
+
+
+def mapi(url, loc, *extra, target=10, activation=0):
+    return ",".join(["metrics-api", f"target={target}", f"activation={activation}",
+                     f"url={url}", f"valueLocation={loc}", f"targetValue={target}",
+                     f"activationTargetValue={activation}", *extra])
+
+
+def wait_error(ck, so, index, word, timeout=None):
+    def failed():
+        t = state_of(ck, so, index)
+        return t if t["state"] == "ERROR" and word in t["error"] else None
+    return eventually(failed, timeout or budget(10), f"trigger {index} to fail with {word!r}")
+
+
+def test_value_locations_and_formats(ckeda, api, unique):
+    so = f"apps/{unique}"
+    ckeda.add(so, mapi(api.url("/json"), "components.0.tasks", activation=32),
+              mapi(api.url("/json"), "count"),
+              mapi(api.url("/json"), "components.0.str"),
+              mapi(api.url("/json"), "components.0.k"),
+              mapi(api.url("/json"), "list.#"),
+              mapi(api.url("/json"), "a\\.b.c"),
+              mapi(api.url("/yaml"), "components.0.tasks", "format=yaml"),
+              mapi(api.url("/prom"), 'queue{name="two"}', "format=prometheus"),
+              mapi(api.url("/json"), "components.0.id"))
+    wait_state(ckeda, so, "INACTIVE", 32, index=0)  # 32 > 32 is false
+    wait_state(ckeda, so, "ACTIVE", 2.43, index=1)
+    wait_state(ckeda, so, "ACTIVE", 64, index=2)    # a Quantity string
+    wait_state(ckeda, so, "ACTIVE", 1.5, index=3)   # 1500m
+    wait_state(ckeda, so, "ACTIVE", 3, index=4)     # the array's length
+    wait_state(ckeda, so, "ACTIVE", 5, index=5)     # an escaped dot
+    wait_state(ckeda, so, "ACTIVE", 32, index=6)
+    wait_state(ckeda, so, "ACTIVE", 32, index=7)
+    t = wait_error(ckeda, so, 8, "not parseable as a Quantity")
+    assert t["error"].startswith("error requesting metrics endpoint: "), t
+    api.values["tasks"] = 40
+    wait_state(ckeda, so, "ACTIVE", 40, index=0)
+    wait_state(ckeda, so, "ACTIVE", 40, index=7)
+
+
+def test_api_key_and_basic_auth_never_leak(ckeda, api, unique):
+    so = f"apps/{unique}"
+    ckeda.add(so, mapi(api.url("/apikey-header"), "v", "authModes=apiKey", f"apiKey={API_KEY}"),
+              mapi(api.url("/apikey-query?other=1"), "v", "authModes=apiKey",
+                   f"apiKey={API_KEY}", "method=query"),
+              mapi(api.url("/basic", f"{USER}:{PASSWORD}@"), "v"),
+              mapi(api.url("/basic", f"{USER}:wrong-secret@"), "v"),
+              mapi(api.url("/apikey-query?token=abc-secret"), "v"))
+    wait_state(ckeda, so, "ACTIVE", 11, index=0)
+    wait_state(ckeda, so, "ACTIVE", 12, index=1)
+    wait_state(ckeda, so, "ACTIVE", 13, index=2)
+    t = wait_error(ckeda, so, 3, "api returned 401")
+    assert t["error"] == "error requesting metrics endpoint: /basic: api returned 401", t
+    wait_error(ckeda, so, 4, "api returned 401")
+    published = ckeda._ctl("get", so).stdout + ckeda._ctl("triggers").stdout
+    for secret in (API_KEY, PASSWORD, "wrong-secret", "abc-secret"):
+        assert secret not in published
+        assert secret not in ckeda.log()
+
+
+def test_server_error_and_slow_server(ckeda, api, unique):
+    so = f"apps/{unique}"
+    ckeda.add(so, mapi(api.url("/fail"), "v"), mapi(api.url("/slow"), "v"),
+              mapi(api.url("/json"), "components.0.tasks"))
+    t = wait_error(ckeda, so, 0, "api returned 500")
+    assert t["error"] == "error requesting metrics endpoint: /fail: api returned 500", t
+    wait_state(ckeda, so, "ACTIVE", 32, index=2)
+    t0 = time.monotonic()
+    api.values["tasks"] = 33
+    wait_state(ckeda, so, "ACTIVE", 33, index=2, timeout=budget(3))  # not held up by /slow
+    worst_age = 0
+
+    def slow_failed():
+        nonlocal worst_age
+        ts = ckeda.triggers(so)
+        assert ts[2]["state"] == "ACTIVE", ts[2]
+        worst_age = max(worst_age, ts[2]["age_ms"])
+        return ts[1] if ts[1]["state"] == "ERROR" and "no answer" in ts[1]["error"] else None
+    t = eventually(slow_failed, budget(10), "the slow trigger's timeout")
+    assert f"no answer within the timeout of {TIMEOUT_MS} ms" in t["error"], t
+    assert f"127.0.0.1:{api.port}/slow" in t["error"], t
+    assert time.monotonic() - t0 >= TIMEOUT_MS / 1000 - 1.5
+    assert worst_age < budget(2500), worst_age
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_ca_and_server_cert(d):
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"),
+            "-subj", "/CN=ckeda-it-ca", "-days", "2")
+    (d / "srv.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                               "extendedKeyUsage=serverAuth\n")
+    openssl("req", *ec, "-keyout", str(d / "srv.key"), "-out", str(d / "srv.csr"),
+            "-subj", "/CN=localhost")
+    openssl("x509", "-req", "-in", str(d / "srv.csr"), "-CA", str(d / "ca.crt"), "-CAkey",
+            str(d / "ca.key"), "-CAcreateserial", "-out", str(d / "srv.crt"), "-days", "2",
+            "-extfile", str(d / "srv.ext"))
+    cadir = d / "cadir"
+    cadir.mkdir()
+    (cadir / "test-ca.pem").write_bytes((d / "ca.crt").read_bytes())
+    return cadir
+
+
+def test_tls_verified_against_ca_dir(tmp_path, unique):
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    cadir = make_ca_and_server_cert(certs)
+    api = MetricsAPI(str(certs / "srv.crt"), str(certs / "srv.key"))
+    trusting = Ckeda(tmp_path, "--ca-dir", str(cadir))
+    other = Ckeda(tmp_path)  # the default --ca-dir (/custom/ca), without the test CA
+    try:
+        so = f"apps/{unique}"
+        trusting.add(so, mapi(api.url("/json"), "components.0.tasks"),
+                     mapi(f"https://localhost:{api.port}/json", "count"))
+        other.add(so, mapi(api.url("/json"), "components.0.tasks"),
+                  mapi(api.url("/json"), "components.0.tasks", "unsafeSsl=true"))
+        wait_state(trusting, so, "ACTIVE", 32, index=0)
+        wait_state(trusting, so, "ACTIVE", 2.43, index=1)
+        t = wait_error(other, so, 0, "certificate verif")
+        assert f"https://127.0.0.1:{api.port}/json" in t["error"], t
+        wait_state(other, so, "ACTIVE", 32, index=1)
+    finally:
+        for ck in (trusting, other):
+            ck.stop()
+        api.close()

@@ -1,0 +1,125 @@
+"""The prometheus scaler against a real Prometheus, through the real process tree.
+
+Each test starts `ckeda run` on a table of its own and writes ScaledObjects with prometheus
+triggers through tests/shmtool (trigger metadata as key=value pairs; the table's target and
+activation as the watcher would fill them from threshold and activationThreshold). The
+session's Prometheus scrapes a MetricsExporter whose gauges the test sets. Covered: the value
+of a query over a gauge and ACTIVE/INACTIVE around activationThreshold (strictly greater), an
+empty result as 0 (ignoreNullValues, KEDA's default) or as ERROR without it, a bad query as
+ERROR with Prometheus's status, and a Prometheus that stops answering (SIGSTOP) as ERROR after
+the timeout while a trigger on a healthy Prometheus in the same worker keeps its schedule.
+
+Queries carry no commas: shmtool splits its trigger argument at them.
+"""
+
+import os
+import signal
+import time
+
+import pytest
+
+import sources
+from test_redis_scaler import Ckeda, budget, eventually, state_of, wait_state
+
+TIMEOUT_MS = 3000
+
+
+@pytest.fixture
+def ckeda(tmp_path):
+    inst = Ckeda(tmp_path)
+    yield inst
+    inst.stop()
+    print(inst.log()[-20000:])
+
+
+def prom_trigger(server, query, *extra, threshold=5, activation=0):
+    return ",".join(["prometheus", f"target={threshold}", f"activation={activation}",
+                     f"serverAddress={server.url}", f"query={query}",
+                     f"threshold={threshold}", f"activationThreshold={activation}", *extra])
+
+
+def wait_error(ck, so, index, word, timeout=None):
+    def failed():
+        t = state_of(ck, so, index)
+        return t if t["state"] == "ERROR" and word in t["error"] else None
+    return eventually(failed, timeout or budget(10), f"trigger {index} to fail with {word!r}")
+
+
+def test_query_value_and_strict_activation(ckeda, prometheus_server, unique):
+    gauge = f"ckeda_it_{unique}"
+    prometheus_server.exporter.set(gauge, 7, queue="a")
+    eventually(lambda: prometheus_server.query_value(f"sum({gauge})") == 7.0, budget(10),
+               "prometheus to scrape the gauge")
+    so = f"apps/{unique}"
+    ckeda.add(so, prom_trigger(prometheus_server, f"sum({gauge})", activation=3),
+              prom_trigger(prometheus_server, f'{gauge}{{queue="a"}}', activation=7))
+    t = wait_state(ckeda, so, "ACTIVE", 7, index=0)
+    assert t["type"] == "prometheus" and t["error"] == ""
+    wait_state(ckeda, so, "INACTIVE", 7, index=1)  # 7 > 7 is false
+    prometheus_server.exporter.set(gauge, 2.5, queue="a")
+    wait_state(ckeda, so, "INACTIVE", 2.5, index=0)  # 2.5 > 3 is false
+
+
+def test_empty_result_is_zero_or_an_error(ckeda, prometheus_server, unique):
+    so = f"apps/{unique}"
+    ckeda.add(so, prom_trigger(prometheus_server, f"no_such_metric_{unique}"),
+              prom_trigger(prometheus_server, f"no_such_metric_{unique}",
+                           "ignoreNullValues=false"))
+    wait_state(ckeda, so, "INACTIVE", 0, index=0)
+    t = wait_error(ckeda, so, 1, "target may be lost, the result is empty")
+    assert t["value"] is None
+
+
+def test_bad_query_is_an_error_with_the_status(ckeda, prometheus_server, unique):
+    so = f"apps/{unique}"
+    ckeda.add(so, prom_trigger(prometheus_server, "sum(("),
+              prom_trigger(prometheus_server, "vector(4)"))
+    t = wait_error(ckeda, so, 0, "prometheus query api returned error. status: 400")
+    assert t["errors"] >= 1
+    wait_state(ckeda, so, "ACTIVE", 4, index=1)
+    # NaN is 0 under ignoreNullValues and an error without it
+    ckeda.add(f"apps/{unique}-nan", prom_trigger(prometheus_server, "vector(0)/0"),
+              prom_trigger(prometheus_server, "vector(0)/0", "ignoreNullValues=false"))
+    wait_state(ckeda, f"apps/{unique}-nan", "INACTIVE", 0, index=0)
+    wait_error(ckeda, f"apps/{unique}-nan", 1, "prometheus query returns NaN")
+
+
+def test_stopped_prometheus_times_out_and_never_delays_another_trigger(ckeda, prometheus_server,
+                                                                       unique):
+    gauge = f"ckeda_it_{unique}"
+    prometheus_server.exporter.set(gauge, 1)
+    with sources.PrometheusServer() as stuck:
+        stuck.exporter.set(gauge, 1)
+        eventually(lambda: stuck.query_value(f"sum({gauge})") == 1.0, budget(10), "a scrape")
+        eventually(lambda: prometheus_server.query_value(f"sum({gauge})") == 1.0, budget(10),
+                   "a scrape")
+        so = f"apps/{unique}"
+        ckeda.add(so, prom_trigger(stuck, f"sum({gauge})"),
+                  prom_trigger(prometheus_server, f"sum({gauge})"))
+        wait_state(ckeda, so, "ACTIVE", 1, index=0)
+        wait_state(ckeda, so, "ACTIVE", 1, index=1)
+        a, b = ckeda.triggers(so)
+        assert a["worker_pid"] == b["worker_pid"], "both triggers must share one worker"
+        os.kill(stuck.main_proc.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            prometheus_server.exporter.set(gauge, 2)
+            wait_state(ckeda, so, "ACTIVE", 2, index=1, timeout=budget(5))
+            worst_age = 0
+
+            def stuck_failed():
+                nonlocal worst_age
+                x, y = ckeda.triggers(so)
+                assert y["state"] == "ACTIVE", y
+                worst_age = max(worst_age, y["age_ms"])
+                return x if x["state"] == "ERROR" else None
+            t = eventually(stuck_failed, budget(10), "the stuck trigger's timeout")
+            took = time.monotonic() - t0
+            assert f"no answer within the timeout of {TIMEOUT_MS} ms" in t["error"], t
+            assert f"127.0.0.1:{stuck.port}/api/v1/query" in t["error"], t
+            assert "query=" not in t["error"]
+            assert took >= TIMEOUT_MS / 1000 - 1.0
+            assert worst_age < budget(2500), worst_age
+        finally:
+            os.kill(stuck.main_proc.pid, signal.SIGCONT)
+        wait_state(ckeda, so, "ACTIVE", 1, index=0, timeout=budget(10))
