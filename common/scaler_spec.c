@@ -250,8 +250,8 @@ static int spec_prometheus(uint32_t index, const cJSON *md, scaler_spec_t *s, er
         return -EINVAL;
     }
     if ((r = scaler_meta_double(md, "threshold", 0, -1e300, 1e300, &s->target, err)) < 0 ||
-        (r = scaler_meta_double(md, "activationThreshold", 0, -1e300, 1e300, &s->activation,
-                                err)) < 0)
+        (r = scaler_meta_double(md, "activationThreshold", 0, -1e300, 1e300, &s->activation, err)) <
+            0)
         return r;
     return scaler_metric_name(index, "prometheus", s->metric_name, sizeof s->metric_name);
 }
@@ -304,12 +304,9 @@ static const struct {
     const char *type;
     spec_fn_t fn;
 } scaler_specs[] = {
-    {"redis", spec_redis},
-    {"cron", spec_cron},
-    {"prometheus", spec_prometheus},
-    {"metrics-api", spec_metrics_api},
-    {"postgresql", spec_postgresql},
-    {"mysql", spec_mysql},
+    {"redis", spec_redis},           {"cron", spec_cron},
+    {"prometheus", spec_prometheus}, {"metrics-api", spec_metrics_api},
+    {"postgresql", spec_postgresql}, {"mysql", spec_mysql},
 #ifdef CKEDA_TEST_SCALERS
     {"ckeda-test", spec_test},
 #endif
