@@ -32,8 +32,10 @@ def process_slot(pid):
 
 def restart_delays(log, who):
     """Seconds from each "WHO: running -> backoff" to the next "WHO: backoff -> running"."""
-    line = re.compile(r"^(\S+) \w+ supervisor\[\d+\]: " + re.escape(who) +
-                      r": (running -> backoff|backoff -> running)", re.M)
+    # not anchored at the line start: a crashing worker under ASan may leave a fragment of its
+    # report ("AddressSanitizer") unterminated just before the supervisor's line
+    line = re.compile(r"(\d{4}-\d\d-\d\dT[\d:.]+Z) \w+ supervisor\[\d+\]: " + re.escape(who) +
+                      r": (running -> backoff|backoff -> running)")
     delays, down = [], None
     for m in line.finditer(log):
         t = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
