@@ -285,6 +285,55 @@ static int spec_metrics_api(uint32_t index, const cJSON *md, scaler_spec_t *s, e
     return 0;
 }
 
+/* Go's strconv.ParseBool, for KEDA's typed-config booleans. */
+static bool spec_parse_bool(const char *s, size_t n)
+{
+    static const char *const ok[] = {"1", "t", "T", "TRUE",  "true",  "True",
+                                     "0", "f", "F", "FALSE", "false", "False"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strlen(ok[i]) == n && memcmp(ok[i], s, n) == 0)
+            return true;
+    return false;
+}
+
+/* external, external-push: the metric name and target come from the server's GetMetricSpec,
+ * which only the worker asks: from_source, with `sN-<type>` standing in until the worker
+ * publishes `sN-<metricName>`; activity is the server's IsActive, so no activation threshold.
+ * KEDA's metadata checks: scalerAddress required, enableTLS and unsafeSsl booleans. */
+static int spec_external(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err,
+                         const char *type)
+{
+    static const char *const bools[] = {"enableTLS", "unsafeSsl"};
+    size_t n = 0;
+    const char *v;
+
+    if (!spec_trimmed(md, "scalerAddress", &n)) {
+        errtext_set(err, "metadata.scalerAddress: missing required parameter \"scalerAddress\" in "
+                         "[triggerMetadata]");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < 2; i++)
+        if ((v = spec_trimmed(md, bools[i], &n)) && !spec_parse_bool(v, n)) {
+            errtext_set(err, "metadata.%s: unable to parse boolean value \"%.*s\"", bools[i],
+                        (int)(n > 64 ? 64 : n), v);
+            return -EINVAL;
+        }
+    s->from_source = true;
+    s->target = 0;
+    s->activation = 0;
+    return scaler_metric_name(index, type, s->metric_name, sizeof s->metric_name);
+}
+
+static int spec_external_pull(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err)
+{
+    return spec_external(index, md, s, err, "external");
+}
+
+static int spec_external_push(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err)
+{
+    return spec_external(index, md, s, err, "external-push");
+}
+
 #ifdef CKEDA_TEST_SCALERS
 /* ckeda-test (test builds only): metric `sN-ckeda-test`, target `target` (1), activation
  * `activation` (0). */
@@ -304,9 +353,14 @@ static const struct {
     const char *type;
     spec_fn_t fn;
 } scaler_specs[] = {
-    {"redis", spec_redis},           {"cron", spec_cron},
-    {"prometheus", spec_prometheus}, {"metrics-api", spec_metrics_api},
-    {"postgresql", spec_postgresql}, {"mysql", spec_mysql},
+    {"redis", spec_redis},
+    {"cron", spec_cron},
+    {"prometheus", spec_prometheus},
+    {"metrics-api", spec_metrics_api},
+    {"postgresql", spec_postgresql},
+    {"mysql", spec_mysql},
+    {"external", spec_external_pull},
+    {"external-push", spec_external_push},
 #ifdef CKEDA_TEST_SCALERS
     {"ckeda-test", spec_test},
 #endif

@@ -4,8 +4,9 @@
  * for (`s<index>-<scaler part>`, normalized as KEDA does), the target and the activation
  * threshold. The watcher builds HPAs and trigger configs from it; the workers only poll.
  *
- * Scalers whose spec KEDA learns only from the source (external) return SCALER_SPEC_FROM_SOURCE:
- * the worker publishes it with its first result and the watcher waits for it.
+ * Scalers whose spec KEDA learns only from the source (external, external-push) set from_source
+ * (metric_name is then a stand-in `s<index>-<type>`): the worker publishes the real one with its
+ * results (shm_trig_result_t has_spec, spec_metric_name, spec_target).
  */
 #ifndef CKEDA_COMMON_SCALER_SPEC_H
 #define CKEDA_COMMON_SCALER_SPEC_H

@@ -63,7 +63,12 @@ cJSON *ctl_trigger_json(const ctl_t *c, const ctl_trigger_t *t)
     cJSON_AddNumberToObject(o, "index", t->v.cfg.index);
     cJSON_AddStringToObject(o, "type", t->v.cfg.type);
     cJSON_AddStringToObject(o, "name", t->v.cfg.name);
-    cJSON_AddStringToObject(o, "metric_name", t->v.cfg.metric_name);
+    /* a spec learnt from the source (external) names the metric, as the adapter serves it */
+    bool spec = t->v.res.has_spec && t->v.res.spec_metric_name[0] &&
+                t->v.res.for_cfg_gen == t->v.cfg.cfg_gen;
+    cJSON_AddStringToObject(o, "metric_name",
+                            spec ? t->v.res.spec_metric_name : t->v.cfg.metric_name);
+    cJSON_AddNumberToObject(o, "metric_target", spec ? t->v.res.spec_target : t->v.cfg.target);
     cJSON_AddItemToObject(o, "value", ctl_num_or_null(t->has_value, t->v.res.value));
     cJSON_AddStringToObject(o, "state", shm_state_name(t->v.state));
     cJSON_AddItemToObject(

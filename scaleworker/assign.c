@@ -77,9 +77,14 @@ static int sw_trigger_parse(sw_worker_t *w, sw_trigger_t *t, char *err, size_t e
         snprintf(err, errlen, "the trigger's configuration is not a JSON object with metadata");
         r = -EINVAL;
     } else if ((r = sw_trigger_auth(w, t, doc, &auth, err, errlen)) == 0) {
+        const cJSON *ns = cJSON_GetObjectItemCaseSensitive(doc, "namespace");
+        const cJSON *so = cJSON_GetObjectItemCaseSensitive(doc, "scaledObject");
         sw_params_t p = {.metadata = cJSON_GetObjectItemCaseSensitive(doc, "metadata"),
                          .auth = auth,
-                         .cfg = &t->cfg};
+                         .cfg = &t->cfg,
+                         .so_namespace = cJSON_IsString(ns) ? ns->valuestring : "",
+                         .so_name = cJSON_IsString(so) ? so->valuestring : "",
+                         .trigger = t};
         r = t->scaler->parse(&p, &t->state, err, errlen);
         if (r < 0 && r != -ENOMEM)
             r = -EINVAL;
@@ -97,6 +102,11 @@ void sw_trigger_load_cfg(sw_worker_t *w, sw_trigger_t *t, bool at_once)
 
     sw_poll_abandon(w, t);
     sw_trigger_unload(t);
+    if (t->cfg_gen != t->cfg.cfg_gen) { /* a spec learnt from the source was the old config's */
+        t->last.has_spec = 0;
+        t->last.spec_metric_name[0] = '\0';
+        t->last.spec_target = 0;
+    }
     t->cfg_gen = t->cfg.cfg_gen;
     t->reload = false;
     t->config_error = false;
@@ -138,6 +148,7 @@ static void sw_trigger_add(sw_worker_t *w, uint32_t slot)
         log_error(-ENOMEM, "could not take trigger %u", slot);
         return;
     }
+    t->w = w;
     t->slot = slot;
     t->scaler = w->scaler;
     t->cfg_gen = UINT64_MAX; /* loads on the next refresh */

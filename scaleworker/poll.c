@@ -48,13 +48,15 @@ static uint32_t sw_poll_latency_us(const sw_poll_t *p)
     return us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
-void sw_publish(sw_worker_t *w, sw_trigger_t *t, bool ok, double value, shm_fail_t failure,
-                const char *error, uint32_t latency_us)
+/* Publishes a result; own: the activity the source decided (0 or 1), or -1 for value >
+ * activation. */
+static void sw_publish_result(sw_worker_t *w, sw_trigger_t *t, bool ok, double value, int own,
+                              shm_fail_t failure, const char *error, uint32_t latency_us)
 {
     shm_trig_result_t r = t->last;
-    bool active = ok && value > t->cfg.activation;
+    bool active = ok && (own >= 0 ? own > 0 : value > t->cfg.activation);
 
-    r.flags = ok ? SHM_F_VALID : 0;
+    r.flags = ok ? SHM_F_VALID | (own >= 0 ? SHM_F_OWN_ACTIVITY : 0) : 0;
     r.failure = failure;
     r.for_cfg_gen = t->cfg.cfg_gen;
     r.measured_mono_ms = shm_now_mono_ms();
@@ -80,6 +82,33 @@ void sw_publish(sw_worker_t *w, sw_trigger_t *t, bool ok, double value, shm_fail
         w->rang_seq[t->slot] = r.activity_seq;
         role_bell_ring(w->watcher_bell);
     }
+}
+
+void sw_publish(sw_worker_t *w, sw_trigger_t *t, bool ok, double value, shm_fail_t failure,
+                const char *error, uint32_t latency_us)
+{
+    sw_publish_result(w, t, ok, value, -1, failure, error, latency_us);
+}
+
+void sw_trigger_push_active(sw_trigger_t *t)
+{
+    sw_worker_t *w = t->w;
+    shm_trig_result_t r = t->last;
+
+    if (!t->state || t->config_error || t->cfg_gen != t->cfg.cfg_gen)
+        return; /* its configuration is changing: the next poll speaks for it */
+    /* The value stays the last one measured: the push says "active", not how much. */
+    r.flags = SHM_F_VALID | SHM_F_OWN_ACTIVITY;
+    r.failure = SHM_FAIL_NONE;
+    r.for_cfg_gen = t->cfg.cfg_gen;
+    r.measured_mono_ms = shm_now_mono_ms();
+    r.measured_real_ms = shm_now_real_ms();
+    r.active = 1;
+    r.activity_seq++; /* every `true` is a RequestScale in KEDA: the loop evaluates each */
+    t->last = r;
+    shm_trig_result_write(w->ctx.table, t->slot, &r);
+    w->rang_seq[t->slot] = r.activity_seq;
+    role_bell_ring(w->watcher_bell);
 }
 
 /* Releases the in-flight record; the trigger's next poll is one interval from now. */
@@ -115,6 +144,29 @@ void sw_poll_done(sw_poll_t *p, bool ok, double value, const char *error)
     sw_publish(p->w, p->t, ok, value, ok ? SHM_FAIL_NONE : SHM_FAIL_SOURCE, error,
                sw_poll_latency_us(p));
     shm_proc_count(p->w->ctx.table, p->w->ctx.slot, 1, ok ? 0 : 1);
+}
+
+void sw_poll_done_active(sw_poll_t *p, double value, bool active)
+{
+    if (!p->active) {
+        log_debug("late completion of a poll of trigger %u ignored", p->t->slot);
+        return;
+    }
+    sw_poll_finish(p, shm_now_mono_ms());
+    sw_publish_result(p->w, p->t, true, value, active ? 1 : 0, SHM_FAIL_NONE, NULL,
+                      sw_poll_latency_us(p));
+    shm_proc_count(p->w->ctx.table, p->w->ctx.slot, 1, 0);
+}
+
+void sw_poll_spec(sw_poll_t *p, const char *metric_name, double target)
+{
+    shm_trig_result_t *r = &p->t->last;
+
+    if (!p->active)
+        return;
+    r->has_spec = 1;
+    snprintf(r->spec_metric_name, sizeof r->spec_metric_name, "%s", metric_name);
+    r->spec_target = target;
 }
 
 void sw_poll_auth_rejected(sw_poll_t *p)

@@ -25,6 +25,7 @@
 #include <sys/epoll.h>
 
 typedef struct sw_poll sw_poll_t;
+typedef struct sw_trigger sw_trigger_t;
 
 /* ---- trigger parameters -------------------------------------------------------------------- */
 
@@ -54,6 +55,9 @@ typedef struct sw_params {
     const cJSON *metadata;
     const sw_auth_params_t *auth;
     const shm_trig_cfg_t *cfg;
+    const char *so_namespace; /* the ScaledObject's namespace and name (the config blob's), or "" */
+    const char *so_name;
+    sw_trigger_t *trigger; /* for sw_trigger_push_active(); valid until `close` */
 } sw_params_t;
 
 typedef struct sw_param {
@@ -117,6 +121,17 @@ typedef struct sw_scaler {
 /* Completes a poll: ok with a value, or a source failure with an error text (redacted by the
  * worker before it is stored). Once per poll. */
 void sw_poll_done(sw_poll_t *p, bool ok, double value, const char *error);
+/* Completes a poll with a value and the activity the source decided itself (external's IsActive),
+ * instead of value > activation. Once per poll, like sw_poll_done(). */
+void sw_poll_done_active(sw_poll_t *p, double value, bool active);
+/* The metric spec learnt from the source (external's GetMetricSpec): the full HPA metric name
+ * (`sN-<name>`) and its target, published with this poll's result and every later one of the
+ * same configuration (the watcher builds the HPA from it). Call before completing the poll. */
+void sw_poll_spec(sw_poll_t *p, const char *metric_name, double target);
+/* A push scaler's source reported activity outside a poll (external-push's StreamIsActive
+ * `true`): published at once as ACTIVE, and the watcher's doorbell rung so that its scale loop
+ * acts now, as KEDA's RequestScale for a push activation. The next poll decides again. */
+void sw_trigger_push_active(sw_trigger_t *t);
 /* The source refused the credentials: resolve the authentication again before the next poll.
  * Call before sw_poll_done(). */
 void sw_poll_auth_rejected(sw_poll_t *p);

@@ -18,18 +18,16 @@ extern const sw_scaler_t sw_scaler_prometheus;
 extern const sw_scaler_t sw_scaler_metrics_api;
 extern const sw_scaler_t sw_scaler_postgresql;
 extern const sw_scaler_t sw_scaler_mysql;
+extern const sw_scaler_t sw_scaler_external;
+extern const sw_scaler_t sw_scaler_external_push;
 
 static const sw_scaler_t *const sw_scalers[] = {
 #ifdef CKEDA_TEST_SCALERS
     &sw_scaler_test,
 #endif
-    &sw_scaler_redis,
-    &sw_scaler_cron,
-    &sw_scaler_prometheus,
-    &sw_scaler_metrics_api,
-    &sw_scaler_postgresql,
-    &sw_scaler_mysql,
-    NULL,
+    &sw_scaler_redis,       &sw_scaler_cron,          &sw_scaler_prometheus,
+    &sw_scaler_metrics_api, &sw_scaler_postgresql,    &sw_scaler_mysql,
+    &sw_scaler_external,    &sw_scaler_external_push, NULL,
 };
 
 const sw_scaler_t *sw_scaler_find(const char *name)

@@ -25,6 +25,7 @@ struct sw_poll {
 };
 
 struct sw_trigger {
+    sw_worker_t *w;
     uint32_t slot;
     shm_trig_cfg_t cfg; /* copy of the trigger-config group */
     uint64_t cfg_gen;   /* generation the state was parsed from */

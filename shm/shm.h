@@ -316,6 +316,10 @@ typedef struct shm_trig_ctl {
 
 typedef enum { SHM_FAIL_NONE, SHM_FAIL_SOURCE, SHM_FAIL_CONFIG } shm_fail_t;
 
+/* shm_trig_result_t.flags beside SHM_F_VALID: `active` is the source's own verdict (external's
+ * IsActive, a push scaler's activation), not value > activation. */
+#define SHM_F_OWN_ACTIVITY 0x2u
+
 typedef struct shm_trig_result {
     uint32_t flags;   /* SHM_F_VALID: the last poll produced a value */
     uint32_t failure; /* shm_fail_t of the last poll */
@@ -329,7 +333,7 @@ typedef struct shm_trig_result {
     uint32_t has_spec; /* the worker publishes the metric spec (external, ...) */
     uint64_t errors_total;
     uint64_t polls_total;
-    uint64_t activity_seq; /* bumped when `active` changes */
+    uint64_t activity_seq; /* bumped when `active` changes, and on each push activation */
     double spec_target;
     char spec_metric_name[SHM_METRIC_MAX];
     char error[SHM_ERROR_MAX]; /* redacted */

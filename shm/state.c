@@ -37,6 +37,8 @@ shm_state_t shm_trigger_state(const shm_trig_cfg_t *cfg, const shm_trig_ctl_t *c
         *ret_cause = cause;
     if (cause != SHM_CAUSE_NONE)
         return SHM_STATE_ERROR;
+    if (res->flags & SHM_F_OWN_ACTIVITY)
+        return res->active ? SHM_STATE_ACTIVE : SHM_STATE_INACTIVE;
     return res->value > cfg->activation ? SHM_STATE_ACTIVE : SHM_STATE_INACTIVE;
 }
 

@@ -20,6 +20,9 @@
  *   shmtool --shm-name N del NS/NAME
  *   shmtool --shm-name N result SLOT VALUE | --error TEXT   (as a worker would)
  *   shmtool --shm-name N odd REGION ENTRY    (leave a group odd: a writer that died mid-write)
+ *   shmtool --shm-name N wait-active SLOT TIMEOUT_MS   (prints "ready", then, once the trigger's
+ *       state is ACTIVE with an activity sequence newer than at the start, the CLOCK_MONOTONIC
+ *       time it saw that, in seconds; exit 1 at the timeout. Reads every 50 us.)
  */
 #include "common/scaler_registry.h"
 #include "shm/blob.h"
@@ -31,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int die(const char *what)
 {
@@ -88,11 +92,17 @@ static void add_auth_ref(cJSON *doc, const char *ns, const char *param, const ch
     cJSON_AddStringToObject(r, "key", colon ? colon + 1 : "");
 }
 
-/* TYPE[,k=v...] into a trigger config and a metadata blob. */
-static int parse_trigger(const char *spec, const char *ns, shm_trig_cfg_t *c, char **ret_blob)
+/* TYPE[,k=v...] into a trigger config and a metadata blob (with the object's namespace and name,
+ * as the watcher writes them). */
+static int parse_trigger(const char *spec, const char *ns, const char *so_name, shm_trig_cfg_t *c,
+                         char **ret_blob)
 {
     char *dup = strdup(spec), *save = NULL, *tok;
-    cJSON *doc = cJSON_CreateObject(), *md = cJSON_AddObjectToObject(doc, "metadata");
+    cJSON *doc = cJSON_CreateObject(), *md;
+
+    cJSON_AddStringToObject(doc, "namespace", ns);
+    cJSON_AddStringToObject(doc, "scaledObject", so_name);
+    md = cJSON_AddObjectToObject(doc, "metadata");
 
     tok = strtok_r(dup, ",", &save);
     snprintf(c->type, sizeof c->type, "%s", tok ? tok : "");
@@ -184,7 +194,7 @@ static int cmd_add(shm_table_t *t, int blobs, int argc, char **argv)
         char *blob = NULL;
         if (strcmp(argv[i], "--trigger") != 0)
             continue;
-        if (parse_trigger(argv[i + 1], so.ns, &c, &blob) < 0 ||
+        if (parse_trigger(argv[i + 1], so.ns, so.name, &c, &blob) < 0 ||
             (next = free_trigger(t, next)) == SHM_NONE)
             return die("bad --trigger type or no free trigger slot");
         c.flags = SHM_F_VALID;
@@ -298,6 +308,31 @@ static int cmd_odd(shm_table_t *t, int argc, char **argv)
     return die("odd scaledobject-spec|trigger-config|trigger-result ENTRY");
 }
 
+static int cmd_wait_active(shm_table_t *t, int argc, char **argv)
+{
+    uint32_t slot = argc > 1 ? (uint32_t)atoi(argv[0]) : SHM_NONE;
+    shm_trig_view_t v;
+    uint64_t seq, deadline;
+    struct timespec ts;
+
+    if (argc < 2 || shm_trig_view_load(t, slot, shm_now_mono_ms(), &v) < 0)
+        return die("wait-active SLOT TIMEOUT_MS");
+    seq = v.res.activity_seq;
+    deadline = shm_now_mono_ms() + (uint64_t)atoll(argv[1]);
+    printf("ready\n");
+    fflush(stdout);
+    while (shm_now_mono_ms() < deadline) {
+        if (shm_trig_view_load(t, slot, shm_now_mono_ms(), &v) == 0 &&
+            v.state == SHM_STATE_ACTIVE && v.res.activity_seq != seq) {
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            printf("%.6f\n", (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+            return 0;
+        }
+        nanosleep(&(struct timespec){0, 50000}, NULL);
+    }
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     shm_table_t *t;
@@ -317,6 +352,8 @@ int main(int argc, char **argv)
         r = cmd_result(t, argc - 4, argv + 4);
     else if (strcmp(argv[3], "odd") == 0)
         r = cmd_odd(t, argc - 4, argv + 4);
+    else if (strcmp(argv[3], "wait-active") == 0)
+        r = cmd_wait_active(t, argc - 4, argv + 4);
     else
         r = die("unknown command");
     shm_table_close(t);
