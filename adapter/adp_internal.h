@@ -11,8 +11,10 @@
  *   values.c     ExternalMetricValueList from the table
  *   prom.c       GET /metrics: Prometheus text from the table (KEDA's families, ckeda_*)
  *   authn.c      who is asking: front-proxy headers or client certificate
+ *   tokens.c     ... or a bearer token, through cached TokenReviews
  *   authz.c      SubjectAccessReview decisions, cached, deduplicated, capped
- *   kube.c       the threads that talk to the API server (auth ConfigMap, reviews)
+ *   kube.c       the threads that talk to the API server (auth ConfigMap, access and token
+ *                reviews)
  *   request.c    one request: route, authenticate, authorize (or wait for a review), serve
  *   server.c     httpd's configuration for the adapter's listeners and descriptors
  *   adapter.c    adp_main
@@ -213,11 +215,41 @@ typedef struct adp_prom_proc {
     const char *role, *type; /* type: scaler type of a scaleworker, else "" */
     uint32_t shard;
     uint32_t restarts;
+    uint64_t seq_retries; /* seqlock read retries of its processes */
 } adp_prom_proc_t;
 
 typedef struct adp_prom_build {
     const char *version, *git_commit, *compiler, *os, *arch;
 } adp_prom_build_t;
+
+/* ---- the adapter's own counters ------------------------------------------------------------
+ * Every adapter counts into the stats of its own process slot in the table (server.c), so a
+ * scrape, whichever adapter answers it, sums them over every adapter (prom.c). Slots keep their
+ * counts across a restart of their adapter, so the sums only grow. */
+
+#define ADP_STAT_CODES_N   16 /* adp_stat_codes: statuses counted apart; the last is "other" */
+#define ADP_STAT_BUCKETS_N 22 /* adp_stat_buckets: upper bounds in seconds */
+
+extern const int adp_stat_codes[ADP_STAT_CODES_N];
+extern const double adp_stat_buckets[ADP_STAT_BUCKETS_N];
+
+enum {
+    ADP_STAT_CODE0 = 0, /* [ADP_STAT_CODES_N] responses by status */
+    /* [ADP_STAT_BUCKETS_N + 1] responses by duration, per bucket (not cumulative); the last
+     * counts those above the largest bound */
+    ADP_STAT_BUCKET0 = ADP_STAT_CODE0 + ADP_STAT_CODES_N,
+    ADP_STAT_DURATION_SUM_US = ADP_STAT_BUCKET0 + ADP_STAT_BUCKETS_N + 1,
+    ADP_STAT_AUTHZ_HITS,
+    ADP_STAT_AUTHZ_MISSES,
+    ADP_STAT_TOKEN_AUTHENTICATED,
+    ADP_STAT_TOKEN_UNAUTHENTICATED,
+    ADP_STAT_TOKEN_ERROR,
+    ADP_STAT_COUNT
+};
+
+/* The stats index of a response status and of a duration. */
+uint32_t adp_stat_code_index(int code);
+uint32_t adp_stat_bucket_index(uint64_t elapsed_us);
 
 typedef struct adp_prom_model {
     adp_prom_build_t build;
@@ -225,6 +257,7 @@ typedef struct adp_prom_model {
     adp_prom_so_t *sos;
     adp_prom_trig_t *trigs;
     adp_prom_proc_t *procs;
+    uint64_t adapter_stats[ADP_STAT_COUNT]; /* summed over the adapters' slots */
 } adp_prom_model_t;
 
 /* Bytes a /metrics request may use (model, body and response): a full default table. */
@@ -255,7 +288,7 @@ typedef struct adp_identity {
     uint32_t ngroups, nextras;
     const char *groups[ADP_GROUPS_MAX];
     adp_extra_t extras[ADP_EXTRAS_MAX];
-    const char *via; /* "front-proxy" or "client-certificate", for logs */
+    const char *via; /* "front-proxy", "client-certificate" or "bearer-token", for logs */
 } adp_identity_t;
 
 bool adp_identity_is_master(const adp_identity_t *id);

@@ -8,7 +8,7 @@
  *    value of the group headers (X-Remote-Group, one per line), extras come from headers with
  *    the extra prefix (X-Remote-Extra-<escaped key>, key unescaped and lower-cased).
  * 2. Otherwise a certificate that chains to the client CA authenticates as its CN, groups O.
- * 3. Otherwise there is no identity (bearer tokens are not accepted): 401.
+ * 3. Otherwise no identity here: request.c tries a bearer token (tokens.c), else 401.
  * Every identity also gets system:authenticated, as the apiserver adds it.
  *
  * The identity headers are trusted only under 1.; from anyone else they are ignored.

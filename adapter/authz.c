@@ -9,9 +9,12 @@
  * "*", and one answer then covers every metric of the namespace.
  *
  * Answers are cached per (user, uid, groups, extras, namespace, resource): allowed for
- * ADP_AUTHZ_ALLOW_TTL_MS, denied for ADP_AUTHZ_DENY_TTL_MS. Concurrent requests for the same
- * key share one review. A review that fails is not cached and fails its waiters closed (500);
- * a full review queue answers 429. Without a cluster only system:masters gets through.
+ * --authorization-allow-cache-ttl, denied for --authorization-deny-cache-ttl (10 s each by
+ * default, as k8s.io/apiserver's DelegatingAuthorizationOptions, which KEDA's metrics server
+ * uses). Concurrent requests for the same key share one review. A review that fails is not
+ * cached and fails its waiters closed (500); a full review queue answers 429. Without a
+ * cluster only system:masters gets through. --authorization-insecure-skip allows every
+ * authenticated caller without a review (local experiments only; server.c warns about it).
  */
 #include "adapter/adp_kube.h"
 
@@ -39,27 +42,21 @@ typedef struct authz_pending {
 
 struct adp_authz {
     adp_kube_t *kube;
+    adp_authz_opts_t opts;
     adp_authz_wake_fn wake;
+    adp_authz_counts_t counts;
     authz_entry_t *buckets[AUTHZ_BUCKETS];
     size_t count;
     authz_pending_t *pending;
 };
 
-void adp_review_free(adp_review_t *rv)
-{
-    if (!rv)
-        return;
-    free(rv->body_star);
-    free(rv->body_metric);
-    free(rv);
-}
-
-adp_authz_t *adp_authz_new(adp_kube_t *kube, adp_authz_wake_fn wake)
+adp_authz_t *adp_authz_new(adp_kube_t *kube, const adp_authz_opts_t *opts, adp_authz_wake_fn wake)
 {
     adp_authz_t *z = calloc(1, sizeof *z);
 
     if (z) {
         z->kube = kube;
+        z->opts = *opts;
         z->wake = wake;
     }
     return z;
@@ -98,6 +95,11 @@ void adp_authz_free(adp_authz_t *z)
 size_t adp_authz_cached(const adp_authz_t *z)
 {
     return z->count;
+}
+
+const adp_authz_counts_t *adp_authz_counts(const adp_authz_t *z)
+{
+    return &z->counts;
 }
 
 static uint64_t authz_hash(const char *s)
@@ -202,7 +204,7 @@ static void authz_store(adp_authz_t *z, const char *key, bool allowed, uint64_t 
         z->count++;
     }
     e->allowed = allowed;
-    e->expires_ms = now_ms + (allowed ? ADP_AUTHZ_ALLOW_TTL_MS : ADP_AUTHZ_DENY_TTL_MS);
+    e->expires_ms = now_ms + (allowed ? z->opts.allow_ttl_ms : z->opts.deny_ttl_ms);
 }
 
 /* ---- reviews ----------------------------------------------------------------------------- */
@@ -305,7 +307,7 @@ adp_authz_result_t adp_authz_check(adp_authz_t *z, const adp_identity_t *id, con
     authz_pending_t *p;
     char *key_star, *key_metric;
 
-    if (adp_identity_is_master(id))
+    if (adp_identity_is_master(id) || z->opts.insecure_skip)
         return ADP_AUTHZ_ALLOW;
     if (!z->kube)
         return ADP_AUTHZ_DENY;
@@ -322,8 +324,10 @@ adp_authz_result_t adp_authz_check(adp_authz_t *z, const adp_identity_t *id, con
         bool allowed = (star && star->allowed) || one->allowed;
         free(key_star);
         free(key_metric);
+        z->counts.cache_hits++;
         return allowed ? ADP_AUTHZ_ALLOW : ADP_AUTHZ_DENY;
     }
+    z->counts.cache_misses++; /* a review is made or joined */
     if ((p = authz_find_pending(z, key_metric))) {
         free(key_star);
         free(key_metric);
@@ -341,7 +345,7 @@ static void authz_unlink(adp_authz_t *z, authz_pending_t *p)
         }
 }
 
-static void authz_complete(adp_authz_t *z, adp_review_t *rv, uint64_t now_ms)
+void adp_authz_complete(adp_authz_t *z, adp_review_t *rv, uint64_t now_ms)
 {
     authz_pending_t *p = rv->owner;
     adp_authz_result_t result = ADP_AUTHZ_ERROR;
@@ -363,17 +367,6 @@ static void authz_complete(adp_authz_t *z, adp_review_t *rv, uint64_t now_ms)
         if (p->waiters[i])
             z->wake(p->waiters[i], result, reason);
     authz_pending_free(p);
-}
-
-void adp_authz_dispatch(adp_authz_t *z, uint64_t now_ms)
-{
-    adp_review_t *rv = z->kube ? adp_kube_done(z->kube) : NULL;
-
-    while (rv) {
-        adp_review_t *next = rv->next;
-        authz_complete(z, rv, now_ms);
-        rv = next;
-    }
 }
 
 void adp_authz_forget(adp_authz_t *z, void *waiter)

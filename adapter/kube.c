@@ -4,9 +4,11 @@
  *
  * - One config thread reads ConfigMap kube-system/extension-apiserver-authentication at start
  *   (retrying with backoff) and every ADP_KUBE_RESYNC_S, and publishes each parsed version.
- * - ADP_KUBE_WORKERS review threads POST SubjectAccessReviews. Their number is the cap on
- *   reviews in flight; at most ADP_KUBE_QUEUE_MAX more wait in the queue, past which
- *   adp_kube_submit() refuses (the caller answers 429).
+ * - ADP_KUBE_WORKERS review threads POST SubjectAccessReviews (authz.c) and TokenReviews
+ *   (tokens.c). Their number is the cap on reviews in flight; at most ADP_KUBE_QUEUE_MAX more
+ *   wait in the queue, past which adp_kube_submit() refuses (the caller answers 429). A
+ *   TokenReview's body and answer hold the token: they go through the client without copies
+ *   (K8S_REQ_SENSITIVE) and are zeroed once read.
  * Every thread owns its kubeconfig and Kubernetes client (the client is single-threaded). The
  * threads block all signals; they hand results back through a mutex-protected list and an
  * eventfd the event loop polls. They never touch connections, the table or the log's callers'
@@ -32,6 +34,7 @@
 #define ADP_KUBE_BACKOFF_MAX 30
 #define ADP_KUBE_TIMEOUT_MS  5000L
 #define ADP_KUBE_SAR_PATH    "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+#define ADP_KUBE_TR_PATH     "/apis/authentication.k8s.io/v1/tokenreviews"
 
 typedef struct kube_thread {
     adp_kube_t *k;
@@ -156,9 +159,59 @@ static int kube_review(kube_thread_t *t, const char *body, char *reason, size_t 
     return r;
 }
 
+/* Zeroes the API server's echo of the token (spec.token) in a TokenReview answer. */
+static void kube_scrub_token(cJSON *obj)
+{
+    cJSON *tok =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "spec"), "token");
+
+    if (cJSON_IsString(tok) && tok->valuestring)
+        explicit_bzero(tok->valuestring, strlen(tok->valuestring));
+}
+
+/* One TokenReview: the answer's status.authenticated, status.user and status.error. */
+static void kube_token_review(kube_thread_t *t, adp_review_t *rv)
+{
+    k8s_request_t req = {.method = K8S_POST,
+                         .path = ADP_KUBE_TR_PATH,
+                         .body = rv->body_token,
+                         .body_len = strlen(rv->body_token),
+                         .flags = K8S_REQ_NO_RETRY | K8S_REQ_SENSITIVE,
+                         .timeout_ms = ADP_KUBE_TIMEOUT_MS};
+    k8s_error_t kerr = {0};
+    cJSON *obj = NULL, *st;
+    const cJSON *why;
+    int r = k8s_request(t->client, &req, &obj, &kerr);
+
+    if (r < 0) {
+        rv->err = r;
+        snprintf(rv->reason, sizeof rv->reason, "%s",
+                 kerr.message[0] ? kerr.message : "request failed");
+        return;
+    }
+    kube_scrub_token(obj);
+    st = cJSON_GetObjectItemCaseSensitive(obj, "status");
+    why = cJSON_GetObjectItemCaseSensitive(st, "error");
+    snprintf(rv->reason, sizeof rv->reason, "%s", cJSON_IsString(why) ? why->valuestring : "");
+    rv->token_authenticated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "authenticated"));
+    if (rv->token_authenticated) {
+        rv->token_user = cJSON_DetachItemFromObjectCaseSensitive(st, "user");
+        if (!rv->token_user) { /* authenticated as nobody: treat as not authenticated */
+            rv->token_authenticated = false;
+            snprintf(rv->reason, sizeof rv->reason, "the TokenReview names no user");
+        }
+    }
+    cJSON_Delete(obj);
+}
+
 static void kube_run_review(kube_thread_t *t, adp_review_t *rv)
 {
     int r;
+
+    if (rv->kind == ADP_REVIEW_TOKEN) {
+        kube_token_review(t, rv);
+        return;
+    }
 
     if (rv->body_star) {
         r = kube_review(t, rv->body_star, rv->reason, sizeof rv->reason);
@@ -210,6 +263,20 @@ static void *kube_worker_main(void *arg)
 }
 
 /* ---- the event loop's side --------------------------------------------------------------- */
+
+void adp_review_free(adp_review_t *rv)
+{
+    if (!rv)
+        return;
+    free(rv->body_star);
+    free(rv->body_metric);
+    if (rv->body_token) {
+        explicit_bzero(rv->body_token, strlen(rv->body_token));
+        free(rv->body_token);
+    }
+    cJSON_Delete(rv->token_user);
+    free(rv);
+}
 
 static int kube_thread_init(adp_kube_t *k, kube_thread_t *t, const cfg_t *cfg)
 {

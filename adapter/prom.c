@@ -11,7 +11,9 @@
  * with type always "scaledobject" (ckeda has no ScaledJobs) and scaler the name KEDA gives it:
  * the trigger's `name` when set, else the Go type name of KEDA's scaler ("redisScaler").
  * Families KEDA has and ckeda cannot fill (ScaledJobs, CloudEvents, gRPC, HTTP) are absent.
- * ckeda's own families carry the ckeda_ prefix.
+ * ckeda's own families carry the ckeda_ prefix. The adapters' own request, authorization and
+ * token-review counters come from the stats of their process slots (summed over every adapter,
+ * so any of them can answer the scrape); seqlock read retries from every process slot.
  *
  * Invariants: a value ckeda does not have is omitted, never written as NaN; label values are
  * escaped (\\, \", \n); every family appears once, its samples together; the output lives in
@@ -28,6 +30,35 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+/* ---- the adapter's counters ------------------------------------------------------------------ */
+
+/* What the adapter and httpd answer; anything else is counted as "other" (0). */
+const int adp_stat_codes[ADP_STAT_CODES_N] = {200, 400, 401, 403, 404, 405, 408, 413,
+                                              414, 429, 431, 500, 501, 503, 505, 0};
+
+/* kube-apiserver's apiserver_request_duration_seconds bounds up to 15 s (the longest a request
+ * may wait for its reviews), with 0.5, 1 and 2.5 ms added below its first bound: the table
+ * answers in microseconds, and a bucket above them all would say nothing. */
+const double adp_stat_buckets[ADP_STAT_BUCKETS_N] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8,
+    1.0,    1.25,  1.5,    2,     3,     4,    5,   6,   8,   10,  15};
+
+uint32_t adp_stat_code_index(int code)
+{
+    for (uint32_t i = 0; i < ADP_STAT_CODES_N - 1; i++)
+        if (adp_stat_codes[i] == code)
+            return ADP_STAT_CODE0 + i;
+    return ADP_STAT_CODE0 + ADP_STAT_CODES_N - 1;
+}
+
+uint32_t adp_stat_bucket_index(uint64_t elapsed_us)
+{
+    for (uint32_t i = 0; i < ADP_STAT_BUCKETS_N; i++)
+        if ((double)elapsed_us <= adp_stat_buckets[i] * 1e6)
+            return ADP_STAT_BUCKET0 + i;
+    return ADP_STAT_BUCKET0 + ADP_STAT_BUCKETS_N;
+}
 
 /* ---- formatter ----------------------------------------------------------------------------- */
 
@@ -194,6 +225,101 @@ static void prom_write_procs(adp_sbuf_t *b, const adp_prom_model_t *m)
     }
 }
 
+/* A sample without labels. */
+static void prom_plain(adp_sbuf_t *b, const char *name, double v)
+{
+    adp_sbuf_printf(b, "%s ", name);
+    prom_value(b, v);
+    adp_sbuf_puts(b, "\n");
+}
+
+static void prom_write_seq_retries(adp_sbuf_t *b, const adp_prom_model_t *m)
+{
+    prom_family(b, "ckeda_seqlock_read_retries_total", "counter",
+                "Times a reader of the shared-memory table read a group again because its "
+                "writer was changing it, by role");
+    for (size_t i = 0; i < m->nprocs; i++) {
+        uint64_t sum = 0;
+        size_t j = 0;
+        while (j < i && strcmp(m->procs[j].role, m->procs[i].role) != 0)
+            j++;
+        if (j < i)
+            continue; /* this role was written with its first process */
+        for (j = i; j < m->nprocs; j++)
+            if (strcmp(m->procs[j].role, m->procs[i].role) == 0)
+                sum += m->procs[j].seq_retries;
+        adp_sbuf_t l;
+        adp_sbuf_init(&l, b->arena);
+        prom_label(&l, true, "role", m->procs[i].role);
+        if (!l.failed)
+            prom_sample(b, "ckeda_seqlock_read_retries_total", l.p, (double)sum);
+    }
+}
+
+static void prom_write_adapter_requests(adp_sbuf_t *b, const uint64_t *st)
+{
+    const char *hist = "ckeda_adapter_request_duration_seconds";
+    uint64_t cum = 0;
+    char l[64];
+
+    prom_family(b, "ckeda_adapter_requests_total", "counter",
+                "Responses of the adapters on the metrics API port, by HTTP status");
+    for (uint32_t i = 0; i < ADP_STAT_CODES_N; i++) {
+        if (!st[ADP_STAT_CODE0 + i])
+            continue;
+        if (adp_stat_codes[i])
+            snprintf(l, sizeof l, "code=\"%d\"", adp_stat_codes[i]);
+        else
+            snprintf(l, sizeof l, "code=\"other\"");
+        prom_sample(b, "ckeda_adapter_requests_total", l, (double)st[ADP_STAT_CODE0 + i]);
+    }
+    prom_family(b, hist, "histogram",
+                "Time from a complete request head to its queued response on the metrics API "
+                "port, authentication and authorization reviews included");
+    for (uint32_t i = 0; i <= ADP_STAT_BUCKETS_N; i++) {
+        cum += st[ADP_STAT_BUCKET0 + i];
+        if (i < ADP_STAT_BUCKETS_N) {
+            adp_sbuf_t v;
+            adp_sbuf_init(&v, b->arena);
+            prom_value(&v, adp_stat_buckets[i]);
+            snprintf(l, sizeof l, "le=\"%s\"", v.failed ? "0" : v.p);
+        } else {
+            snprintf(l, sizeof l, "le=\"+Inf\"");
+        }
+        adp_sbuf_printf(b, "%s_bucket{%s} %llu\n", hist, l, (unsigned long long)cum);
+    }
+    adp_sbuf_printf(b, "%s_sum ", hist);
+    prom_value(b, (double)st[ADP_STAT_DURATION_SUM_US] / 1e6);
+    adp_sbuf_printf(b, "\n%s_count %llu\n", hist, (unsigned long long)cum);
+}
+
+static void prom_write_adapter(adp_sbuf_t *b, const adp_prom_model_t *m)
+{
+    static const struct {
+        const char *result;
+        uint32_t idx;
+    } tokens[] = {{"authenticated", ADP_STAT_TOKEN_AUTHENTICATED},
+                  {"unauthenticated", ADP_STAT_TOKEN_UNAUTHENTICATED},
+                  {"error", ADP_STAT_TOKEN_ERROR}};
+    const uint64_t *st = m->adapter_stats;
+    char l[64];
+
+    prom_write_adapter_requests(b, st);
+    prom_family(b, "ckeda_adapter_authorization_cache_hits_total", "counter",
+                "Authorization decisions the adapters took from their SubjectAccessReview cache");
+    prom_plain(b, "ckeda_adapter_authorization_cache_hits_total", (double)st[ADP_STAT_AUTHZ_HITS]);
+    prom_family(b, "ckeda_adapter_authorization_cache_misses_total", "counter",
+                "Authorization decisions that needed a SubjectAccessReview");
+    prom_plain(b, "ckeda_adapter_authorization_cache_misses_total",
+               (double)st[ADP_STAT_AUTHZ_MISSES]);
+    prom_family(b, "ckeda_adapter_token_reviews_total", "counter",
+                "TokenReviews the adapters made for bearer tokens, by result");
+    for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
+        snprintf(l, sizeof l, "result=\"%s\"", tokens[i].result);
+        prom_sample(b, "ckeda_adapter_token_reviews_total", l, (double)st[tokens[i].idx]);
+    }
+}
+
 void adp_prom_write(adp_sbuf_t *b, const adp_prom_model_t *m)
 {
     char **labels = adp_arena_alloc(b->arena, (m->ntrigs + 1) * sizeof *labels);
@@ -236,6 +362,8 @@ void adp_prom_write(adp_sbuf_t *b, const adp_prom_model_t *m)
     prom_trig_family(b, m, labels, "ckeda_scaler_metrics_value_age_seconds", "gauge",
                      "Seconds since the trigger's current value was measured", pick_age);
     prom_write_procs(b, m);
+    prom_write_seq_retries(b, m);
+    prom_write_adapter(b, m);
 }
 
 /* ---- the table --------------------------------------------------------------------------- */
@@ -345,7 +473,9 @@ static const char *prom_role_name(uint32_t role)
 
 static void prom_collect_procs(const shm_table_t *t, adp_prom_model_t *m, uint32_t max_proc)
 {
+    _Static_assert(ADP_STAT_COUNT <= SHM_PROC_STATS, "the adapter's stats fit its slot");
     for (uint32_t i = 0; i < max_proc; i++) {
+        shm_proc_self_t self;
         shm_proc_ctl_t pc;
         if (shm_proc_ctl_read(t, i, &pc) < 0 || !(pc.flags & SHM_F_VALID) ||
             pc.state == SHM_PROC_EMPTY)
@@ -364,6 +494,11 @@ static void prom_collect_procs(const shm_table_t *t, adp_prom_model_t *m, uint32
             m->procs[m->nprocs++] =
                 (adp_prom_proc_t){.role = prom_role_name(pc.role), .type = type, .shard = pc.shard};
         m->procs[j].restarts += pc.restarts;
+        shm_proc_self_read(t, i, &self);
+        m->procs[j].seq_retries += self.seq_retries_total;
+        if (pc.role == SHM_ROLE_ADAPTER)
+            for (uint32_t k = 0; k < ADP_STAT_COUNT; k++)
+                m->adapter_stats[k] += self.stats[k];
     }
 }
 

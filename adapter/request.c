@@ -3,10 +3,16 @@
  *
  * httpd hands over a complete request (head, decoded path; bodies never reach here, httpd
  * refuses them with 413 for the adapter). This file routes it per listener, authenticates the
- * caller on the secure port (authn.c), authorizes value reads with a SubjectAccessReview
- * (authz.c; the request is parked in httpd until the review completes or ADP_AUTHZ_TIMEOUT_MS
- * passes), and answers from the table (values.c, prom.c) or with discovery and health
- * documents (routes.c). Every allocation comes from the connection's arena.
+ * caller on the secure port (authn.c: front proxy or client certificate; else tokens.c: a
+ * bearer token through a TokenReview), authorizes value reads with a SubjectAccessReview
+ * (authz.c), and answers from the table (values.c, prom.c) or with discovery and health
+ * documents (routes.c). While a review is made the request is parked in httpd (at most
+ * ADP_AUTHZ_TIMEOUT_MS for both reviews together). Every allocation comes from the
+ * connection's arena.
+ *
+ * Failures, as k8s.io/apiserver answers them: no identity, a rejected token or a TokenReview
+ * that failed: 401; a denial: 403; a SubjectAccessReview that failed: 500; too many reviews
+ * queued: 429.
  */
 #include "adapter/adp_server.h"
 
@@ -161,44 +167,108 @@ void adp_request_authz_done(void *waiter, adp_authz_result_t result, const char 
 {
     httpd_conn_t *c = waiter;
 
-    if (!httpd_conn_waiting(c))
+    if (!httpd_conn_waiting(c) || req_state(c)->waiting != ADP_WAIT_AUTHZ)
         return;
+    req_state(c)->waiting = ADP_WAIT_NONE;
     req_authorized(c, result, reason); /* answered: no longer a waiter */
     httpd_conn_resume(c);
+}
+
+static void req_unauthorized(httpd_conn_t *c)
+{
+    httpd_respond_status(c, 401, "Unauthorized", NULL, NULL);
 }
 
 void adp_request_wait_expired(httpd_conn_t *c, void *ud)
 {
     adp_server_t *s = ud;
+    adp_conn_state_t *st = req_state(c);
 
-    adp_authz_forget(s->authz, c);
-    httpd_respond_status(c, 500, "authorization review timed out", NULL, NULL);
+    if (st->waiting == ADP_WAIT_TOKEN) {
+        adp_tokens_forget(s->tokens, c);
+        log_warning(0, "TokenReview timed out (the request gets 401)");
+        req_unauthorized(c); /* a webhook authenticator's timeout is a 401 in k8s.io/apiserver */
+    } else {
+        adp_authz_forget(s->authz, c);
+        httpd_respond_status(c, 500, "authorization review timed out", NULL, NULL);
+    }
+    st->waiting = ADP_WAIT_NONE;
 }
 
 void adp_request_conn_closed(httpd_conn_t *c, void *ud)
 {
     adp_server_t *s = ud;
 
-    if (httpd_conn_waiting(c))
+    if (httpd_conn_waiting(c)) {
         adp_authz_forget(s->authz, c);
+        adp_tokens_forget(s->tokens, c);
+    }
     adp_peer_clear(&req_state(c)->peer);
 }
 
+/* Adds system:authenticated, as k8s.io/apiserver's AuthenticatedGroupAdder does for every
+ * authenticator. */
+static int req_add_authenticated(adp_identity_t *id)
+{
+    for (uint32_t i = 0; i < id->ngroups; i++)
+        if (strcmp(id->groups[i], "system:authenticated") == 0)
+            return 0;
+    if (id->ngroups >= ADP_GROUPS_MAX)
+        return -E2BIG;
+    id->groups[id->ngroups++] = "system:authenticated";
+    return 0;
+}
+
+/* The bearer token's answer: 0 when the identity is set, else the response is set up. */
+static int req_token_result(httpd_conn_t *c, adp_token_result_t r)
+{
+    switch (r) {
+    case ADP_TOKEN_OK:
+        if (req_add_authenticated(&req_state(c)->id) == 0)
+            return 0;
+        req_unauthorized(c);
+        return -EACCES;
+    case ADP_TOKEN_BUSY:
+        httpd_respond_status(c, 429, "too many authentication reviews in flight; retry", NULL,
+                             "Retry-After: 1\r\n");
+        return -EBUSY;
+    default: /* DENIED, ERROR: tokens.c logged why */
+        req_unauthorized(c);
+        return -EACCES;
+    }
+}
+
+/* 0: authenticated; -EINPROGRESS: waiting for a TokenReview; else the response is set up. */
 static int req_authenticate(httpd_conn_t *c)
 {
     adp_conn_state_t *st = req_state(c);
     adp_server_t *s = st->srv;
     X509_STORE *cca = httpd_tls_client_ca(s->tls);
+    adp_slice_t token;
+    adp_token_result_t r;
 
     if (cca != s->client_ca_seen) { /* the certificate directory was reloaded */
         s->client_ca_seen = cca;
         s->authgen++;
     }
-    return adp_authn_request(s->authcfg, cca, s->authgen, httpd_conn_ssl(c), &st->peer,
-                             httpd_conn_request(c)->head, httpd_conn_arena(c), &st->id);
+    if (adp_authn_request(s->authcfg, cca, s->authgen, httpd_conn_ssl(c), &st->peer,
+                          httpd_conn_request(c)->head, httpd_conn_arena(c), &st->id) == 0)
+        return 0;
+    memset(&st->id, 0, sizeof st->id);
+    if (adp_bearer_token(httpd_conn_request(c)->head, &token) < 0) {
+        req_unauthorized(c);
+        return -EACCES;
+    }
+    r = adp_tokens_check(s->tokens, token, c, httpd_conn_arena(c), shm_now_mono_ms(), &st->id);
+    if (r == ADP_TOKEN_PENDING) {
+        st->waiting = ADP_WAIT_TOKEN;
+        return -EINPROGRESS;
+    }
+    return req_token_result(c, r);
 }
 
-/* Routes and checks the request; 0 when it may be served now, else the response is set up. */
+/* Routes and checks the request: 0 when it may go on, -EINPROGRESS when it waits for a
+ * TokenReview, else the response is set up. */
 static int req_admit(httpd_conn_t *c)
 {
     adp_conn_state_t *st = req_state(c);
@@ -210,39 +280,70 @@ static int req_admit(httpd_conn_t *c)
     if (st->route.id == ADP_ROUTE_NONE) {
         httpd_respond_status(c, 404, "the server could not find the requested resource", NULL,
                              NULL);
-    } else if (rq->head->method != HTTPD_GET && rq->head->method != HTTPD_HEAD) {
+        return -ENOENT;
+    }
+    if (rq->head->method != HTTPD_GET && rq->head->method != HTTPD_HEAD) {
         httpd_respond_status(c, 405,
                              "the server does not allow this method on the requested resource",
                              NULL, "Allow: GET, HEAD\r\n");
-    } else if (where == ADP_LISTENER_SECURE && !adp_route_is_public(st->route.id) &&
-               req_authenticate(c) < 0) {
-        httpd_respond_status(c, 401, "Unauthorized", NULL, NULL);
-    } else {
-        httpd_conn_set_log(c, st->route.metric, st->id.user);
-        return 0;
+        return -EPERM;
     }
-    return -EACCES;
+    if (where == ADP_LISTENER_SECURE && !adp_route_is_public(st->route.id))
+        return req_authenticate(c);
+    return 0;
+}
+
+/* After authentication: authorizes (maybe parking the request) and serves. True when the
+ * request waits for a SubjectAccessReview. */
+static bool req_authenticated(httpd_conn_t *c)
+{
+    adp_conn_state_t *st = req_state(c);
+    adp_authz_result_t r;
+
+    httpd_conn_set_log(c, st->route.metric, st->id.user);
+    if (!adp_route_needs_authz(st->route.id)) {
+        req_serve(c);
+        return false;
+    }
+    r = adp_authz_check(st->srv->authz, &st->id, st->route.ns, st->route.metric, c,
+                        shm_now_mono_ms());
+    if (r == ADP_AUTHZ_PENDING) {
+        st->waiting = ADP_WAIT_AUTHZ;
+        return true;
+    }
+    req_authorized(c, r, "");
+    return false;
+}
+
+void adp_request_token_done(void *waiter, adp_token_result_t result, const struct cJSON *user)
+{
+    httpd_conn_t *c = waiter;
+    adp_conn_state_t *st = req_state(c);
+
+    if (!httpd_conn_waiting(c) || st->waiting != ADP_WAIT_TOKEN)
+        return;
+    st->waiting = ADP_WAIT_NONE;
+    if (result == ADP_TOKEN_OK && adp_token_user_parse(user, httpd_conn_arena(c), &st->id) < 0) {
+        log_warning(-EINVAL, "a TokenReview's user cannot be used (the request gets 401)");
+        result = ADP_TOKEN_ERROR;
+    }
+    if (req_token_result(c, result) == 0 && req_authenticated(c))
+        return; /* parked on: now for its SubjectAccessReview */
+    httpd_conn_resume(c);
 }
 
 void adp_request_serve(httpd_conn_t *c, void *ud)
 {
     adp_conn_state_t *st = req_state(c);
-    adp_authz_result_t r;
+    int r;
 
     st->srv = ud;
+    st->waiting = ADP_WAIT_NONE;
     memset(&st->id, 0, sizeof st->id);
     st->route = (adp_route_t){.id = ADP_ROUTE_NONE};
-    if (req_admit(c) < 0)
-        return;
-    if (!adp_route_needs_authz(st->route.id)) {
-        req_serve(c);
-        return;
-    }
-    r = adp_authz_check(st->srv->authz, &st->id, st->route.ns, st->route.metric, c,
-                        shm_now_mono_ms());
-    if (r != ADP_AUTHZ_PENDING) {
-        req_authorized(c, r, "");
-        return;
-    }
-    httpd_conn_wait(c);
+    r = req_admit(c);
+    if (r == -EINPROGRESS)
+        httpd_conn_wait(c);
+    else if (r == 0 && req_authenticated(c))
+        httpd_conn_wait(c);
 }

@@ -65,6 +65,20 @@ static const opt_t cfg_opts[] = {
     U("metrics-port", NULL, metrics_port, 0, 65535, "8080", "Prometheus /metrics (HTTP)"),
     U("health-port", NULL, health_port, 0, 65535, "8081", "/healthz and /readyz (HTTP)"),
     U("adapters", NULL, adapters, 1, 16, "1", "adapter processes"),
+    /* Defaults: k8s.io/apiserver's DelegatingAuthenticationOptions (CacheTTL 10s) and
+     * DelegatingAuthorizationOptions (AllowCacheTTL 10s, DenyCacheTTL 10s), which KEDA's
+     * metrics server uses through custom-metrics-apiserver. */
+    T("authentication-token-cache-ttl", NULL, authn_token_cache_ttl_ms, 0, 86400000, "10s",
+      "how long the adapter caches a TokenReview answer for a bearer token"),
+    T("authorization-allow-cache-ttl", NULL, authz_allow_cache_ttl_ms, 0, 86400000, "10s",
+      "how long the adapter caches a SubjectAccessReview that allowed"),
+    T("authorization-deny-cache-ttl", NULL, authz_deny_cache_ttl_ms, 0, 86400000, "10s",
+      "how long the adapter caches a SubjectAccessReview that denied"),
+    B("authorization-insecure-skip", NULL, authz_insecure_skip, "false",
+      "INSECURE, for local experiments: every authenticated client may read every metric "
+      "value (no SubjectAccessReview)"),
+    U("max-connections", NULL, max_connections, 1, 1u << 20, "4096",
+      "connections per adapter process; past it the adapter stops accepting until some close"),
     D("kube-api-qps", NULL, kube_api_qps, 0.1, 10000, "20", "Kubernetes API QPS"),
     U("kube-api-burst", NULL, kube_api_burst, 1, 100000, "30", "Kubernetes API burst"),
     U("http-default-timeout", "KEDA_HTTP_DEFAULT_TIMEOUT", http_default_timeout_ms, 1, 600000,

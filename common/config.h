@@ -33,6 +33,13 @@ typedef struct cfg {
     uint32_t metrics_port;
     uint32_t health_port;
     uint32_t adapters;
+    /* The adapter's delegated authentication and authorization (k8s.io/apiserver's
+     * DelegatingAuthenticationOptions/DelegatingAuthorizationOptions defaults) and limits. */
+    uint32_t authn_token_cache_ttl_ms; /* TokenReview answers */
+    uint32_t authz_allow_cache_ttl_ms; /* SubjectAccessReview "allowed" answers */
+    uint32_t authz_deny_cache_ttl_ms;  /* ... "denied" answers */
+    bool authz_insecure_skip;          /* every authenticated caller may read every value */
+    uint32_t max_connections;          /* per adapter process; past it its listeners pause */
     double kube_api_qps;
     uint32_t kube_api_burst;
     uint32_t http_default_timeout_ms;

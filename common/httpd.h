@@ -177,7 +177,7 @@ int httpd_tls_store_from_pem(const char *pem, size_t n, struct x509_store_st **r
 
 /* ---- httpd_server.c, httpd_conn.c ------------------------------------------------------------ */
 
-#define HTTPD_CONNS_MAX 4096 /* per process; past it the listeners pause */
+#define HTTPD_CONNS_MAX 4096 /* per process by default (conns_max); past it the listeners pause */
 #define HTTPD_HEADER_TIMEOUT_MS                                                                    \
     10000                                  /* TLS handshake, or a request (head and body) from its \
                                             * first byte */
@@ -215,6 +215,10 @@ typedef struct httpd_config {
     /* Every tick_ms and after start-up. May be NULL. */
     void (*tick)(void *ud, uint64_t now_ms);
     size_t conn_user_size; /* zeroed bytes per connection for the role (httpd_conn_user) */
+    unsigned conns_max;    /* connections at once; 0: HTTPD_CONNS_MAX */
+    /* Every response queued (httpd's own 4xx included): its listener's tag, status and the
+     * time since its request head was complete. For the role's request metrics; may be NULL. */
+    void (*responded)(void *ud, int listener, int code, uint64_t elapsed_us);
 } httpd_config_t;
 
 /* Registers the listeners (EPOLLEXCLUSIVE) and creates the epoll set. NULL on failure (logged). */

@@ -348,9 +348,11 @@ void httpd_respond(httpd_conn_t *c, int code, const char *ctype, const httpd_sbu
         c->state = C_CLOSING;
         return;
     }
+    double ms = conn_elapsed_ms(c);
     log_debug("%.*s %s %d %.2fms %s", (int)c->req.method_name.n, c->req.method_name.p,
-              c->log_what ? c->log_what : "-", code, conn_elapsed_ms(c),
-              c->log_who ? c->log_who : "-");
+              c->log_what ? c->log_what : "-", code, ms, c->log_who ? c->log_who : "-");
+    if (c->srv->cfg.responded)
+        c->srv->cfg.responded(c->srv->cfg.ud, c->tag, code, ms > 0 ? (uint64_t)(ms * 1e3) : 0);
     c->out = out.p;
     c->out_len = out.len;
     c->out_off = 0;
@@ -500,6 +502,7 @@ static conn_step_t conn_step_read(httpd_conn_t *c)
         log_debug("rejected a malformed request (%d)", status);
         memset(&c->req, 0, offsetof(httpd_req_t, headers));
         c->close_after = true;
+        clock_gettime(CLOCK_MONOTONIC, &c->started);
         httpd_respond_status(c, status, httpd_reason_phrase(status), NULL, NULL);
         return STEP_AGAIN;
     }

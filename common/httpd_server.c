@@ -51,7 +51,7 @@ static void server_arm_all(httpd_server_t *s, bool on)
 
 static void server_accept(httpd_server_t *s, httpd_listener_t *l)
 {
-    for (int i = 0; i < HTTPD_ACCEPTS_PER_WAKEUP && s->nconns < HTTPD_CONNS_MAX; i++) {
+    for (int i = 0; i < HTTPD_ACCEPTS_PER_WAKEUP && s->nconns < s->cfg.conns_max; i++) {
         int fd = accept4(l->cfg.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             httpd_conn_accept(s, l, fd);
@@ -63,7 +63,7 @@ static void server_accept(httpd_server_t *s, httpd_listener_t *l)
             log_warning(-errno, "accept");
         return;
     }
-    if (s->nconns >= HTTPD_CONNS_MAX) { /* let sibling processes take the next ones */
+    if (s->nconns >= s->cfg.conns_max) { /* let sibling processes take the next ones */
         log_warning(0, "%u connections: not accepting more until some close", s->nconns);
         server_arm_all(s, false);
     }
@@ -84,6 +84,8 @@ httpd_server_t *httpd_server_new(const httpd_config_t *cfg)
     s->cfg = *cfg;
     if (!s->cfg.tick_ms)
         s->cfg.tick_ms = 500;
+    if (!s->cfg.conns_max)
+        s->cfg.conns_max = HTTPD_CONNS_MAX;
     s->timeouts[HTTPD_T_HEADER] = HTTPD_HEADER_TIMEOUT_MS;
     s->timeouts[HTTPD_T_IDLE] = HTTPD_IDLE_TIMEOUT_MS;
     s->timeouts[HTTPD_T_WRITE] = HTTPD_WRITE_TIMEOUT_MS;
@@ -196,7 +198,7 @@ void httpd_server_run(httpd_server_t *s)
         if (now >= next_tick) {
             if (s->cfg.tick)
                 s->cfg.tick(s->cfg.ud, now);
-            if (s->nconns < HTTPD_CONNS_MAX * 9 / 10)
+            if (s->nconns < s->cfg.conns_max - s->cfg.conns_max / 10)
                 server_arm_all(s, true);
             next_tick = now + s->cfg.tick_ms;
         }

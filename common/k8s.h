@@ -163,6 +163,9 @@ typedef enum {
 enum {
     K8S_REQ_NO_RATE_LIMIT = 1u << 0, /* skip the token bucket (Lease renewals) */
     K8S_REQ_NO_RETRY = 1u << 1,      /* do not wait out a Retry-After */
+    /* The body or its answer holds a credential (a TokenReview): libcurl sends the caller's
+     * body without copying it, and the response buffer is zeroed after the call. */
+    K8S_REQ_SENSITIVE = 1u << 2,
 };
 
 typedef struct k8s_request {

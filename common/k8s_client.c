@@ -269,7 +269,8 @@ static void k8s_xfer_tls(const kubeconfig_t *cfg, CURL *e)
         curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy_url);
 }
 
-static void k8s_xfer_method(CURL *e, k8s_method_t method, const char *body, size_t body_len)
+static void k8s_xfer_method(CURL *e, k8s_method_t method, const char *body, size_t body_len,
+                            bool sensitive)
 {
     static const char *const names[] = {
         [K8S_GET] = "GET",           [K8S_POST] = "POST",        [K8S_PUT] = "PUT",
@@ -277,7 +278,8 @@ static void k8s_xfer_method(CURL *e, k8s_method_t method, const char *body, size
 
     if (body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);
+        /* A copy would outlive the call in memory nobody zeroes. */
+        curl_easy_setopt(e, sensitive ? CURLOPT_POSTFIELDS : CURLOPT_COPYPOSTFIELDS, body);
     }
     if (method != K8S_GET && method != K8S_POST)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, names[method]);
@@ -326,7 +328,7 @@ int k8s_xfer_prepare(k8s_client_t *c, k8s_xfer_t *x, k8s_method_t method, const 
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, k8s_socket_open);
     k8s_xfer_tls(c->config, e);
-    k8s_xfer_method(e, method, body, body_len);
+    k8s_xfer_method(e, method, body, body_len, x->sensitive);
     return 0;
 }
 

@@ -130,7 +130,8 @@ typedef struct k8s_xfer {
     size_t len;
     size_t cap;
     size_t max;
-    bool overflow; /* the body passed max: the transfer was aborted */
+    bool overflow;  /* the body passed max: the transfer was aborted */
+    bool sensitive; /* K8S_REQ_SENSITIVE: the request body is not copied */
     int retry_after_s;
     /* Streaming: once a 200 arrives, bytes go to `lines` and on_line instead of body. */
     k8s_lines_t *lines;

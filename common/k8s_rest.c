@@ -110,6 +110,7 @@ int k8s_request(k8s_client_t *c, const k8s_request_t *req, cJSON **ret_obj, k8s_
         int64_t delay = 0;
         if (!(req->flags & K8S_REQ_NO_RATE_LIMIT))
             k8s_sleep_ns(k8s_ratelimit_reserve(&c->rl, k8s_now_ns()));
+        c->sync.sensitive = (req->flags & K8S_REQ_SENSITIVE) != 0;
         r = k8s_xfer_prepare(c, &c->sync, req->method, url, req->body, req->body_len,
                              req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms, err);
         if (r < 0)
@@ -125,6 +126,13 @@ int k8s_request(k8s_client_t *c, const k8s_request_t *req, cJSON **ret_obj, k8s_
         if (http != 401)
             attempt++;
         k8s_sleep_ns(delay);
+    }
+    if (c->sync.sensitive) {
+        if (c->sync.body)
+            explicit_bzero(c->sync.body, c->sync.len);
+        if (c->sync.easy) /* the body was not copied: nothing may read it after the call */
+            curl_easy_setopt(c->sync.easy, CURLOPT_POSTFIELDS, NULL);
+        c->sync.sensitive = false;
     }
     if (c->sync.cap > K8S_KEEP_BUFFER_MAX) {
         free(c->sync.body);

@@ -71,6 +71,9 @@ void shm_proc_self_read(const shm_table_t *t, uint32_t slot, shm_proc_self_t *re
     ret->ack_assign_gen = atomic_load_explicit(&g->ack_assign_gen, memory_order_acquire);
     ret->polls_total = atomic_load_explicit(&g->polls_total, memory_order_relaxed);
     ret->errors_total = atomic_load_explicit(&g->errors_total, memory_order_relaxed);
+    ret->seq_retries_total = atomic_load_explicit(&g->seq_retries_total, memory_order_relaxed);
+    for (uint32_t i = 0; i < SHM_PROC_STATS; i++)
+        ret->stats[i] = atomic_load_explicit(&g->stats[i], memory_order_relaxed);
     for (uint32_t i = 0; i < SHM_INFLIGHT_MAX; i++) {
         uint32_t v = atomic_load_explicit(&g->inflight[i], memory_order_acquire);
         if (v != 0)
@@ -93,7 +96,21 @@ void shm_proc_self_reset(shm_table_t *t, uint32_t slot)
 
 void shm_proc_heartbeat(shm_table_t *t, uint32_t slot, uint64_t now_mono_ms)
 {
-    atomic_store_explicit(&shm_self(t, slot)->heartbeat_mono_ms, now_mono_ms, memory_order_relaxed);
+    static uint64_t published; /* this process's retries already added to its slot */
+    shm_g_proc_self_t *g = shm_self(t, slot);
+    uint64_t retries = shm_seq_read_retries();
+
+    atomic_store_explicit(&g->heartbeat_mono_ms, now_mono_ms, memory_order_relaxed);
+    if (retries != published) { /* added, not stored: the slot's count outlives the process */
+        atomic_fetch_add_explicit(&g->seq_retries_total, retries - published, memory_order_relaxed);
+        published = retries;
+    }
+}
+
+void shm_proc_stat_add(shm_table_t *t, uint32_t slot, uint32_t idx, uint64_t n)
+{
+    assert(idx < SHM_PROC_STATS);
+    atomic_fetch_add_explicit(&shm_self(t, slot)->stats[idx], n, memory_order_relaxed);
 }
 
 void shm_proc_ack(shm_table_t *t, uint32_t slot, uint32_t assign_gen)

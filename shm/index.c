@@ -216,11 +216,13 @@ static int shm_index_candidates(const shm_table_t *t, uint64_t h, uint32_t *cand
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&ix->seq.seq, memory_order_relaxed) != begin)
             continue;
+        shm_seq_count_retries(tries);
         if (!(flags & SHM_F_VALID))
             return -EAGAIN;
         *ret_n = n;
         return 0;
     }
+    shm_seq_count_retries(SHM_READ_TRIES);
     return -EAGAIN;
 }
 

@@ -41,6 +41,21 @@ static inline void shm_cpu_relax(void)
 #endif
 }
 
+/* Retries of this process's readers (a process-wide total; only touched when a read had to
+ * retry, so the uncontended path costs nothing). */
+static _Atomic uint64_t shm_seq_retries;
+
+uint64_t shm_seq_read_retries(void)
+{
+    return atomic_load_explicit(&shm_seq_retries, memory_order_relaxed);
+}
+
+void shm_seq_count_retries(int tries)
+{
+    if (tries > 0)
+        atomic_fetch_add_explicit(&shm_seq_retries, (uint64_t)tries, memory_order_relaxed);
+}
+
 int shm_seq_read(const shm_seq_t *s, const void *src, void *dst, size_t n)
 {
     for (int tries = 0; tries < SHM_READ_TRIES; tries++) {
@@ -54,9 +69,12 @@ int shm_seq_read(const shm_seq_t *s, const void *src, void *dst, size_t n)
         }
         shm_words_load(dst, src, n);
         atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&s->seq, memory_order_relaxed) == begin)
+        if (atomic_load_explicit(&s->seq, memory_order_relaxed) == begin) {
+            shm_seq_count_retries(tries);
             return 0;
+        }
     }
+    shm_seq_count_retries(SHM_READ_TRIES);
     return -EAGAIN;
 }
 

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHM_LAYOUT_VERSION 1u
+#define SHM_LAYOUT_VERSION 2u
 
 /* Bounded strings sized for Kubernetes' maxima (NUL included). */
 #define SHM_NS_MAX         64  /* DNS label, 63 */
@@ -183,6 +183,10 @@ typedef struct shm_proc_ctl {
 int shm_proc_ctl_read(const shm_table_t *t, uint32_t slot, shm_proc_ctl_t *ret);
 void shm_proc_ctl_write(shm_table_t *t, uint32_t slot, const shm_proc_ctl_t *v);
 
+/* Counters a role keeps in its process slot; what each index means is the role's business
+ * (the adapter's are in adapter/adp_internal.h). */
+#define SHM_PROC_STATS 64
+
 /* Process self: plain atomics written by the process in that slot. */
 typedef struct shm_proc_self {
     uint64_t heartbeat_mono_ms;
@@ -191,6 +195,10 @@ typedef struct shm_proc_self {
     uint32_t inflight[SHM_INFLIGHT_MAX]; /* trigger slots, SHM_NONE when unused */
     uint64_t polls_total;
     uint64_t errors_total;
+    /* Counters below survive a restart of the process in the slot (the supervisor never resets
+     * them; a slot always holds the same role), so sums over slots only grow. */
+    uint64_t seq_retries_total; /* seqlock read retries, published with each heartbeat */
+    uint64_t stats[SHM_PROC_STATS];
 } shm_proc_self_t;
 
 void shm_proc_self_read(const shm_table_t *t, uint32_t slot, shm_proc_self_t *ret);
@@ -198,6 +206,12 @@ void shm_proc_self_reset(shm_table_t *t, uint32_t slot); /* supervisor, before (
 void shm_proc_heartbeat(shm_table_t *t, uint32_t slot, uint64_t now_mono_ms);
 void shm_proc_ack(shm_table_t *t, uint32_t slot, uint32_t assign_gen);
 void shm_proc_count(shm_table_t *t, uint32_t slot, uint64_t polls, uint64_t errors);
+/* Adds n to the slot's counter stats[idx] (idx < SHM_PROC_STATS). Lock-free; the process in the
+ * slot is its only writer. */
+void shm_proc_stat_add(shm_table_t *t, uint32_t slot, uint32_t idx, uint64_t n);
+/* Seqlock read retries made by this process so far (every reader of the table counts them;
+ * shm_proc_heartbeat publishes them into the process slot). */
+uint64_t shm_seq_read_retries(void);
 /* Records trig as in flight in a free entry; -ENOSPC when all SHM_INFLIGHT_MAX are used. */
 int shm_proc_inflight_add(shm_table_t *t, uint32_t slot, uint32_t trig);
 void shm_proc_inflight_del(shm_table_t *t, uint32_t slot, uint32_t trig);

@@ -47,6 +47,8 @@ typedef struct shm_g_proc_self {
     _Atomic uint64_t errors_total;
     _Atomic uint32_t ack_assign_gen;
     _Atomic uint32_t inflight[SHM_INFLIGHT_MAX];
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t seq_retries_total;
+    _Atomic uint64_t stats[SHM_PROC_STATS];
 } shm_g_proc_self_t;
 
 /* Index bucket. slot: SHM_NONE empty, SHM_TOMBSTONE deleted. */
@@ -142,6 +144,8 @@ static inline shm_bucket_t *shm_buckets(const shm_table_t *t)
 void shm_words_load(void *dst, const void *src, size_t n);
 void shm_words_store(void *dst, const void *src, size_t n);
 int shm_seq_read(const shm_seq_t *s, const void *src, void *dst, size_t n);
+/* Adds tries to this process's read-retry count (shm_seq_read_retries). */
+void shm_seq_count_retries(int tries);
 void shm_seq_write(shm_seq_t *s, void *dst, const void *src, size_t n);
 void shm_seq_write_begin(shm_seq_t *s);
 void shm_seq_write_end(shm_seq_t *s);

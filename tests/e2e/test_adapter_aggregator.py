@@ -189,3 +189,82 @@ def test_direct_request_without_front_proxy_certificate_is_401(cluster, ckeda, m
                                              "X-Remote-Group": "system:masters"},
                              with_cert=False)
         assert (status, doc["reason"], doc["code"]) == (401, "Unauthorized", 401)
+
+
+def metrics_port(ckeda):
+    r = subprocess.run([str(BIN / "ckedactl"), "--shm-name", ckeda["shm"], "-o", "json",
+                        "status"], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)["ports"]["metrics"]
+
+
+def adapter_counters(ckeda):
+    conn = http.client.HTTPConnection("127.0.0.1", metrics_port(ckeda), timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(("ckeda_adapter_token_reviews_total", "ckeda_adapter_authorization")):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+@pytest.fixture(scope="module")
+def service_accounts(cluster):
+    """Two service accounts in default: one bound to the metrics reader role KEDA ships
+    (deploy/test-bed/hpa-external-metrics-rbac.yaml), one not. Removed at the end."""
+    suffix = uuid.uuid4().hex[:6]
+    reader, nobody = f"ckeda-e2e-reader-{suffix}", f"ckeda-e2e-nobody-{suffix}"
+    binding = f"ckeda-e2e-reader-{suffix}"
+    for sa in (reader, nobody):
+        kubectl(cluster, "create", "serviceaccount", sa, "-n", "default")
+    kubectl(cluster, "create", "clusterrolebinding", binding,
+            "--clusterrole=keda-external-metrics-reader", f"--serviceaccount=default:{reader}")
+    tokens = {sa: kubectl(cluster, "create", "token", sa, "-n", "default",
+                          "--duration=10m").stdout.strip() for sa in (reader, nobody)}
+    yield {"reader": tokens[reader], "nobody": tokens[nobody],
+           "reader_user": f"system:serviceaccount:default:{reader}",
+           "nobody_user": f"system:serviceaccount:default:{nobody}"}
+    kubectl(cluster, "delete", "clusterrolebinding", binding, "--ignore-not-found", check=False)
+    kubectl(cluster, "delete", "serviceaccount", reader, nobody, "-n", "default",
+            "--ignore-not-found", check=False)
+
+
+def test_bearer_tokens_are_checked_with_token_reviews(cluster, ckeda, metric, service_accounts):
+    """A client with a service-account token calls the adapter directly (no front proxy, no
+    client certificate): the adapter asks the API server who it is (TokenReview), then whether
+    it may read the metric (SubjectAccessReview)."""
+    sa = service_accounts
+    wait_for("the APIService to be Available", lambda: available(cluster))
+    before = adapter_counters(ckeda)
+
+    def bearer(token, path=metric):
+        return direct(cluster, path, {"Authorization": f"Bearer {token}"}, with_cert=False)
+
+    status, doc = bearer(sa["reader"])
+    assert status == 200, doc
+    assert doc["items"][0]["value"] == "3250m"
+    status, doc = bearer(sa["reader"])  # the token's and the decision's answers are cached
+    assert status == 200, doc
+    status, doc = bearer(sa["nobody"])  # a valid token without the reader role
+    assert (status, doc["reason"]) == (403, "Forbidden"), doc
+    assert f'User "{sa["nobody_user"]}" cannot list resource' in doc["message"]
+    assert bearer(sa["nobody"], API)[0] == 200  # discovery needs authentication only
+    for garbage in ("not-a-token", sa["reader"][:-4] + "AAAA"):
+        status, doc = bearer(garbage)
+        assert (status, doc["reason"], doc["code"]) == (401, "Unauthorized", 401), doc
+
+    after = adapter_counters(ckeda)
+
+    def grew(name, by):
+        return after.get(name, 0) - before.get(name, 0) >= by
+    assert grew('ckeda_adapter_token_reviews_total{result="authenticated"}', 2), after
+    assert grew('ckeda_adapter_token_reviews_total{result="unauthenticated"}', 2), after
+    assert grew("ckeda_adapter_authorization_cache_misses_total", 2), after
+    assert grew("ckeda_adapter_authorization_cache_hits_total", 1), after
+    # the tokens are never written to the log
+    log = ckeda["log"].read_text()
+    assert sa["reader"] not in log and sa["nobody"] not in log

@@ -526,3 +526,118 @@ def test_health_and_metrics_ports(tree):
     assert plain(tree.ports["metrics"], "/healthz")[0] == 404
     status, _ = tree.get("/readyz", who=None)  # also on the secure port, unauthenticated
     assert status == 500
+
+
+def test_bearer_token_without_a_cluster_is_401(tree):
+    """Bearer tokens are checked with TokenReviews; with no cluster to ask, none is valid.
+    Authentication comes first: a valid certificate wins over a token, as in k8s.io/apiserver."""
+    _, metric = add_object(tree, "apps", "bearer")
+    path = value_path("apps", metric, "bearer")
+    for p in (path, API):
+        status, body = tree.get(p, who=None, headers={"Authorization": "Bearer abc.def.ghi"})
+        doc = json.loads(body)
+        assert (status, doc["reason"], doc["code"]) == (401, "Unauthorized", 401)
+    status, _ = tree.get(API, who="admin", headers={"Authorization": "Bearer abc.def.ghi"})
+    assert status == 200
+    assert "abc.def.ghi" not in pathlib.Path(tree.log.name).read_text()  # never logged
+
+
+def test_forged_front_proxy_headers_from_a_client_certificate_are_ignored(tree):
+    """Only the front proxy's certificate makes X-Remote-* headers count: a client certificate
+    that claims to be someone else in them is still itself."""
+    _, metric = add_object(tree, "apps", "forged")
+    path = value_path("apps", metric, "forged")
+    status, body = tree.get(path, who="someone", headers={"X-Remote-User": "admin",
+                                                           "X-Remote-Group": "system:masters"})
+    doc = json.loads(body)
+    assert (status, doc["reason"]) == (403, "Forbidden")
+    assert 'User "someone" cannot list resource' in doc["message"]
+
+
+def test_old_tls_versions_are_refused(tree):
+    for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            ctx.minimum_version = version
+            ctx.maximum_version = version
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+        except (ValueError, ssl.SSLError):
+            continue  # this OpenSSL cannot even offer it: nothing to test
+        with socket.create_connection(("127.0.0.1", tree.ports["secure"]), timeout=10) as raw:
+            with pytest.raises(ssl.SSLError) as e:
+                ctx.wrap_socket(raw, server_hostname="127.0.0.1").close()
+            assert "PROTOCOL_VERSION" in str(e.value), e.value  # the server's alert
+    # and TLS 1.2 is enough
+    ctx = tree.context()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(("127.0.0.1", tree.ports["secure"]), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            assert s.version() == "TLSv1.2"
+
+
+def test_no_path_is_redirected(tree):
+    """Go's ServeMux would answer 301 for an unclean path; the adapter never redirects: a path
+    it does not serve exactly is 404."""
+    _, metric = add_object(tree, "apps", "paths")
+    for path in (API + "/", "/apis/", "/apis/external.metrics.k8s.io/", "//apis",
+                 "/apis/./external.metrics.k8s.io/v1beta1",
+                 "/apis/x/../external.metrics.k8s.io/v1beta1",
+                 "/apis/%2e%2e/apis/external.metrics.k8s.io/v1beta1",
+                 f"{API}/namespaces/apps/{metric}/" + SEL + "paths",
+                 f"{API}/namespaces/apps/../apps/{metric}" + SEL + "paths",
+                 "/healthz/", "/metrics"):
+        s = tree.tls_socket()
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        head = s.recv(4096)
+        s.close()
+        assert head.startswith(b"HTTP/1.1 404 "), (path, head)
+        assert b"\r\nLocation:" not in head, (path, head)
+
+
+def test_insecure_skip_authorizes_every_authenticated_client(certs, tmp_path):
+    t = Tree(certs, tmp_path, args=("--authorization-insecure-skip",))
+    try:
+        _, metric = add_object(t, "apps", "open")
+        path = value_path("apps", metric, "open")
+        wait_served(t, path)
+        status, body = t.get(path, who="someone")  # not system:masters, no review
+        assert status == 200 and json.loads(body)["items"][0]["value"] == "2"
+        # authentication is never skipped
+        assert t.get(path, who=None)[0] == 401
+        assert t.get(path, who="stranger")[0] == 401
+        assert t.get(path, who=None, headers={"Authorization": "Bearer x"})[0] == 401
+        log = (tmp_path / "ckeda.log").read_text()
+        assert "INSECURE: authorization is disabled" in log
+        assert "open to every authenticated client" in log
+    finally:
+        t.stop()
+
+
+def test_max_connections_pauses_accepting(certs, tmp_path):
+    """Past --max-connections the adapter stops accepting (the kernel queues the rest) and
+    takes the next one as soon as one closes."""
+    t = Tree(certs, tmp_path, args=("--max-connections", "2"))
+    try:
+        held = [t.tls_socket(), t.tls_socket()]
+        for s in held:  # both accepted and served
+            s.sendall(f"GET {API} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert s.recv(64).startswith(b"HTTP/1.1 200")
+        raw = socket.create_connection(("127.0.0.1", t.ports["secure"]), timeout=1.5)
+        queued = t.context().wrap_socket(raw, server_hostname="127.0.0.1",
+                                         do_handshake_on_connect=False)
+        with pytest.raises((socket.timeout, TimeoutError)):  # queued in the kernel only
+            queued.do_handshake()
+        held[0].close()
+        queued.settimeout(10)
+        queued.do_handshake()  # accepted once one closed
+        queued.sendall(f"GET {API} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        assert queued.recv(64).startswith(b"HTTP/1.1 200")
+        queued.close()
+        held[1].close()
+        log = (tmp_path / "ckeda.log").read_text()
+        assert "2 connections: not accepting more until some close" in log
+        wait_for("a new connection served", lambda: t.try_status(API) == 200)
+    finally:
+        t.stop()

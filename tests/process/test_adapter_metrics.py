@@ -9,7 +9,11 @@ here with a strict parser of the text format 0.0.4.
 
 import http.client
 import math
+import os
 import re
+import signal
+import socket
+import ssl
 
 from conftest import budget, wait_until
 
@@ -39,7 +43,11 @@ def parse(text):
         m = SAMPLE.match(line)
         assert m, f"not a sample line: {line!r}"
         name, labels_text, value = m.group(1), m.group(3) or "", m.group(4)
-        assert name == current, f"{name} outside its family block"
+        if name != current:  # a histogram's samples: <family>_bucket, _sum, _count
+            assert current and fams[current]["type"] == "histogram" and name in (
+                current + "_bucket", current + "_sum", current + "_count"), \
+                f"{name} outside its family block"
+            fams.setdefault(name, {"type": "histogram-part", "samples": []})
         labels, pos = {}, 0
         while pos < len(labels_text):
             lm = LABEL.match(labels_text, pos)
@@ -170,3 +178,107 @@ def test_metrics_port_serves_nothing_else(ckeda):
     assert scrape(inst, "/apis")[0] == 404
     status, _, body = scrape(inst)
     assert status == 200 and not math.isnan(one(parse(body), "keda_build_info"))
+
+
+# ---- the adapters' own metrics ---------------------------------------------------------------
+
+ADAPTER_FAMILIES = (("ckeda_adapter_requests_total", "counter"),
+                    ("ckeda_adapter_request_duration_seconds", "histogram"),
+                    ("ckeda_adapter_authorization_cache_hits_total", "counter"),
+                    ("ckeda_adapter_authorization_cache_misses_total", "counter"),
+                    ("ckeda_adapter_token_reviews_total", "counter"),
+                    ("ckeda_seqlock_read_retries_total", "counter"))
+
+
+def secure_request(inst, path, headers=()):
+    """One request on a new TLS connection to the metrics API port (no client certificate:
+    without a cluster that is a 401 unless the route is public). Returns the status."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the tree's self-signed serving certificate
+    port = inst.status()["ports"]["secure"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+                      .encode())
+            head = s.recv(64)
+            return int(head.split()[1])
+
+
+def requests_by_code(f):
+    return {l["code"]: v for l, v in f["ckeda_adapter_requests_total"]["samples"]}
+
+
+def check_histogram(f, name):
+    buckets = [(l["le"], v) for l, v in f[name + "_bucket"]["samples"]]
+    assert buckets[-1][0] == "+Inf"
+    bounds = [float(le) for le, _ in buckets[:-1]]
+    assert bounds == sorted(bounds) and bounds[0] <= 0.001 and bounds[-1] >= 10, bounds
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts), f"buckets are cumulative: {buckets}"
+    count = one(f, name + "_count")
+    assert counts[-1] == count
+    assert 0 <= one(f, name + "_sum") < count * 15 + 1
+    return count
+
+
+def test_adapter_counts_its_responses_by_code_and_duration(ckeda):
+    inst = ckeda()
+    api = "/apis/external.metrics.k8s.io/v1beta1"
+    for _ in range(5):
+        assert secure_request(inst, api) == 401  # no client certificate
+    assert secure_request(inst, api, [("Authorization", "Bearer not-a-token")]) == 401
+    assert secure_request(inst, "/nope") == 404
+    assert secure_request(inst, "/livez") == 200
+    # the health and metrics ports are not the metrics API: not counted
+    scrape(inst)
+
+    def counted(f):
+        codes = requests_by_code(f)
+        return codes.get("401", 0) >= 6 and codes.get("404", 0) >= 1 and codes.get("200", 0) >= 1
+    wait_scrape(inst, counted, "the adapter's responses counted")
+    _, _, body = scrape(inst)
+    f = parse(body)
+    for name, typ in ADAPTER_FAMILIES:
+        assert f[name]["type"] == typ, name
+    codes = requests_by_code(f)
+    assert codes == {"401": 6, "404": 1, "200": 1}, codes
+    assert check_histogram(f, "ckeda_adapter_request_duration_seconds") == sum(codes.values())
+    # without a cluster no review is made: a bearer token is refused on the spot
+    reviews = {l["result"]: v for l, v in f["ckeda_adapter_token_reviews_total"]["samples"]}
+    assert reviews == {"authenticated": 0, "unauthenticated": 0, "error": 0}
+    assert one(f, "ckeda_adapter_authorization_cache_hits_total") == 0
+    assert one(f, "ckeda_adapter_authorization_cache_misses_total") == 0
+    retries = {l["role"]: v for l, v in f["ckeda_seqlock_read_retries_total"]["samples"]}
+    assert {"watcher", "adapter", "webhook"} <= set(retries), retries
+    assert all(v >= 0 for v in retries.values())
+
+
+def test_adapter_counts_are_summed_over_adapters_and_survive_a_restart(ckeda):
+    """Each adapter counts into its own process slot of the table and a scrape, whichever
+    adapter takes it (they share the metrics port), sums every slot; a restarted adapter
+    keeps its slot's counts."""
+    inst = ckeda("--adapters", "3")
+    api = "/apis/external.metrics.k8s.io/v1beta1"
+    for _ in range(30):  # new connections: spread over the adapters by the kernel
+        assert secure_request(inst, api) == 401
+
+    def at_least_30(f):
+        return requests_by_code(f).get("401", 0) >= 30
+    wait_scrape(inst, at_least_30, "30 responses counted")
+    seen = set()
+    for _ in range(10):  # whichever adapter answers, the same sum
+        _, _, body = scrape(inst)
+        seen.add(requests_by_code(parse(body))["401"])
+    assert seen == {30}, seen
+    def adapters():
+        return [p for p in inst.workers() if p["role"] == "adapter"]
+    victim = next(p for p in adapters() if p["pid"] > 0)
+    os.kill(victim["pid"], signal.SIGKILL)
+    wait_until(lambda: any(p["restarts"] >= 1 and p["state"] == "running" and p["pid"] > 0
+                           and p["pid"] != victim["pid"] for p in adapters()),
+               budget(20), "the killed adapter restarted")
+    assert secure_request(inst, api) == 401
+    wait_scrape(inst, lambda f: requests_by_code(f).get("401", 0) == 31,
+                "the counts kept across the restart, plus one")

@@ -180,11 +180,15 @@ static void test_adp_prom_write_escapes_label_values(void **state)
     t.scaler = "my \"odd\"\nname\\";
     out = render(&a, &t, 1, NULL, 0, NULL, 0);
     assert_non_null(strstr(out, "scaler=\"my \\\"odd\\\"\\nname\\\\\",triggerIndex"));
-    /* no raw newline inside a sample line: every line is a comment or a whole sample */
+    /* no raw newline inside a sample line: every line is a comment or a whole sample, with
+     * labels or without (then "name value", one space) */
     for (char *line = out; *line; line = strchr(line, '\n') + 1) {
-        char *end = strchr(line, '\n');
+        char *end = strchr(line, '\n'), *sp;
         assert_non_null(end);
-        assert_true(line[0] == '#' || memchr(line, '}', (size_t)(end - line)) != NULL);
+        sp = memchr(line, ' ', (size_t)(end - line));
+        assert_true(line[0] == '#' || memchr(line, '}', (size_t)(end - line)) != NULL ||
+                    (sp && !memchr(sp + 1, ' ', (size_t)(end - sp - 1)) &&
+                     !memchr(line, '"', (size_t)(end - line))));
     }
     adp_arena_free(&a);
 }
@@ -213,6 +217,71 @@ static void test_adp_route_match_metrics_only_on_metrics_port(void **state)
     assert_int_equal(r.id, ADP_ROUTE_NONE);
 }
 
+static void test_adp_stat_index_codes_and_buckets(void **state)
+{
+    assert_int_equal(adp_stat_code_index(200), ADP_STAT_CODE0);
+    assert_int_equal(adp_stat_codes[adp_stat_code_index(431) - ADP_STAT_CODE0], 431);
+    assert_int_equal(adp_stat_code_index(418), ADP_STAT_CODE0 + ADP_STAT_CODES_N - 1);
+    assert_int_equal(adp_stat_bucket_index(0), ADP_STAT_BUCKET0);
+    assert_int_equal(adp_stat_bucket_index(500), ADP_STAT_BUCKET0);     /* 0.5 ms: <= le */
+    assert_int_equal(adp_stat_bucket_index(501), ADP_STAT_BUCKET0 + 1); /* <= 1 ms */
+    assert_int_equal(adp_stat_bucket_index(15000000), ADP_STAT_BUCKET0 + ADP_STAT_BUCKETS_N - 1);
+    assert_int_equal(adp_stat_bucket_index(15000001), ADP_STAT_BUCKET0 + ADP_STAT_BUCKETS_N);
+    assert_true(ADP_STAT_COUNT <= 64);
+}
+
+static void test_adp_prom_write_adapter_families(void **state)
+{
+    adp_arena_t a = {0};
+    adp_prom_proc_t p[] = {{.role = "adapter", .type = "", .shard = 0, .seq_retries = 3},
+                           {.role = "scaleworker", .type = "redis", .shard = 0, .seq_retries = 1},
+                           {.role = "scaleworker", .type = "kafka", .shard = 0, .seq_retries = 2}};
+    adp_prom_model_t m = {.build = build, .procs = p, .nprocs = 3};
+    adp_sbuf_t b;
+
+    m.adapter_stats[adp_stat_code_index(200)] = 5;
+    m.adapter_stats[adp_stat_code_index(401)] = 2;
+    m.adapter_stats[adp_stat_code_index(999)] = 1;
+    m.adapter_stats[adp_stat_bucket_index(100)] = 6;      /* 0.1 ms */
+    m.adapter_stats[adp_stat_bucket_index(3000)] = 1;     /* 3 ms: le 0.005 */
+    m.adapter_stats[adp_stat_bucket_index(60000000)] = 1; /* past every bound */
+    m.adapter_stats[ADP_STAT_DURATION_SUM_US] = 2500000;
+    m.adapter_stats[ADP_STAT_AUTHZ_HITS] = 7;
+    m.adapter_stats[ADP_STAT_AUTHZ_MISSES] = 2;
+    m.adapter_stats[ADP_STAT_TOKEN_UNAUTHENTICATED] = 4;
+    adp_sbuf_init(&b, &a);
+    adp_prom_write(&b, &m);
+    assert_false(b.failed);
+    assert_non_null(strstr(b.p, "# TYPE ckeda_adapter_requests_total counter\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_requests_total{code=\"200\"} 5\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_requests_total{code=\"401\"} 2\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_requests_total{code=\"other\"} 1\n"));
+    assert_null(strstr(b.p, "ckeda_adapter_requests_total{code=\"403\"}")); /* none yet */
+    assert_non_null(strstr(b.p, "# TYPE ckeda_adapter_request_duration_seconds histogram\n"));
+    /* cumulative buckets */
+    assert_non_null(
+        strstr(b.p, "ckeda_adapter_request_duration_seconds_bucket{le=\"0.0005\"} 6\n"));
+    assert_non_null(
+        strstr(b.p, "ckeda_adapter_request_duration_seconds_bucket{le=\"0.0025\"} 6\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_request_duration_seconds_bucket{le=\"0.005\"} 7\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_request_duration_seconds_bucket{le=\"15\"} 7\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_request_duration_seconds_bucket{le=\"+Inf\"} 8\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_request_duration_seconds_sum 2.5\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_request_duration_seconds_count 8\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_authorization_cache_hits_total 7\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_authorization_cache_misses_total 2\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_token_reviews_total{result=\"authenticated\"} 0\n"));
+    assert_non_null(
+        strstr(b.p, "ckeda_adapter_token_reviews_total{result=\"unauthenticated\"} 4\n"));
+    assert_non_null(strstr(b.p, "ckeda_adapter_token_reviews_total{result=\"error\"} 0\n"));
+    /* one series per role, summed over its processes */
+    assert_non_null(strstr(b.p, "ckeda_seqlock_read_retries_total{role=\"adapter\"} 3\n"));
+    assert_non_null(strstr(b.p, "ckeda_seqlock_read_retries_total{role=\"scaleworker\"} 3\n"));
+    assert_null(strstr(strstr(b.p, "{role=\"scaleworker\"} 3\n") + 1,
+                       "ckeda_seqlock_read_retries_total{role=\"scaleworker\"}"));
+    adp_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +293,8 @@ int main(void)
         cmocka_unit_test(test_adp_prom_write_escapes_label_values),
         cmocka_unit_test(test_adp_prom_write_empty_table_is_valid),
         cmocka_unit_test(test_adp_route_match_metrics_only_on_metrics_port),
+        cmocka_unit_test(test_adp_stat_index_codes_and_buckets),
+        cmocka_unit_test(test_adp_prom_write_adapter_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

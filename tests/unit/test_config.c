@@ -363,6 +363,73 @@ static void test_cfg_to_argv_passes_leader_election(void **state)
         free(argv[i]);
 }
 
+static void test_cfg_adapter_auth_ttls_default_and_parse(void **state)
+{
+    char *argv[] = {"ckeda",
+                    "--authentication-token-cache-ttl=2m",
+                    "--authorization-allow-cache-ttl=5m",
+                    "--authorization-deny-cache-ttl=0",
+                    "--authorization-insecure-skip",
+                    "--max-connections=100",
+                    "--authorization-deny-cache-ttl=30",
+                    NULL};
+    char err[512];
+    cfg_t c;
+    int i = 1;
+
+    cfg_defaults(&c);
+    /* k8s.io/apiserver's delegating defaults, as KEDA's metrics server runs them */
+    assert_int_equal(c.authn_token_cache_ttl_ms, 10000);
+    assert_int_equal(c.authz_allow_cache_ttl_ms, 10000);
+    assert_int_equal(c.authz_deny_cache_ttl_ms, 10000);
+    assert_false(c.authz_insecure_skip);
+    assert_int_equal(c.max_connections, 4096);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(cfg_parse_flag(&c, 7, argv, &i, err, sizeof err), 0);
+    assert_int_equal(c.authn_token_cache_ttl_ms, 120000);
+    assert_int_equal(c.authz_allow_cache_ttl_ms, 300000);
+    assert_int_equal(c.authz_deny_cache_ttl_ms, 0); /* no caching */
+    assert_true(c.authz_insecure_skip);
+    assert_int_equal(c.max_connections, 100);
+    assert_int_equal(cfg_parse_flag(&c, 7, argv, &i, err, sizeof err), -EINVAL); /* no unit */
+    assert_non_null(strstr(err, "authorization-deny-cache-ttl"));
+}
+
+static void test_cfg_adapter_auth_keys_in_file_and_argv(void **state)
+{
+    char err[512], *argv[64];
+    size_t n = 0;
+    cfg_t c, back;
+
+    cfg_defaults(&c);
+    assert_int_equal(cfg_load_file(&c,
+                                   write_tmp("authentication-token-cache-ttl: 1m30s\n"
+                                             "authorization-allow-cache-ttl: 500ms\n"
+                                             "max-connections: 0\n"),
+                                   err, sizeof err),
+                     -EINVAL); /* at least one connection */
+    assert_non_null(strstr(err, "max-connections"));
+    cfg_defaults(&c);
+    assert_int_equal(cfg_load_file(&c,
+                                   write_tmp("authentication-token-cache-ttl: 1m30s\n"
+                                             "authorization-allow-cache-ttl: 500ms\n"
+                                             "authorization-insecure-skip: true\n"),
+                                   err, sizeof err),
+                     0);
+    assert_int_equal(c.authn_token_cache_ttl_ms, 90000);
+    assert_int_equal(c.authz_allow_cache_ttl_ms, 500);
+    /* what the supervisor hands its children reads back the same */
+    assert_int_equal(cfg_to_argv(&c, argv, 64, &n), 0);
+    cfg_defaults(&back);
+    for (int i = 0; i < (int)n;)
+        assert_int_equal(cfg_parse_flag(&back, (int)n, argv, &i, err, sizeof err), 0);
+    assert_int_equal(back.authn_token_cache_ttl_ms, 90000);
+    assert_int_equal(back.authz_allow_cache_ttl_ms, 500);
+    assert_true(back.authz_insecure_skip);
+    for (size_t k = 0; k < n; k++)
+        free(argv[k]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +450,8 @@ int main(void)
         cmocka_unit_test(test_cfg_load_file_leader_election_keys),
         cmocka_unit_test(test_cfg_validate_leader_election_timings_name_keys),
         cmocka_unit_test(test_cfg_to_argv_passes_leader_election),
+        cmocka_unit_test(test_cfg_adapter_auth_ttls_default_and_parse),
+        cmocka_unit_test(test_cfg_adapter_auth_keys_in_file_and_argv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
