@@ -253,7 +253,9 @@ static void sup_child_watchdog(sup_t *s, uint32_t slot, uint64_t now)
         return;
     shm_proc_self_read(s->table, slot, &self);
     last = self.heartbeat_mono_ms > c->started_ms ? self.heartbeat_mono_ms : c->started_ms;
-    if (now - last <= s->cfg.watchdog_timeout_ms)
+    /* last may be newer than now, which was read before this tick started children or the
+     * child beat: that is no silence (unsigned now - last would be) */
+    if (last >= now || now - last <= s->cfg.watchdog_timeout_ms)
         return;
     log_error(0, "%s (pid %d) sent no heartbeat for %llu ms; killing it",
               sup_child_name(s, slot, name, sizeof name), (int)c->pid,
