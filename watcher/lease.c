@@ -364,8 +364,9 @@ bool watch_lease_is_leader(const watch_lease_t *l, uint64_t now_mono_ms)
 
 /* One request of the lease's own; flagged so that neither the token bucket nor a Retry-After
  * delays it. */
-static int lease_request(watch_lease_t *l, k8s_method_t method, const cJSON *obj, cJSON **ret,
-                         k8s_error_t *err)
+/* timeout_ms 0: the client's (about the retry period). */
+static int lease_request_within(watch_lease_t *l, k8s_method_t method, const cJSON *obj,
+                                cJSON **ret, k8s_error_t *err, long timeout_ms)
 {
     k8s_ref_t ref = {K8S_GVR_LEASES, l->ns, method == K8S_POST ? NULL : l->name, NULL};
     char *body = obj ? cJSON_PrintUnformatted(obj) : NULL;
@@ -375,6 +376,7 @@ static int lease_request(watch_lease_t *l, k8s_method_t method, const cJSON *obj
         .body = body,
         .body_len = body ? strlen(body) : 0,
         .flags = K8S_REQ_NO_RATE_LIMIT | K8S_REQ_NO_RETRY,
+        .timeout_ms = timeout_ms,
     };
     int r;
 
@@ -383,6 +385,12 @@ static int lease_request(watch_lease_t *l, k8s_method_t method, const cJSON *obj
     r = k8s_request(l->client, &req, ret, err);
     free(body);
     return r;
+}
+
+static int lease_request(watch_lease_t *l, k8s_method_t method, const cJSON *obj, cJSON **ret,
+                         k8s_error_t *err)
+{
+    return lease_request_within(l, method, obj, ret, err, 0);
 }
 
 /* A failed request: logged when a streak of failures starts and then once a minute. */
@@ -544,6 +552,10 @@ int watch_lease_tick(watch_lease_t *l, uint64_t now_mono_ms, bool *ret_leader)
     return (int)delay;
 }
 
+/* Releasing is worth waiting for (the others need not wait a lease duration), within the
+ * supervisor's grace period: at most two reads and two writes. */
+#define LEASE_RELEASE_TIMEOUT_MS 2500L
+
 int watch_lease_release(watch_lease_t *l)
 {
     watch_lease_record_t rec, rel;
@@ -554,7 +566,7 @@ int watch_lease_release(watch_lease_t *l)
     for (int attempt = 0; attempt < 2; attempt++) {
         cJSON *got = NULL, *obj;
 
-        r = lease_request(l, K8S_GET, NULL, &got, &err);
+        r = lease_request_within(l, K8S_GET, NULL, &got, &err, LEASE_RELEASE_TIMEOUT_MS);
         if (r == -ENOENT)
             return 0;
         if (r == 0 && watch_lease_parse(got, &rec, NULL, 0) < 0)
@@ -566,7 +578,8 @@ int watch_lease_release(watch_lease_t *l)
         if (r == 0) {
             watch_lease_release_record(&rec, lease_real_us(), &rel);
             obj = watch_lease_object(got, l->ns, l->name, &rel);
-            r = obj ? lease_request(l, K8S_PUT, obj, NULL, &err) : -ENOMEM;
+            r = obj ? lease_request_within(l, K8S_PUT, obj, NULL, &err, LEASE_RELEASE_TIMEOUT_MS)
+                    : -ENOMEM;
             cJSON_Delete(obj);
         }
         cJSON_Delete(got);

@@ -101,4 +101,5 @@ def test_one_leader_writes_the_other_mirrors_and_takes_over(kube, ns, pair):
 
     # SIGTERM: released on the way out
     follower.stop()
-    assert lease(kube, ns).get("holderIdentity", "") == "", "the Lease was not released"
+    assert lease(kube, ns).get("holderIdentity", "") == "", \
+        f"the Lease was not released:\n{follower.log_tail()}"
