@@ -12,6 +12,7 @@
  *   prom.c       GET /metrics: Prometheus text from the table (KEDA's families, ckeda_*)
  *   authn.c      who is asking: front-proxy headers or client certificate
  *   tokens.c     ... or a bearer token, through cached TokenReviews
+ *   pending.c    a review in flight and its waiting requests (tokens.c, authz.c)
  *   authz.c      SubjectAccessReview decisions, cached, deduplicated, capped
  *   kube.c       the threads that talk to the API server (auth ConfigMap, access and token
  *                reviews)

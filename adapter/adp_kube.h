@@ -1,6 +1,7 @@
 /*
  * adp_kube: the adapter's private interface to its Kubernetes threads (kube.c) and to the
- * authorization decisions built on them (authz.c).
+ * authentication and authorization decisions built on them (tokens.c, authz.c, and the waiters
+ * they share, pending.c).
  */
 #ifndef CKEDA_ADAPTER_ADP_KUBE_H
 #define CKEDA_ADAPTER_ADP_KUBE_H
@@ -54,6 +55,26 @@ int adp_kube_submit(adp_kube_t *k, adp_review_t *rv);
 adp_review_t *adp_kube_done(adp_kube_t *k);
 /* The newest authentication configuration if a new one arrived since the last call. */
 adp_authcfg_t *adp_kube_authcfg_take(adp_kube_t *k);
+
+/* ---- pending.c ---------------------------------------------------------------------------- */
+
+/* A review in flight and the requests waiting for its answer: the first member of authz.c's and
+ * tokens.c's pending entries, which are kept in a list linked by next. */
+typedef struct adp_pending {
+    struct adp_pending *next;
+    void **waiters; /* NULL where a waiter was forgotten */
+    size_t nwaiters, cap;
+} adp_pending_t;
+
+/* false when out of memory (the waiter was not added). */
+bool adp_pending_add_waiter(adp_pending_t *p, void *waiter);
+/* Frees p's waiter list, not p. */
+void adp_pending_fini(adp_pending_t *p);
+/* Calls free_entry on every entry of list. */
+void adp_pending_list_free(adp_pending_t *list, void (*free_entry)(adp_pending_t *p));
+void adp_pending_unlink(adp_pending_t **list, adp_pending_t *p);
+/* A waiter that goes away: cleared from every entry of list. */
+void adp_pending_forget(adp_pending_t *list, void *waiter);
 
 /* ---- authz.c ------------------------------------------------------------------------------ */
 

@@ -34,10 +34,8 @@ typedef struct authz_entry {
 } authz_entry_t;
 
 typedef struct authz_pending {
-    struct authz_pending *next;
+    adp_pending_t base; /* first: the entry is its own adp_pending_t */
     char *key_metric, *key_star;
-    void **waiters;
-    size_t nwaiters, cap;
 } authz_pending_t;
 
 struct adp_authz {
@@ -47,7 +45,7 @@ struct adp_authz {
     adp_authz_counts_t counts;
     authz_entry_t *buckets[AUTHZ_BUCKETS];
     size_t count;
-    authz_pending_t *pending;
+    adp_pending_t *pending; /* authz_pending_t entries */
 };
 
 adp_authz_t *adp_authz_new(adp_kube_t *kube, const adp_authz_opts_t *opts, adp_authz_wake_fn wake)
@@ -68,11 +66,13 @@ static void authz_entry_free(authz_entry_t *e)
     free(e);
 }
 
-static void authz_pending_free(authz_pending_t *p)
+static void authz_pending_free(adp_pending_t *base)
 {
+    authz_pending_t *p = (authz_pending_t *)base;
+
     free(p->key_metric);
     free(p->key_star);
-    free(p->waiters);
+    adp_pending_fini(&p->base);
     free(p);
 }
 
@@ -85,10 +85,7 @@ void adp_authz_free(adp_authz_t *z)
             next = e->next;
             authz_entry_free(e);
         }
-    for (authz_pending_t *p = z->pending, *next; p; p = next) {
-        next = p->next;
-        authz_pending_free(p);
-    }
+    adp_pending_list_free(z->pending, authz_pending_free);
     free(z);
 }
 
@@ -250,24 +247,10 @@ static char *authz_review_body(const adp_identity_t *id, const char *ns, const c
 
 static authz_pending_t *authz_find_pending(adp_authz_t *z, const char *key)
 {
-    for (authz_pending_t *p = z->pending; p; p = p->next)
-        if (strcmp(p->key_metric, key) == 0)
-            return p;
+    for (adp_pending_t *p = z->pending; p; p = p->next)
+        if (strcmp(((authz_pending_t *)p)->key_metric, key) == 0)
+            return (authz_pending_t *)p;
     return NULL;
-}
-
-static bool authz_add_waiter(authz_pending_t *p, void *waiter)
-{
-    if (p->nwaiters == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 4;
-        void **w = realloc(p->waiters, cap * sizeof *w);
-        if (!w)
-            return false;
-        p->waiters = w;
-        p->cap = cap;
-    }
-    p->waiters[p->nwaiters++] = waiter;
-    return true;
 }
 
 /* Starts a review for key_metric; takes ownership of the keys. */
@@ -280,7 +263,7 @@ static adp_authz_result_t authz_start(adp_authz_t *z, const adp_identity_t *id, 
 
     if (!p || !rv || !(rv->body_metric = authz_review_body(id, ns, metric)) ||
         (ask_star && !(rv->body_star = authz_review_body(id, ns, "*"))) ||
-        !authz_add_waiter(p, waiter)) {
+        !adp_pending_add_waiter(&p->base, waiter)) {
         free(p);
         adp_review_free(rv);
         free(key_star);
@@ -291,12 +274,12 @@ static adp_authz_result_t authz_start(adp_authz_t *z, const adp_identity_t *id, 
     p->key_metric = key_metric;
     rv->owner = p;
     if (adp_kube_submit(z->kube, rv) < 0) {
-        authz_pending_free(p);
+        authz_pending_free(&p->base);
         adp_review_free(rv);
         return ADP_AUTHZ_BUSY;
     }
-    p->next = z->pending;
-    z->pending = p;
+    p->base.next = z->pending;
+    z->pending = &p->base;
     return ADP_AUTHZ_PENDING;
 }
 
@@ -331,18 +314,9 @@ adp_authz_result_t adp_authz_check(adp_authz_t *z, const adp_identity_t *id, con
     if ((p = authz_find_pending(z, key_metric))) {
         free(key_star);
         free(key_metric);
-        return authz_add_waiter(p, waiter) ? ADP_AUTHZ_PENDING : ADP_AUTHZ_ERROR;
+        return adp_pending_add_waiter(&p->base, waiter) ? ADP_AUTHZ_PENDING : ADP_AUTHZ_ERROR;
     }
     return authz_start(z, id, ns, metric, !star, key_star, key_metric, waiter);
-}
-
-static void authz_unlink(adp_authz_t *z, authz_pending_t *p)
-{
-    for (authz_pending_t **pp = &z->pending; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
-            return;
-        }
 }
 
 void adp_authz_complete(adp_authz_t *z, adp_review_t *rv, uint64_t now_ms)
@@ -351,7 +325,7 @@ void adp_authz_complete(adp_authz_t *z, adp_review_t *rv, uint64_t now_ms)
     adp_authz_result_t result = ADP_AUTHZ_ERROR;
     char reason[300];
 
-    authz_unlink(z, p);
+    adp_pending_unlink(&z->pending, &p->base);
     snprintf(reason, sizeof reason, "%s", rv->reason);
     if (rv->err == 0) {
         if (rv->star_done)
@@ -363,16 +337,13 @@ void adp_authz_complete(adp_authz_t *z, adp_review_t *rv, uint64_t now_ms)
                      : ADP_AUTHZ_DENY;
     }
     adp_review_free(rv);
-    for (size_t i = 0; i < p->nwaiters; i++)
-        if (p->waiters[i])
-            z->wake(p->waiters[i], result, reason);
-    authz_pending_free(p);
+    for (size_t i = 0; i < p->base.nwaiters; i++)
+        if (p->base.waiters[i])
+            z->wake(p->base.waiters[i], result, reason);
+    authz_pending_free(&p->base);
 }
 
 void adp_authz_forget(adp_authz_t *z, void *waiter)
 {
-    for (authz_pending_t *p = z->pending; p; p = p->next)
-        for (size_t i = 0; i < p->nwaiters; i++)
-            if (p->waiters[i] == waiter)
-                p->waiters[i] = NULL;
+    adp_pending_forget(z->pending, waiter);
 }

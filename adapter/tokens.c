@@ -43,10 +43,8 @@ typedef struct token_entry {
 } token_entry_t;
 
 typedef struct token_pending {
-    struct token_pending *next;
+    adp_pending_t base; /* first: the entry is its own adp_pending_t */
     uint8_t hash[TOKENS_HASH];
-    void **waiters;
-    size_t nwaiters, cap;
 } token_pending_t;
 
 struct adp_tokens {
@@ -57,7 +55,7 @@ struct adp_tokens {
     uint8_t key[32];
     token_entry_t *buckets[TOKENS_BUCKETS];
     size_t count;
-    token_pending_t *pending;
+    adp_pending_t *pending; /* token_pending_t entries */
     adp_token_counts_t counts;
 };
 
@@ -85,9 +83,9 @@ static void token_entry_free(token_entry_t *e)
     free(e);
 }
 
-static void token_pending_free(token_pending_t *p)
+static void token_pending_free(adp_pending_t *p)
 {
-    free(p->waiters);
+    adp_pending_fini(p);
     free(p);
 }
 
@@ -100,10 +98,7 @@ void adp_tokens_free(adp_tokens_t *tk)
             next = e->next;
             token_entry_free(e);
         }
-    for (token_pending_t *p = tk->pending, *next; p; p = next) {
-        next = p->next;
-        token_pending_free(p);
-    }
+    adp_pending_list_free(tk->pending, token_pending_free);
     OPENSSL_cleanse(tk->key, sizeof tk->key);
     free(tk);
 }
@@ -345,20 +340,6 @@ static char *tokens_review_body(adp_slice_t token, size_t *ret_len)
     return b;
 }
 
-static bool tokens_add_waiter(token_pending_t *p, void *waiter)
-{
-    if (p->nwaiters == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 4;
-        void **w = realloc(p->waiters, cap * sizeof *w);
-        if (!w)
-            return false;
-        p->waiters = w;
-        p->cap = cap;
-    }
-    p->waiters[p->nwaiters++] = waiter;
-    return true;
-}
-
 static adp_token_result_t tokens_start(adp_tokens_t *tk, const uint8_t hash[TOKENS_HASH],
                                        adp_slice_t token, void *waiter)
 {
@@ -367,9 +348,9 @@ static adp_token_result_t tokens_start(adp_tokens_t *tk, const uint8_t hash[TOKE
     size_t len = 0;
 
     if (!p || !rv || !(rv->body_token = tokens_review_body(token, &len)) ||
-        !tokens_add_waiter(p, waiter)) {
+        !adp_pending_add_waiter(&p->base, waiter)) {
         if (p)
-            token_pending_free(p);
+            token_pending_free(&p->base);
         adp_review_free(rv);
         return ADP_TOKEN_ERROR;
     }
@@ -377,12 +358,12 @@ static adp_token_result_t tokens_start(adp_tokens_t *tk, const uint8_t hash[TOKE
     rv->owner = p;
     memcpy(p->hash, hash, TOKENS_HASH);
     if (tk->submit(tk->submit_ud, rv) < 0) {
-        token_pending_free(p);
+        token_pending_free(&p->base);
         adp_review_free(rv);
         return ADP_TOKEN_BUSY;
     }
-    p->next = tk->pending;
-    tk->pending = p;
+    p->base.next = tk->pending;
+    tk->pending = &p->base;
     return ADP_TOKEN_PENDING;
 }
 
@@ -402,19 +383,10 @@ adp_token_result_t adp_tokens_check(adp_tokens_t *tk, adp_slice_t token, void *w
             return ADP_TOKEN_DENIED;
         return adp_token_user_parse(e->user, a, ret_id) == 0 ? ADP_TOKEN_OK : ADP_TOKEN_ERROR;
     }
-    for (token_pending_t *p = tk->pending; p; p = p->next)
-        if (memcmp(p->hash, hash, TOKENS_HASH) == 0)
-            return tokens_add_waiter(p, waiter) ? ADP_TOKEN_PENDING : ADP_TOKEN_ERROR;
+    for (adp_pending_t *p = tk->pending; p; p = p->next)
+        if (memcmp(((token_pending_t *)p)->hash, hash, TOKENS_HASH) == 0)
+            return adp_pending_add_waiter(p, waiter) ? ADP_TOKEN_PENDING : ADP_TOKEN_ERROR;
     return tokens_start(tk, hash, token, waiter);
-}
-
-static void tokens_unlink(adp_tokens_t *tk, token_pending_t *p)
-{
-    for (token_pending_t **pp = &tk->pending; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
-            return;
-        }
 }
 
 void adp_tokens_complete(adp_tokens_t *tk, adp_review_t *rv, uint64_t now_ms)
@@ -423,7 +395,7 @@ void adp_tokens_complete(adp_tokens_t *tk, adp_review_t *rv, uint64_t now_ms)
     adp_token_result_t result = ADP_TOKEN_ERROR;
     cJSON *user = NULL;
 
-    tokens_unlink(tk, p);
+    adp_pending_unlink(&tk->pending, &p->base);
     if (rv->err < 0) {
         tk->counts.errors++;
         log_warning(rv->err, "TokenReview failed (the request gets 401): %s", rv->reason);
@@ -439,18 +411,15 @@ void adp_tokens_complete(adp_tokens_t *tk, adp_review_t *rv, uint64_t now_ms)
         result = ADP_TOKEN_DENIED;
     }
     adp_review_free(rv);
-    for (size_t i = 0; i < p->nwaiters; i++)
-        if (p->waiters[i])
-            tk->wake(p->waiters[i], result, user);
+    for (size_t i = 0; i < p->base.nwaiters; i++)
+        if (p->base.waiters[i])
+            tk->wake(p->base.waiters[i], result, user);
     if (result != ADP_TOKEN_ERROR)
         tokens_store(tk, p->hash, result == ADP_TOKEN_OK, user, now_ms); /* takes user */
-    token_pending_free(p);
+    token_pending_free(&p->base);
 }
 
 void adp_tokens_forget(adp_tokens_t *tk, void *waiter)
 {
-    for (token_pending_t *p = tk->pending; p; p = p->next)
-        for (size_t i = 0; i < p->nwaiters; i++)
-            if (p->waiters[i] == waiter)
-                p->waiters[i] = NULL;
+    adp_pending_forget(tk->pending, waiter);
 }

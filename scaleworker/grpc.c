@@ -13,20 +13,17 @@
  * the call was removed; the buffers of a call are freed when it ends.
  */
 #include "scaleworker/grpc.h"
+#include "scaleworker/tls.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define G_CALLS_MAX  8
@@ -53,14 +50,6 @@ struct sw_grpc {
     char why[SW_GRPC_ERR_MAX];
 };
 
-static char *g_ca_dir;
-
-void sw_grpc_set_ca_dir(const char *dir)
-{
-    free(g_ca_dir);
-    g_ca_dir = dir && *dir ? strdup(dir) : NULL;
-}
-
 const char *sw_grpc_code_name(int code)
 {
     /* grpc-go's codes.Code String(), which its error texts carry */
@@ -74,120 +63,23 @@ const char *sw_grpc_code_name(int code)
 
 /* ---- TLS context ------------------------------------------------------------------------- */
 
-static void g_ssl_why(SSL *ssl, char *buf, size_t len)
-{
-    unsigned long e = ERR_get_error();
-    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-
-    if (v != X509_V_OK)
-        snprintf(buf, len, "certificate verification failed: %s", X509_verify_cert_error_string(v));
-    else if (e)
-        ERR_error_string_n(e, buf, len);
-    else
-        snprintf(buf, len, "TLS failure");
-    ERR_clear_error();
-}
-
-static int g_add_pem_cas(X509_STORE *st, const char *pem, size_t len)
-{
-    BIO *b = BIO_new_mem_buf(pem, (int)len);
-    X509 *x;
-    int n = 0;
-
-    if (!b)
-        return -ENOMEM;
-    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-        X509_STORE_add_cert(st, x);
-        X509_free(x);
-        n++;
-    }
-    ERR_clear_error();
-    BIO_free(b);
-    return n;
-}
-
-/* Every regular file of the CA directory, as KEDA's getRootCAs reads it. */
-static void g_add_dir_cas(X509_STORE *st)
-{
-    DIR *d = g_ca_dir ? opendir(g_ca_dir) : NULL;
-    struct dirent *e;
-
-    if (!d)
-        return;
-    while ((e = readdir(d))) {
-        char path[4096];
-        struct stat sb;
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", g_ca_dir, e->d_name);
-        if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > (1 << 22))
-            continue;
-        FILE *f = fopen(path, "re");
-        char *buf = f ? malloc((size_t)sb.st_size + 1) : NULL;
-        size_t n = buf ? fread(buf, 1, (size_t)sb.st_size, f) : 0;
-        if (f)
-            fclose(f);
-        if (buf)
-            g_add_pem_cas(st, buf, n);
-        free(buf);
-    }
-    closedir(d);
-}
-
-static int g_client_cert(SSL_CTX *ctx, const char *cert_pem, const char *key_pem)
-{
-    BIO *cb = BIO_new_mem_buf(cert_pem, -1), *kb = BIO_new_mem_buf(key_pem, -1);
-    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL, *more;
-    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-    int ok = x && k && SSL_CTX_use_certificate(ctx, x) == 1 &&
-             SSL_CTX_use_PrivateKey(ctx, k) == 1 && SSL_CTX_check_private_key(ctx) == 1;
-
-    while (ok && (more = PEM_read_bio_X509(cb, NULL, NULL, NULL))) /* the chain */
-        if (SSL_CTX_add_extra_chain_cert(ctx, more) != 1)
-            X509_free(more);
-    X509_free(x);
-    EVP_PKEY_free(k);
-    BIO_free(cb);
-    BIO_free(kb);
-    return ok ? 0 : -EINVAL;
-}
-
 static int g_ctx_create(sw_grpc_t *g, const sw_grpc_opts_t *o, char *err, size_t errlen)
 {
     static const unsigned char alpn[] = "\x02h2";
-    SSL_CTX *ctx;
-    char why[256];
+    const sw_tls_client_opts_t t = {
+        .min_version = TLS1_2_VERSION, /* HTTP/2 needs 1.2 at least */
+        .skip_dotfiles = true,
+        .ca_pem = o->ca_pem,
+        .cert_pem = o->cert_pem,
+        .key_pem = o->key_pem,
+        .ca_err = "authentication.caCert: error appending CA certs",
+        .cert_field = "authentication.tlsClientCert/tlsClientKey",
+    };
+    int r = sw_tls_client_ctx_new(&t, &g->ctx, err, errlen);
 
-    ERR_clear_error();
-    if (!(ctx = SSL_CTX_new(TLS_client_method()))) {
-        snprintf(err, errlen, "creating a TLS context: out of memory");
-        return -ENOMEM;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION); /* HTTP/2 needs 1.2 at least */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
-    SSL_CTX_set_default_verify_paths(ctx);
-    ERR_clear_error(); /* a system without a CA bundle still has the custom ones */
-    g_add_dir_cas(SSL_CTX_get_cert_store(ctx));
-    if (o->ca_pem && *o->ca_pem &&
-        g_add_pem_cas(SSL_CTX_get_cert_store(ctx), o->ca_pem, strlen(o->ca_pem)) <= 0) {
-        snprintf(err, errlen, "authentication.caCert: error appending CA certs");
-        goto fail;
-    }
-    if (o->cert_pem && *o->cert_pem && o->key_pem && *o->key_pem &&
-        g_client_cert(ctx, o->cert_pem, o->key_pem) < 0) {
-        g_ssl_why(NULL, why, sizeof why);
-        snprintf(err, errlen,
-                 "authentication.tlsClientCert/tlsClientKey: error parse X509KeyPair: %s", why);
-        goto fail;
-    }
-    ERR_clear_error();
-    g->ctx = ctx;
-    return 0;
-fail:
-    ERR_clear_error();
-    SSL_CTX_free(ctx);
-    return -EINVAL;
+    if (r == 0)
+        SSL_CTX_set_alpn_protos(g->ctx, alpn, sizeof alpn - 1);
+    return r;
 }
 
 /* ---- the connection ------------------------------------------------------------------------ */
@@ -403,19 +295,15 @@ static void g_tls_step(sw_grpc_t *g)
 {
     const unsigned char *proto = NULL;
     unsigned plen = 0;
+    uint32_t want = 0;
     char why[300];
+    int r = sw_tls_handshake_step(g->ssl, &want, why, sizeof why);
 
-    ERR_clear_error();
-    int r = SSL_connect(g->ssl);
-    if (r != 1) {
-        int e = SSL_get_error(g->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            sw_io_want(&g->tcp.io, e == SSL_ERROR_WANT_READ ? SW_IO_READ : SW_IO_WRITE);
-            return;
-        }
-        g_ssl_why(g->ssl, why, sizeof why);
-        if (e == SSL_ERROR_SYSCALL && strcmp(why, "TLS failure") == 0)
-            snprintf(why, sizeof why, "connection closed during the TLS handshake");
+    if (r == -EAGAIN) {
+        sw_io_want(&g->tcp.io, want);
+        return;
+    }
+    if (r < 0) {
         g_failf(g, SW_GRPC_UNAVAILABLE, "TLS handshake with", why);
         return;
     }
@@ -429,30 +317,11 @@ static void g_tls_step(sw_grpc_t *g)
     g_flush(g);
 }
 
-static bool g_is_ip(const char *host)
-{
-    unsigned char a[16];
-    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
-}
-
 static void g_tls_start(sw_grpc_t *g)
 {
-    ERR_clear_error();
-    if (!(g->ssl = SSL_new(g->ctx)) || SSL_set_fd(g->ssl, g->tcp.io.fd) != 1) {
-        ERR_clear_error();
+    if (!(g->ssl = sw_tls_session_new(g->ctx, g->tcp.io.fd, g->host, g->unsafe_ssl))) {
         g_failf(g, SW_GRPC_INTERNAL, "TLS with", "could not create a TLS session");
         return;
-    }
-    if (!g_is_ip(g->host))
-        SSL_set_tlsext_host_name(g->ssl, g->host); /* SNI: names only, as Go */
-    if (g->unsafe_ssl) {
-        SSL_set_verify(g->ssl, SSL_VERIFY_NONE, NULL);
-    } else {
-        SSL_set_verify(g->ssl, SSL_VERIFY_PEER, NULL);
-        if (g_is_ip(g->host))
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(g->ssl), g->host);
-        else
-            SSL_set1_host(g->ssl, g->host);
     }
     g->phase = G_TLS;
     g_tls_step(g);

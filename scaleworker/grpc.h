@@ -82,8 +82,6 @@ typedef struct sw_grpc_opts {
     const char *key_pem;
 } sw_grpc_opts_t;
 
-/* Where custom CA files live (KEDA's --ca-dir; a missing directory is skipped as KEDA does). */
-void sw_grpc_set_ca_dir(const char *dir);
 /* A client (no connection yet). TLS material is checked now: a bad PEM is an error naming the
  * parameter. NULL on failure with a reason in err. */
 sw_grpc_t *sw_grpc_new(const sw_grpc_opts_t *o, char *err, size_t errlen);

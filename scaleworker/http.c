@@ -13,15 +13,13 @@
  * certificate or CA of its own, so a bad PEM is a configuration error).
  */
 #include "scaleworker/http.h"
+#include "scaleworker/tls.h"
 
 #include "common/base64.h"
 #include "shm/shm.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -29,7 +27,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -64,15 +61,8 @@ struct sw_http {
     char call_text[H_ERR_MAX];
 };
 
-static char *h_ca_dir;
 static int h_min_tls = -1;    /* from KEDA_HTTP_MIN_TLS_VERSION */
 static int h_keep_alive = -1; /* from KEDA_HTTP_DISABLE_KEEP_ALIVE */
-
-void sw_http_set_ca_dir(const char *dir)
-{
-    free(h_ca_dir);
-    h_ca_dir = dir && *dir ? strdup(dir) : NULL;
-}
 
 static void h_env_once(void)
 {
@@ -96,120 +86,26 @@ static void h_env_once(void)
 
 /* ---- TLS contexts -------------------------------------------------------------------------- */
 
-/* Appends OpenSSL's queued errors (or the verification result) to a message. */
-static void h_ssl_why(SSL *ssl, char *buf, size_t len)
-{
-    unsigned long e = ERR_get_error();
-    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-
-    if (v != X509_V_OK)
-        snprintf(buf, len, "certificate verification failed: %s", X509_verify_cert_error_string(v));
-    else if (e)
-        ERR_error_string_n(e, buf, len);
-    else
-        snprintf(buf, len, "TLS failure");
-    ERR_clear_error();
-}
-
-static int h_add_pem_cas(X509_STORE *st, const char *pem, size_t len)
-{
-    BIO *b = BIO_new_mem_buf(pem, (int)len);
-    X509 *x;
-    int n = 0;
-
-    if (!b)
-        return -ENOMEM;
-    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-        X509_STORE_add_cert(st, x); /* a duplicate is not an error worth stopping for */
-        X509_free(x);
-        n++;
-    }
-    ERR_clear_error();
-    BIO_free(b);
-    return n;
-}
-
-/* Every file of the CA directory, as KEDA's getRootCAs reads it. */
-static void h_add_dir_cas(X509_STORE *st)
-{
-    DIR *d = h_ca_dir ? opendir(h_ca_dir) : NULL;
-    struct dirent *e;
-
-    if (!d)
-        return;
-    while ((e = readdir(d))) {
-        char path[4096];
-        struct stat sb;
-        if (strncmp(e->d_name, "..", 2) == 0 || strcmp(e->d_name, ".") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", h_ca_dir, e->d_name);
-        if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > (1 << 22))
-            continue;
-        FILE *f = fopen(path, "re");
-        if (!f)
-            continue;
-        char *buf = malloc((size_t)sb.st_size + 1);
-        size_t n = buf ? fread(buf, 1, (size_t)sb.st_size, f) : 0;
-        fclose(f);
-        if (buf)
-            h_add_pem_cas(st, buf, n);
-        free(buf);
-    }
-    closedir(d);
-}
-
 static int h_ctx_create(sw_http_t *h, char *err, size_t errlen)
 {
-    SSL_CTX *ctx;
-    char why[256];
+    sw_tls_client_opts_t t = {
+        .skip_dotfiles = false,
+        .ca_pem = h->ca_pem,
+        .cert_pem = h->cert_pem,
+        .key_pem = h->key_pem,
+        .ca_err = "authentication.ca: error appending CA certs (no PEM certificate)",
+        .cert_field = "authentication.cert/key",
+    };
+    int r;
 
     h_env_once();
-    ERR_clear_error();
-    if (!(ctx = SSL_CTX_new(TLS_client_method()))) {
-        snprintf(err, errlen, "creating a TLS context: out of memory");
-        return -ENOMEM;
-    }
-    SSL_CTX_set_min_proto_version(ctx, h_min_tls);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    t.min_version = h_min_tls;
+    if ((r = sw_tls_client_ctx_new(&t, &h->ctx, err, errlen)) < 0)
+        return r;
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
-    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_options(h->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 #endif
-    SSL_CTX_set_default_verify_paths(ctx);
-    ERR_clear_error(); /* a system without a CA bundle still has the custom ones */
-    h_add_dir_cas(SSL_CTX_get_cert_store(ctx));
-    if (h->ca_pem &&
-        h_add_pem_cas(SSL_CTX_get_cert_store(ctx), h->ca_pem, strlen(h->ca_pem)) <= 0) {
-        snprintf(err, errlen, "authentication.ca: error appending CA certs (no PEM certificate)");
-        goto fail;
-    }
-    if (h->cert_pem && h->key_pem) {
-        BIO *cb = BIO_new_mem_buf(h->cert_pem, -1), *kb = BIO_new_mem_buf(h->key_pem, -1);
-        X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-        EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-        int ok = x && k && SSL_CTX_use_certificate(ctx, x) == 1 &&
-                 SSL_CTX_use_PrivateKey(ctx, k) == 1 && SSL_CTX_check_private_key(ctx) == 1;
-        /* further certificates in `cert` are the chain */
-        X509 *more;
-        while (ok && cb && (more = PEM_read_bio_X509(cb, NULL, NULL, NULL)))
-            if (SSL_CTX_add_extra_chain_cert(ctx, more) != 1)
-                X509_free(more);
-        X509_free(x);
-        EVP_PKEY_free(k);
-        BIO_free(cb);
-        BIO_free(kb);
-        if (!ok) {
-            h_ssl_why(NULL, why, sizeof why);
-            snprintf(err, errlen, "authentication.cert/key: error parse X509KeyPair: %s", why);
-            goto fail;
-        }
-    }
-    ERR_clear_error();
-    h->ctx = ctx;
     return 0;
-fail:
-    ERR_clear_error();
-    SSL_CTX_free(ctx);
-    return -EINVAL;
 }
 
 static char *h_dup_secret(const char *s)
@@ -343,7 +239,7 @@ static int h_flush(sw_http_t *h)
                     return 0;
                 }
                 char why[256];
-                h_ssl_why(h->ssl, why, sizeof why);
+                sw_tls_why(h->ssl, why, sizeof why);
                 if (!h_retry(h))
                     h_fail(h, -EPIPE, why);
                 return -1;
@@ -408,7 +304,7 @@ static ssize_t h_recv(sw_http_t *h, char *buf, size_t cap, char *why, size_t why
             sw_io_want(&h->tcp.io, e == SSL_ERROR_WANT_READ ? SW_IO_READ : SW_IO_WRITE);
             return -EAGAIN;
         }
-        h_ssl_why(h->ssl, why, whylen);
+        sw_tls_why(h->ssl, why, whylen);
         return -EPROTO;
     }
     ssize_t n = recv(h->tcp.io.fd, buf, cap, 0);
@@ -476,9 +372,11 @@ static void h_read(sw_http_t *h)
 
 static void h_tls_step(sw_http_t *h)
 {
-    ERR_clear_error();
-    int r = SSL_connect(h->ssl);
-    if (r == 1) {
+    char why[300], detail[256];
+    uint32_t want = 0;
+    int r = sw_tls_handshake_step(h->ssl, &want, detail, sizeof detail);
+
+    if (r == 0) {
         h->state = H_EXCHANGE;
         h->out = &h->req;
         h->out_off = 0;
@@ -486,23 +384,12 @@ static void h_tls_step(sw_http_t *h)
             h_want(h, SW_IO_READ);
         return;
     }
-    int e = SSL_get_error(h->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        h_want(h, e == SSL_ERROR_WANT_READ ? SW_IO_READ : SW_IO_WRITE);
+    if (r == -EAGAIN) {
+        h_want(h, want);
         return;
     }
-    char why[300], detail[256];
-    h_ssl_why(h->ssl, detail, sizeof detail);
-    if (e == SSL_ERROR_SYSCALL && strcmp(detail, "TLS failure") == 0)
-        snprintf(detail, sizeof detail, "connection closed during the TLS handshake");
     snprintf(why, sizeof why, "TLS handshake with %s:%s: %s", h->host, h->port, detail);
     h_fail(h, -EPROTO, why);
-}
-
-static bool h_is_ip(const char *host)
-{
-    unsigned char a[16];
-    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
 static void h_tls_start(sw_http_t *h)
@@ -513,22 +400,9 @@ static void h_tls_start(sw_http_t *h)
         h_fail(h, -EINVAL, err);
         return;
     }
-    ERR_clear_error();
-    if (!(h->ssl = SSL_new(h->ctx)) || SSL_set_fd(h->ssl, h->tcp.io.fd) != 1) {
+    if (!(h->ssl = sw_tls_session_new(h->ctx, h->tcp.io.fd, h->host, h->unsafe_ssl))) {
         h_fail(h, -ENOMEM, "creating a TLS session");
         return;
-    }
-    if (!h_is_ip(h->host))
-        SSL_set_tlsext_host_name(h->ssl, h->host); /* SNI, as Go sends it: names only */
-    if (h->unsafe_ssl) {
-        SSL_set_verify(h->ssl, SSL_VERIFY_NONE, NULL);
-    } else {
-        SSL_set_verify(h->ssl, SSL_VERIFY_PEER, NULL);
-        X509_VERIFY_PARAM *vp = SSL_get0_param(h->ssl);
-        if (h_is_ip(h->host))
-            X509_VERIFY_PARAM_set1_ip_asc(vp, h->host);
-        else
-            SSL_set1_host(h->ssl, h->host);
     }
     h->state = H_TLS;
     h_tls_step(h);

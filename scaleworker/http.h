@@ -6,7 +6,7 @@
  * proxy) as Go's transport keeps its idle connections: a scaler embeds one per trigger. https
  * uses OpenSSL without blocking: SNI for names, certificate and host name verification on by
  * default against the system CAs plus every PEM file of the custom CA directory (KEDA's
- * --ca-dir, sw_http_set_ca_dir), TLS 1.2 at least (KEDA_HTTP_MIN_TLS_VERSION may raise it),
+ * --ca-dir, sw_tls_set_ca_dir), TLS 1.2 at least (KEDA_HTTP_MIN_TLS_VERSION may raise it),
  * `unsafe_ssl` to skip verification as Go's InsecureSkipVerify does. Proxies come from
  * HTTP_PROXY / HTTPS_PROXY / NO_PROXY (upper or lower case, as Go's ProxyFromEnvironment reads
  * them; loopback hosts never use one): http requests go to the proxy in absolute form, https
@@ -140,9 +140,6 @@ typedef void (*sw_http_done_fn)(void *arg, int err, const sw_http_response_t *re
 
 typedef struct sw_http sw_http_t;
 
-/* Where custom CA files live (KEDA's --ca-dir; a missing directory is skipped as KEDA does).
- * Read when a client's TLS context is created. */
-void sw_http_set_ca_dir(const char *dir);
 /* A client with its TLS settings (checked now: a bad PEM is an error naming the parameter). NULL
  * on failure with a reason in err. */
 sw_http_t *sw_http_new(const sw_http_tls_opts_t *tls, char *err, size_t errlen);

@@ -9,9 +9,8 @@
  * capped at one second and each started poll heartbeats); a scaler that blocks stops it, which
  * is what the supervisor's watchdog is for. A released trigger is never written again (assign.c).
  */
-#include "scaleworker/grpc.h"
-#include "scaleworker/http.h"
 #include "scaleworker/scaleworker.h"
+#include "scaleworker/tls.h"
 #include "scaleworker/net.h"
 #include "scaleworker/sw_internal.h"
 
@@ -114,8 +113,7 @@ int sw_main(int argc, char **argv)
     }
     srandom((unsigned)getpid() ^ (unsigned)shm_now_real_ms()); /* jitter differs per worker */
     w.auth = sw_auth_new(&w.ctx.cfg, NULL, NULL);
-    sw_http_set_ca_dir(w.ctx.cfg.ca_dir);
-    sw_grpc_set_ca_dir(w.ctx.cfg.ca_dir);
+    sw_tls_set_ca_dir(w.ctx.cfg.ca_dir);
     if (!w.auth || sw_worker_init(&w) < 0 || sw_worker_watch_role(&w) < 0)
         return 1;
     sw_assign_load(&w);

@@ -39,7 +39,6 @@
 #include <errno.h>
 #include <errmsg.h>
 #include <fcntl.h>
-#include <math.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <netdb.h>
@@ -59,85 +58,12 @@ static const sw_src_t mc_auth_env[] = {SW_SRC_AUTH, SW_SRC_ENV, SW_SRC_END};
 static const sw_src_t mc_meta_auth[] = {SW_SRC_METADATA, SW_SRC_AUTH, SW_SRC_END};
 static const sw_src_t mc_meta_auth_env[] = {SW_SRC_METADATA, SW_SRC_AUTH, SW_SRC_ENV, SW_SRC_END};
 
-static void mc_wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
-static char *mc_ndup(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-/* sw_param_find with `<name>FromEnv` turned into a configuration error. 1 found, 0 absent. */
-static int mc_find(const sw_params_t *p, const char *name, const sw_src_t *order, sw_param_t *v,
-                   char *err, size_t errlen)
-{
-    const char *names[] = {name, NULL};
-    int r = sw_param_find(p, names, order, v);
-
-    if (r == -ENOTSUP) {
-        snprintf(err, errlen,
-                 "metadata.%sFromEnv: reading the scale target's container environment is not "
-                 "supported by ckeda yet",
-                 v->name);
-        return -EINVAL;
-    }
-    if (r == 1 && v->len > SW_SQL_QUERY_MAX) {
-        snprintf(err, errlen, "%s.%s: longer than %d bytes", sw_src_prefix(v->src), name,
-                 SW_SQL_QUERY_MAX);
-        return -EINVAL;
-    }
-    return r;
-}
-
-/* A float as Go's json.Unmarshal reads one: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. */
-static bool mc_json_number(const char *s, size_t n)
-{
-    size_t i = 0;
-
-    if (i < n && s[i] == '-')
-        i++;
-    if (i < n && s[i] == '0')
-        i++;
-    else if (i < n && s[i] >= '1' && s[i] <= '9')
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    else
-        return false;
-    if (i < n && s[i] == '.') {
-        if (++i >= n || !isdigit((unsigned char)s[i]))
-            return false;
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        if (++i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= n || !isdigit((unsigned char)s[i]))
-            return false;
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    }
-    return i == n;
-}
-
 /* A number in the metadata: required (KEDA's queryValue) or def when absent. */
 static int mc_number(const sw_params_t *p, const char *name, bool required, double def, double *ret,
                      char *err, size_t errlen)
 {
     sw_param_t v;
-    char buf[64];
-    int r = mc_find(p, name, mc_meta, &v, err, errlen);
+    int r = sw_sql_find(p, name, mc_meta, &v, err, errlen);
 
     if (r < 0)
         return r;
@@ -149,21 +75,7 @@ static int mc_number(const sw_params_t *p, const char *name, bool required, doub
         *ret = def;
         return 0;
     }
-    if (!mc_json_number(v.value, v.len) || v.len >= sizeof buf) {
-        snprintf(err, errlen, "metadata.%s: \"%.*s%s\" is not a number", name,
-                 (int)(v.len > MY_QUOTE ? MY_QUOTE : v.len), v.value,
-                 v.len > MY_QUOTE ? "..." : "");
-        return -EINVAL;
-    }
-    memcpy(buf, v.value, v.len);
-    buf[v.len] = '\0';
-    errno = 0;
-    *ret = strtod(buf, NULL);
-    if (errno == ERANGE && fabs(*ret) > 1) {
-        snprintf(err, errlen, "metadata.%s: \"%s\" is out of range", name, buf);
-        return -EINVAL;
-    }
-    return 0;
+    return sw_sql_number(&v, ret, err, errlen);
 }
 
 /* Go's url.PathEscape, for the database name in a DSN. */
@@ -296,7 +208,7 @@ static int mc_dsn_params(sw_mysql_cfg_t *c, const char *p, const char *where, ch
         if (kl == 7 && memcmp(p, "charset", 7) == 0) {
             const char *v = eq + 1, *comma = memchr(v, ',', (size_t)(end - v));
             free(c->charset);
-            if (!(c->charset = mc_ndup(v, (size_t)((comma ? comma : end) - v))))
+            if (!(c->charset = sw_sql_strndup(v, (size_t)((comma ? comma : end) - v))))
                 return -ENOMEM;
         } else if (kl == 3 && memcmp(p, "tls", 3) == 0) {
             if (!((size_t)(end - eq - 1) == 5 && memcmp(eq + 1, "false", 5) == 0)) {
@@ -341,8 +253,8 @@ static int mc_parse_dsn(sw_mysql_cfg_t *c, const char *dsn, const char *where, c
     if (at) {
         const char *colon = memchr(dsn, ':', j);
         k = colon ? (size_t)(colon - dsn) : j;
-        if (!(c->user = mc_ndup(dsn, k)) ||
-            !(c->password = colon ? mc_ndup(colon + 1, j - k - 1) : strdup("")))
+        if (!(c->user = sw_sql_strndup(dsn, k)) ||
+            !(c->password = colon ? sw_sql_strndup(colon + 1, j - k - 1) : strdup("")))
             return -ENOMEM;
     } else if (!(c->user = strdup("")) || !(c->password = strdup(""))) {
         return -ENOMEM;
@@ -357,8 +269,9 @@ static int mc_parse_dsn(sw_mysql_cfg_t *c, const char *dsn, const char *where, c
         return -EINVAL;
     }
     size_t netend = paren ? (size_t)(paren - dsn) : i;
-    if (!(c->net = mc_ndup(dsn + netstart, netend - netstart)) ||
-        !(c->addr = paren ? mc_ndup(paren + 1, (size_t)(left_end - 1 - paren - 1)) : strdup("")))
+    if (!(c->net = sw_sql_strndup(dsn + netstart, netend - netstart)) ||
+        !(c->addr =
+              paren ? sw_sql_strndup(paren + 1, (size_t)(left_end - 1 - paren - 1)) : strdup("")))
         return -ENOMEM;
     q = strchr(slash + 1, '?');
     if (q && (r = mc_dsn_params(c, q + 1, where, err, errlen)) < 0)
@@ -399,13 +312,13 @@ int sw_mysql_cfg_parse(const sw_params_t *params, sw_mysql_cfg_t *ret, char *err
     char *u = NULL, *p = NULL, *h = NULL, *pt = NULL, *d = NULL, *addr = NULL;
     int rc, r;
 
-    if ((rc = mc_find(params, "connectionString", mc_auth_env, &cs, err, errlen)) < 0 ||
-        (r = mc_find(params, "username", mc_meta_auth_env, &user, err, errlen)) < 0 ||
-        (r = mc_find(params, "password", mc_auth_env, &pw, err, errlen)) < 0 ||
-        (r = mc_find(params, "host", mc_meta_auth, &host, err, errlen)) < 0 ||
-        (r = mc_find(params, "port", mc_meta_auth, &port, err, errlen)) < 0 ||
-        (r = mc_find(params, "dbName", mc_meta_auth, &db, err, errlen)) < 0 ||
-        (r = mc_find(params, "query", mc_meta, &q, err, errlen)) < 0) {
+    if ((rc = sw_sql_find(params, "connectionString", mc_auth_env, &cs, err, errlen)) < 0 ||
+        (r = sw_sql_find(params, "username", mc_meta_auth_env, &user, err, errlen)) < 0 ||
+        (r = sw_sql_find(params, "password", mc_auth_env, &pw, err, errlen)) < 0 ||
+        (r = sw_sql_find(params, "host", mc_meta_auth, &host, err, errlen)) < 0 ||
+        (r = sw_sql_find(params, "port", mc_meta_auth, &port, err, errlen)) < 0 ||
+        (r = sw_sql_find(params, "dbName", mc_meta_auth, &db, err, errlen)) < 0 ||
+        (r = sw_sql_find(params, "query", mc_meta, &q, err, errlen)) < 0) {
         r = -EINVAL;
         goto out;
     }
@@ -418,15 +331,17 @@ int sw_mysql_cfg_parse(const sw_params_t *params, sw_mysql_cfg_t *ret, char *err
         (r = mc_number(params, "activationQueryValue", false, 0, &c.activation, err, errlen)) < 0)
         goto out;
     r = -ENOMEM;
-    if (!(c.query = mc_ndup(q.value, q.len)))
+    if (!(c.query = sw_sql_strndup(q.value, q.len)))
         goto out;
     if (rc == 1) {
-        if (!(c.dsn = mc_ndup(cs.value, cs.len)))
+        if (!(c.dsn = sw_sql_strndup(cs.value, cs.len)))
             goto out;
     } else {
-        if (!(u = mc_ndup(user.value, user.len)) || !(p = mc_ndup(pw.value, pw.len)) ||
-            !(h = mc_ndup(host.value, host.len)) || !(pt = mc_ndup(port.value, port.len)) ||
-            !(d = mc_ndup(db.value, db.len)) || !(addr = mc_join_host_port(h, pt)) ||
+        if (!(u = sw_sql_strndup(user.value, user.len)) ||
+            !(p = sw_sql_strndup(pw.value, pw.len)) ||
+            !(h = sw_sql_strndup(host.value, host.len)) ||
+            !(pt = sw_sql_strndup(port.value, port.len)) ||
+            !(d = sw_sql_strndup(db.value, db.len)) || !(addr = mc_join_host_port(h, pt)) ||
             !(c.dsn = mc_format_dsn(u, p, addr, d)))
             goto out;
     }
@@ -434,7 +349,7 @@ int sw_mysql_cfg_parse(const sw_params_t *params, sw_mysql_cfg_t *ret, char *err
                      rc == 1 ? "authentication.connectionString" : "metadata (host, port, dbName)",
                      err, errlen);
 out:
-    mc_wipe_free(p);
+    sw_sql_free_secret(p);
     free(u);
     free(h);
     free(pt);
@@ -452,8 +367,8 @@ out:
 
 void sw_mysql_cfg_free(sw_mysql_cfg_t *c)
 {
-    mc_wipe_free(c->dsn);
-    mc_wipe_free(c->password);
+    sw_sql_free_secret(c->dsn);
+    sw_sql_free_secret(c->password);
     free(c->user);
     free(c->net);
     free(c->addr);
@@ -598,8 +513,7 @@ static void my_stored(my_state_t *st)
 {
     char text[MY_ERROR_MAX];
     MYSQL_ROW row;
-    const char *name, *v;
-    char *end;
+    const char *name;
     double d = 0;
 
     st->phase = MY_READY;
@@ -621,21 +535,8 @@ static void my_stored(my_state_t *st)
         snprintf(text, sizeof text, "sql: no rows in result set");
     } else if (mysql_num_fields(st->res) < 1) {
         snprintf(text, sizeof text, "sql: expected 0 destination arguments in Scan, not 1");
-    } else if (!(v = row[0])) {
-        snprintf(text, sizeof text,
-                 "sql: Scan error on column index 0, name \"%.64s\": converting NULL to float64 "
-                 "is unsupported",
-                 name);
     } else {
-        errno = 0;
-        d = strtod(v, &end);
-        if (!*v || isspace((unsigned char)*v) || *end || (errno == ERANGE && fabs(d) > 1))
-            snprintf(text, sizeof text,
-                     "sql: Scan error on column index 0, name \"%.64s\": converting driver.Value "
-                     "type []uint8 (\"%.64s\") to a float64: invalid syntax",
-                     name, v);
-        else if (!isfinite(d))
-            snprintf(text, sizeof text, "the query's result %.16s is not a finite number", v);
+        sw_sql_scan_float(name, row[0], "[]uint8", &d, text, sizeof text);
     }
     mysql_free_result(st->res);
     st->res = NULL;

@@ -36,13 +36,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
-#include <math.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PG_QUOTE     64   /* at most this much of a bad value is quoted back */
 #define PG_HOSTS_MAX 16   /* entries of a multi-host connection string */
 #define PG_ADDRS_MAX 8    /* addresses tried per host name */
 #define PG_ERROR_MAX 1024 /* a driver error, before the worker's bound */
@@ -54,101 +52,13 @@ static const sw_src_t pc_meta[] = {SW_SRC_METADATA, SW_SRC_END};
 static const sw_src_t pc_auth_env[] = {SW_SRC_AUTH, SW_SRC_ENV, SW_SRC_END};
 static const sw_src_t pc_auth_meta[] = {SW_SRC_AUTH, SW_SRC_METADATA, SW_SRC_END};
 
-static void pc_wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
-/* sw_param_find with `<name>FromEnv` turned into a configuration error. 1 found, 0 absent. */
-static int pc_find(const sw_params_t *p, const char *name, const sw_src_t *order, sw_param_t *v,
-                   char *err, size_t errlen)
-{
-    const char *names[] = {name, NULL};
-    int r = sw_param_find(p, names, order, v);
-
-    if (r == -ENOTSUP) {
-        snprintf(err, errlen,
-                 "metadata.%sFromEnv: reading the scale target's container environment is not "
-                 "supported by ckeda yet",
-                 v->name);
-        return -EINVAL;
-    }
-    if (r == 1 && v->len > SW_SQL_QUERY_MAX) {
-        snprintf(err, errlen, "%s.%s: longer than %d bytes", sw_src_prefix(v->src), name,
-                 SW_SQL_QUERY_MAX);
-        return -EINVAL;
-    }
-    return r;
-}
-
-/* A float as Go's json.Unmarshal reads one: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. */
-static int pc_number(const sw_param_t *v, double *ret, char *err, size_t errlen)
-{
-    char buf[64], *end;
-    size_t i = 0, n = v->len;
-    const char *s = v->value;
-
-    if (i < n && s[i] == '-')
-        i++;
-    if (i < n && s[i] == '0')
-        i++;
-    else if (i < n && s[i] >= '1' && s[i] <= '9')
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    else
-        goto bad;
-    if (i < n && s[i] == '.') {
-        if (++i >= n || !isdigit((unsigned char)s[i]))
-            goto bad;
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        if (++i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= n || !isdigit((unsigned char)s[i]))
-            goto bad;
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    }
-    if (i != n || n >= sizeof buf)
-        goto bad;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    errno = 0;
-    *ret = strtod(buf, &end);
-    if (errno == ERANGE && fabs(*ret) > 1) {
-        snprintf(err, errlen, "%s.%s: \"%s\" is out of range", sw_src_prefix(v->src), v->name, buf);
-        return -EINVAL;
-    }
-    return 0;
-bad:
-    snprintf(err, errlen, "%s.%s: \"%.*s%s\" is not a number", sw_src_prefix(v->src), v->name,
-             (int)(n > PG_QUOTE ? PG_QUOTE : n), s, n > PG_QUOTE ? "..." : "");
-    return -EINVAL;
-}
-
 static int pc_meta_number(const sw_params_t *p, const char *name, double *ret, char *err,
                           size_t errlen)
 {
     sw_param_t v;
-    int r = pc_find(p, name, pc_meta, &v, err, errlen);
+    int r = sw_sql_find(p, name, pc_meta, &v, err, errlen);
 
-    return r == 1 ? pc_number(&v, ret, err, errlen) : r;
-}
-
-static char *pc_strdup(const sw_param_t *v)
-{
-    char *s = malloc(v->len + 1);
-
-    if (s) {
-        memcpy(s, v->value, v->len);
-        s[v->len] = '\0';
-    }
-    return s;
+    return r == 1 ? sw_sql_number(&v, ret, err, errlen) : r;
 }
 
 char *sw_pg_escape(const char *s, size_t len)
@@ -184,12 +94,12 @@ static int pc_append(char **buf, size_t *len, const char *key, const char *v, si
         return -ENOMEM;
     need = *len + strlen(key) + strlen(e) + 3;
     if (!(nb = malloc(need))) {
-        pc_wipe_free(e);
+        sw_sql_free_secret(e);
         return -ENOMEM;
     }
     snprintf(nb, need, "%s%s%s=%s", *buf ? *buf : "", *len ? " " : "", key, e);
-    pc_wipe_free(e);
-    pc_wipe_free(*buf);
+    sw_sql_free_secret(e);
+    sw_sql_free_secret(*buf);
     *buf = nb;
     *len = strlen(nb);
     return 0;
@@ -209,7 +119,8 @@ static int pc_build(const sw_params_t *p, sw_pg_cfg_t *c, char *err, size_t errl
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         bool pw = i == 5;
         sw_param_t v = {.value = "", .len = 0};
-        if ((r = pc_find(p, parts[i].param, pw ? pc_auth_env : pc_auth_meta, &v, err, errlen)) < 0)
+        if ((r = sw_sql_find(p, parts[i].param, pw ? pc_auth_env : pc_auth_meta, &v, err, errlen)) <
+            0)
             return r;
         if (r == 0 && !pw) {
             snprintf(err, errlen, "metadata.%s: no %s given", parts[i].param, parts[i].param);
@@ -230,22 +141,22 @@ int sw_pg_cfg_parse(const sw_params_t *params, sw_pg_cfg_t *ret, char *err, size
     if ((r = pc_meta_number(params, "targetQueryValue", &c.target, err, errlen)) < 0 ||
         (r = pc_meta_number(params, "activationTargetQueryValue", &c.activation, err, errlen)) <
             0 ||
-        (r = pc_find(params, "connection", pc_auth_env, &v, err, errlen)) < 0)
+        (r = sw_sql_find(params, "connection", pc_auth_env, &v, err, errlen)) < 0)
         goto fail;
     if (r == 1) {
         c.conninfo_given = true;
-        if (!(c.conninfo = pc_strdup(&v))) {
+        if (!(c.conninfo = sw_sql_strndup(v.value, v.len))) {
             r = -ENOMEM;
             goto fail;
         }
     }
-    if ((r = pc_find(params, "query", pc_meta, &v, err, errlen)) <= 0) {
+    if ((r = sw_sql_find(params, "query", pc_meta, &v, err, errlen)) <= 0) {
         if (r == 0)
             snprintf(err, errlen, "metadata.query: missing required parameter");
         r = -EINVAL;
         goto fail;
     }
-    if (!(c.query = pc_strdup(&v))) {
+    if (!(c.query = sw_sql_strndup(v.value, v.len))) {
         r = -ENOMEM;
         goto fail;
     }
@@ -267,7 +178,7 @@ fail:
 
 void sw_pg_cfg_free(sw_pg_cfg_t *c)
 {
-    pc_wipe_free(c->conninfo);
+    sw_sql_free_secret(c->conninfo);
     free(c->query);
     memset(c, 0, sizeof *c);
 }
@@ -640,8 +551,6 @@ static bool pg_retry(pg_state_t *st)
 static void pg_take_row(pg_state_t *st, const PGresult *res)
 {
     const char *name = PQnfields(res) > 0 ? PQfname(res, 0) : "";
-    const char *v;
-    char *end;
     double d;
 
     st->got_row = true;
@@ -649,28 +558,9 @@ static void pg_take_row(pg_state_t *st, const PGresult *res)
         snprintf(st->qerr, sizeof st->qerr, "sql: expected 0 destination arguments in Scan, not 1");
         return;
     }
-    if (PQgetisnull(res, 0, 0)) {
-        snprintf(st->qerr, sizeof st->qerr,
-                 "sql: Scan error on column index 0, name \"%.64s\": converting NULL to float64 "
-                 "is unsupported",
-                 name);
-        return;
-    }
-    v = PQgetvalue(res, 0, 0);
-    errno = 0;
-    d = strtod(v, &end);
-    if (!*v || isspace((unsigned char)*v) || *end || (errno == ERANGE && fabs(d) > 1)) {
-        snprintf(st->qerr, sizeof st->qerr,
-                 "sql: Scan error on column index 0, name \"%.64s\": converting driver.Value "
-                 "type string (\"%.64s\") to a float64: invalid syntax",
-                 name, v);
-        return;
-    }
-    if (!isfinite(d)) {
-        snprintf(st->qerr, sizeof st->qerr, "the query's result %.16s is not a finite number", v);
-        return;
-    }
-    st->value = d;
+    if (sw_sql_scan_float(name, PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0), "string", &d,
+                          st->qerr, sizeof st->qerr) == 0)
+        st->value = d;
 }
 
 /* pgx's PgError text: "SEVERITY: message (SQLSTATE code)". */

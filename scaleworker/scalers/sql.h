@@ -1,8 +1,8 @@
 /*
- * sql: private declarations of the postgresql and mysql scalers (postgresql.c, mysql.c): their
- * parameters, parsed exactly as KEDA's postgresql_scaler.go and mysql_scaler.go read them, so
- * the unit tests can check the parsing and the connection strings KEDA would build. Runs in the
- * postgresql and mysql workers.
+ * sql: private declarations of the postgresql and mysql scalers (postgresql.c, mysql.c, and
+ * what both use, sql_common.c): their parameters, parsed exactly as KEDA's postgresql_scaler.go
+ * and mysql_scaler.go read them, so the unit tests can check the parsing and the connection
+ * strings KEDA would build. Runs in the postgresql and mysql workers.
  *
  * The connection strings and passwords held here are credentials: they live only in the
  * worker's memory, are wiped when freed and never enter an error text.
@@ -16,6 +16,24 @@
 #include <stddef.h>
 
 #define SW_SQL_QUERY_MAX 65536 /* query, and each connection parameter */
+
+/* ---- shared by both (sql_common.c) --------------------------------------------------------- */
+
+/* Wipes and frees a credential. Accepts NULL. */
+void sw_sql_free_secret(char *s);
+/* A NUL-terminated copy of n bytes of s, or NULL. */
+char *sw_sql_strndup(const char *s, size_t n);
+/* sw_param_find of one name, with `<name>FromEnv` and a value longer than SW_SQL_QUERY_MAX
+ * turned into configuration errors (-EINVAL, the reason in err). 1 found, 0 absent. */
+int sw_sql_find(const sw_params_t *p, const char *name, const sw_src_t *order, sw_param_t *v,
+                char *err, size_t errlen);
+/* v as a float as Go's json.Unmarshal reads one; -EINVAL with "<source>.<name>: ..." in err. */
+int sw_sql_number(const sw_param_t *v, double *ret, char *err, size_t errlen);
+/* database/sql's Scan of the first column, named name, into a float64: v is its text (NULL: an
+ * SQL NULL), type the driver.Value type an error names ("string", "[]uint8"). 0 with the value
+ * in *ret, or -EINVAL with database/sql's error (or ckeda's, for NaN and infinities) in text. */
+int sw_sql_scan_float(const char *name, const char *v, const char *type, double *ret, char *text,
+                      size_t cap);
 
 /* ---- postgresql ---------------------------------------------------------------------------- */
 
