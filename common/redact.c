@@ -68,8 +68,8 @@ static bool redact_value_end(char c, char quote)
         return true;
     if (quote)
         return c == quote;
-    return isspace((unsigned char)c) || c == '&' || c == ';' || c == ',' || c == '"' ||
-           c == '\'' || c == ')' || c == '}' || c == ']';
+    return isspace((unsigned char)c) || c == '&' || c == ';' || c == ',' || c == '"' || c == '\'' ||
+           c == ')' || c == '}' || c == ']';
 }
 
 /* At a separator after a credential key: skip spaces, an optional quote, a "Bearer"/"Basic"
