@@ -341,3 +341,37 @@ char *jsonu_print(const cJSON *node)
 {
     return cJSON_PrintUnformatted(node);
 }
+
+static size_t jsonu_digits(const char *s, size_t i, size_t n)
+{
+    while (i < n && s[i] >= '0' && s[i] <= '9')
+        i++;
+    return i;
+}
+
+bool jsonu_is_number(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+        i = jsonu_digits(s, i, n);
+    else
+        return false;
+    if (i < n && s[i] == '.') {
+        if (++i >= n || s[i] < '0' || s[i] > '9')
+            return false;
+        i = jsonu_digits(s, i, n);
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= n || s[i] < '0' || s[i] > '9')
+            return false;
+        i = jsonu_digits(s, i, n);
+    }
+    return i == n;
+}

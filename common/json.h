@@ -63,6 +63,10 @@ int jsonu_get_bool(const cJSON *root, const char *path, bool *ret_value, errtext
  * object repeats the key, every member of that name. */
 void jsonu_remove(cJSON *root, const char *path);
 
+/* Whether the n bytes at s are, whole, a number as JSON writes one (and Go's json.Unmarshal
+ * reads one): -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. */
+bool jsonu_is_number(const char *s, size_t n);
+
 /* Keeps only the n dotted paths in keep (plain object keys, no [n] or ["key"]) and deletes every
  * other member of root, recursively: {"metadata.name", "spec.replicas"} leaves
  * {"metadata":{"name":..},"spec":{"replicas":..}}. A path naming an object keeps it whole.

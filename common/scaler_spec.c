@@ -2,6 +2,7 @@
  * scaler_spec: see scaler_spec.h. One small function per scaler type; adding a scaler adds one
  * here (its metric name and thresholds, from KEDA's GetMetricSpecForScaling).
  */
+#include "common/json.h"
 #include "common/scaler_spec.h"
 
 #include "common/cron.h"
@@ -128,38 +129,6 @@ static const char *spec_trimmed(const cJSON *md, const char *key, size_t *ret_le
     return n ? s : NULL;
 }
 
-/* Go's json.Unmarshal number grammar: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?. */
-static bool spec_json_number(const char *s, size_t n)
-{
-    size_t i = 0;
-
-#define SPEC_DIGITS()                                                                              \
-    while (i < n && s[i] >= '0' && s[i] <= '9')                                                    \
-    i++
-    if (i < n && s[i] == '-')
-        i++;
-    if (i < n && s[i] == '0')
-        i++;
-    else if (i < n && s[i] >= '1' && s[i] <= '9')
-        SPEC_DIGITS();
-    else
-        return false;
-    if (i < n && s[i] == '.') {
-        if (++i >= n || s[i] < '0' || s[i] > '9')
-            return false;
-        SPEC_DIGITS();
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        if (++i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= n || s[i] < '0' || s[i] > '9')
-            return false;
-        SPEC_DIGITS();
-    }
-#undef SPEC_DIGITS
-    return i == n;
-}
-
 /* A float parameter as KEDA's typed config reads one; def when absent, unless required. */
 static int spec_float(const cJSON *md, const char *key, bool required, double def, double *ret,
                       errtext_t *err)
@@ -176,7 +145,7 @@ static int spec_float(const cJSON *md, const char *key, bool required, double de
         *ret = def;
         return 0;
     }
-    if (!spec_json_number(s, n) || n >= sizeof buf) {
+    if (!jsonu_is_number(s, n) || n >= sizeof buf) {
         errtext_set(err, "metadata.%s: \"%.*s\" is not a number", key, (int)(n > 64 ? 64 : n), s);
         return -EINVAL;
     }

@@ -4,6 +4,7 @@
  * struct marked optional (the auth block) makes every field in it optional, and its Validate()
  * then checks what each enabled mode needs.
  */
+#include "common/json.h"
 #include "scaleworker/scalers/httpcfg.h"
 
 #include <ctype.h>
@@ -73,38 +74,6 @@ int sw_cfg_str(const sw_params_t *p, const char *name, const sw_src_t *order, bo
     return 1;
 }
 
-/* JSON's number grammar, the whole text. */
-static bool hc_json_number(const char *s, size_t n)
-{
-    size_t i = 0;
-
-    if (i < n && s[i] == '-')
-        i++;
-    if (i < n && s[i] == '0')
-        i++;
-    else if (i < n && s[i] >= '1' && s[i] <= '9')
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    else
-        return false;
-    if (i < n && s[i] == '.') {
-        if (++i >= n || !isdigit((unsigned char)s[i]))
-            return false;
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= n || !isdigit((unsigned char)s[i]))
-            return false;
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    }
-    return i == n;
-}
-
 int sw_go_parse_float(const char *s, size_t n, double *ret)
 {
     char buf[512], *end;
@@ -164,7 +133,7 @@ int sw_cfg_float(const sw_params_t *p, const char *name, bool required, double *
         *ret = 0; /* json.Unmarshal leaves the field as it was */
         return 1;
     }
-    if (!hc_json_number(v.value, v.len))
+    if (!jsonu_is_number(v.value, v.len))
         return hc_bad(&v, "is not a number", err, errlen);
     if (sw_go_parse_float(v.value, v.len, &d) < 0)
         return hc_bad(&v, "is out of range for a float64", err, errlen);

@@ -6,6 +6,7 @@
  * Error texts name the parameter and quote at most SQL_QUOTE bytes of a bad value; they never
  * quote a connection parameter (it may hold a password).
  */
+#include "common/json.h"
 #include "scaleworker/scalers/sql.h"
 
 #include <ctype.h>
@@ -57,43 +58,12 @@ int sw_sql_find(const sw_params_t *p, const char *name, const sw_src_t *order, s
     return r;
 }
 
-/* A float as Go's json.Unmarshal reads one: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?. */
-static bool sql_json_number(const char *s, size_t n)
-{
-    size_t i = 0;
-
-    if (i < n && s[i] == '-')
-        i++;
-    if (i < n && s[i] == '0')
-        i++;
-    else if (i < n && s[i] >= '1' && s[i] <= '9')
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    else
-        return false;
-    if (i < n && s[i] == '.') {
-        if (++i >= n || !isdigit((unsigned char)s[i]))
-            return false;
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        if (++i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= n || !isdigit((unsigned char)s[i]))
-            return false;
-        while (i < n && isdigit((unsigned char)s[i]))
-            i++;
-    }
-    return i == n;
-}
-
 int sw_sql_number(const sw_param_t *v, double *ret, char *err, size_t errlen)
 {
     char buf[64];
     size_t n = v->len;
 
-    if (!sql_json_number(v->value, n) || n >= sizeof buf) {
+    if (!jsonu_is_number(v->value, n) || n >= sizeof buf) {
         snprintf(err, errlen, "%s.%s: \"%.*s%s\" is not a number", sw_src_prefix(v->src), v->name,
                  (int)(n > SQL_QUOTE ? SQL_QUOTE : n), v->value, n > SQL_QUOTE ? "..." : "");
         return -EINVAL;

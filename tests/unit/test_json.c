@@ -204,6 +204,19 @@ static void test_jsonu_remove_member(void **state)
     assert_null(jsonu_lookup(root, "spec"));
 }
 
+/* JSON's number grammar, as KEDA's typed config (Go's json.Unmarshal) accepts numbers. */
+static void test_jsonu_is_number_grammar(void **state)
+{
+    static const char *const yes[] = {"0", "-0", "5", "12.5", "1e3", "1E+3", "-2.5e-7"};
+    static const char *const no[] = {"", "-", "+5", ".5", "5.", "05", "1e", "1e+", "0x1", " 1"};
+
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        assert_true(jsonu_is_number(yes[i], strlen(yes[i])));
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        assert_false(jsonu_is_number(no[i], strlen(no[i])));
+    assert_true(jsonu_is_number("12x", 2)); /* only the n bytes count */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +228,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_jsonu_get_bool_and_others, setup, teardown),
         cmocka_unit_test(test_jsonu_get_string_root_not_object),
         cmocka_unit_test(test_jsonu_parse_malformed),
+        cmocka_unit_test(test_jsonu_is_number_grammar),
         cmocka_unit_test_setup_teardown(test_jsonu_prune_keeps_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jsonu_remove_member, setup, teardown),
     };
