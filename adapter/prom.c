@@ -405,13 +405,6 @@ static const char *prom_scaler_name(adp_arena_t *a, const char *type)
     return b.failed ? type : b.p;
 }
 
-static const char *prom_metric_name(const shm_trig_view_t *v)
-{
-    if (v->res.has_spec && v->res.spec_metric_name[0] && v->res.for_cfg_gen == v->cfg.cfg_gen)
-        return v->res.spec_metric_name;
-    return v->cfg.metric_name;
-}
-
 static void prom_trig_fill(adp_arena_t *a, const shm_so_spec_t *so, const shm_trig_view_t *v,
                            uint64_t now, adp_prom_trig_t *t)
 {
@@ -420,7 +413,7 @@ static void prom_trig_fill(adp_arena_t *a, const shm_so_spec_t *so, const shm_tr
     *t = (adp_prom_trig_t){0};
     t->ns = adp_arena_strdup(a, so->ns);
     t->scaled_object = adp_arena_strdup(a, so->name);
-    t->metric = adp_arena_strdup(a, prom_metric_name(v));
+    t->metric = adp_arena_strdup(a, shm_spec_metric_name(&v->cfg, &v->res));
     t->scaler =
         v->cfg.name[0] ? adp_arena_strdup(a, v->cfg.name) : prom_scaler_name(a, v->cfg.type);
     t->trigger_index = v->cfg.index;

@@ -56,13 +56,6 @@ static const char *values_so_name(adp_arena_t *a, const char *selector, adp_answ
     return adp_arena_strndup(a, v.p, v.n);
 }
 
-static const char *values_metric_name(const adp_trig_view_t *v)
-{
-    if (v->res.has_spec && v->res.spec_metric_name[0] && v->res.for_cfg_gen == v->cfg.cfg_gen)
-        return v->res.spec_metric_name;
-    return v->cfg.metric_name;
-}
-
 /* Reads the ScaledObject's triggers whose metric name is metric (all of them when metric is
  * NULL). Returns how many. */
 static size_t values_collect(struct shm_table *t, uint32_t so_slot, const shm_so_spec_t *so,
@@ -75,7 +68,8 @@ static size_t values_collect(struct shm_table *t, uint32_t so_slot, const shm_so
         if (shm_trig_view_load(t, so->triggers[i], now, v) < 0 || v->cfg.so_slot != so_slot ||
             v->cfg.so_generation != so->generation)
             continue; /* the watcher is rewriting this object: not one of its triggers now */
-        if (metric && strcasecmp(values_metric_name(v), metric) != 0)
+        if (metric && ((v->cfg.flags & SHM_F_RESOURCE) || /* not an External metric */
+                       strcasecmp(shm_spec_metric_name(&v->cfg, &v->res), metric) != 0))
             continue;
         n++;
     }

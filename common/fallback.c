@@ -93,10 +93,10 @@ int fallback_milli(const shm_so_spec_t *so, const shm_so_observed_t *obs, const 
     }
     /* without modifiers KEDA reads the target from the HPA, which holds it truncated to milli
      * precision; with them it parses scalingModifiers.target */
-    if (modifiers)
-        target = isfinite(so->modifiers_target) ? so->modifiers_target : 0;
-    else
-        target = isfinite(v->cfg.target) ? trunc(v->cfg.target * 1000.0) / 1000.0 : 0;
+    target = modifiers ? so->modifiers_target
+                       : trunc(shm_spec_target(&v->cfg, &v->res) * 1000.0) / 1000.0;
+    if (!isfinite(target))
+        target = 0;
     *ret_milli = fallback_int64(target * 1000 * replicas);
     if (*ret_milli < 0)
         *ret_milli = 0;

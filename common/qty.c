@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,4 +75,175 @@ int qty_format_value(double v, char *buf, size_t cap)
 int qty_format_target(double v, char *buf, size_t cap)
 {
     return qty_format_milli(isnan(v) ? 0 : qty_saturate(v * 1000.0), buf, cap);
+}
+
+/* ---- parsing: resource.ParseQuantity and its canonical String() ---------------------------- */
+
+typedef enum { QTY_DECIMAL_SI, QTY_BINARY_SI, QTY_DECIMAL_EXPONENT } qty_fmt_t;
+
+/* A parsed quantity: digits (no leading zeros) times 10^exp, then times 1024^bin. */
+typedef struct qty_num {
+    bool neg;
+    char digits[64];
+    size_t nd;
+    int exp, bin;
+    qty_fmt_t fmt;
+} qty_num_t;
+
+static int qty_suffix(const char *s, qty_num_t *q)
+{
+    static const char *const bin[] = {"Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+    static const char dec[] = "num kMGTPE";
+
+    if (!*s)
+        return 0;
+    for (int i = 0; i < 6; i++)
+        if (strcmp(s, bin[i]) == 0) {
+            q->fmt = QTY_BINARY_SI;
+            q->bin = i + 1;
+            return 0;
+        }
+    if (s[1] == '\0' && s[0] != ' ' && strchr(dec, s[0])) {
+        q->exp += 3 * (int)(strchr(dec, s[0]) - dec) - 9;
+        return 0;
+    }
+    if (s[0] == 'e' || s[0] == 'E') {
+        char *end;
+        long e = strtol(s + 1, &end, 10);
+        if (s[1] == '\0' || *end || s[1] == ' ' || e < -100 || e > 100)
+            return -EINVAL;
+        q->fmt = QTY_DECIMAL_EXPONENT;
+        q->exp += (int)e;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static int qty_parse(const char *s, qty_num_t *q)
+{
+    bool any = false, dot = false;
+
+    memset(q, 0, sizeof *q);
+    if (*s == '+' || *s == '-')
+        q->neg = *s++ == '-';
+    for (; (*s >= '0' && *s <= '9') || (*s == '.' && !dot); s++) {
+        if (*s == '.') {
+            dot = true;
+            continue;
+        }
+        any = true;
+        if (dot)
+            q->exp--;
+        if (q->nd == 0 && *s == '0')
+            continue;
+        if (q->nd >= sizeof q->digits - 1)
+            return -ERANGE;
+        q->digits[q->nd++] = *s;
+    }
+    return any ? qty_suffix(s, q) : -EINVAL;
+}
+
+/* digits *= m (m small). */
+static int qty_mul(qty_num_t *q, unsigned m)
+{
+    unsigned carry = 0;
+
+    for (size_t i = q->nd; i-- > 0;) {
+        unsigned d = (unsigned)(q->digits[i] - '0') * m + carry;
+        q->digits[i] = (char)('0' + d % 10);
+        carry = d / 10;
+    }
+    while (carry) {
+        if (q->nd >= sizeof q->digits - 1)
+            return -ERANGE;
+        memmove(q->digits + 1, q->digits, q->nd++);
+        q->digits[0] = (char)('0' + carry % 10);
+        carry /= 10;
+    }
+    return 0;
+}
+
+/* Applies 1024^bin, rounds up below nano (as ParseQuantity does), drops trailing zeros. */
+static int qty_normalize(qty_num_t *q)
+{
+    for (int i = 0; i < q->bin; i++)
+        if (qty_mul(q, 1024) < 0)
+            return -ERANGE;
+    if (q->exp < -9) {
+        size_t drop = (size_t)(-9 - q->exp);
+        bool up = false;
+        for (size_t i = drop > q->nd ? 0 : q->nd - drop; i < q->nd; i++)
+            up |= q->digits[i] != '0';
+        q->nd = drop > q->nd ? 0 : q->nd - drop;
+        q->exp = -9;
+        if (up) { /* away from zero: add one unit in the last place */
+            size_t i = q->nd;
+            while (i > 0 && q->digits[i - 1] == '9')
+                q->digits[--i] = '0';
+            if (i == 0) {
+                memmove(q->digits + 1, q->digits, q->nd++);
+                q->digits[0] = '1';
+            } else {
+                q->digits[i - 1]++;
+            }
+        }
+    }
+    while (q->nd > 0 && q->digits[q->nd - 1] == '0') {
+        q->nd--;
+        q->exp++;
+    }
+    q->digits[q->nd] = '\0';
+    return 0;
+}
+
+/* BinarySI prints in binary units only for integers of at least 1024 (else as DecimalSI). */
+static bool qty_binary(const qty_num_t *q, char *buf, size_t cap, int *ret_n)
+{
+    static const char *const bin[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+    uint64_t v = 0;
+    int k = 0;
+
+    if (q->exp < 0 || q->nd + (size_t)q->exp > 19)
+        return false;
+    for (size_t i = 0; i < q->nd; i++)
+        v = v * 10 + (uint64_t)(q->digits[i] - '0');
+    for (int i = 0; i < q->exp; i++)
+        v *= 10;
+    if (v < 1024)
+        return false;
+    while (k < 6 && v % 1024 == 0) {
+        v /= 1024;
+        k++;
+    }
+    *ret_n = snprintf(buf, cap, "%s%llu%s", q->neg ? "-" : "", (unsigned long long)v, bin[k]);
+    return true;
+}
+
+int qty_canonical(const char *s, char *buf, size_t cap)
+{
+    static const char *const si[] = {"n", "u", "m", "", "k", "M", "G", "T", "P", "E"};
+    qty_num_t q;
+    int n, shift;
+
+    /* apimachinery keeps such spellings verbatim ("+2", "1E3", "1e+3"): refused, so that what
+     * is written always reads back the same */
+    if (strpbrk(s, "+E") || qty_parse(s, &q) < 0 || qty_normalize(&q) < 0)
+        return -EINVAL;
+    if (q.nd == 0)
+        return snprintf(buf, cap, "0") < (int)cap ? 0 : -ERANGE;
+    if (q.fmt == QTY_BINARY_SI && qty_binary(&q, buf, cap, &n))
+        return n > 0 && (size_t)n < cap ? 0 : -ERANGE;
+    shift = ((q.exp % 3) + 3) % 3; /* lower the exponent to a multiple of three */
+    for (int i = 0; i < shift; i++)
+        q.digits[q.nd++] = '0';
+    q.digits[q.nd] = '\0';
+    q.exp -= shift;
+    if (q.fmt == QTY_DECIMAL_EXPONENT)
+        n = q.exp ? snprintf(buf, cap, "%s%se%d", q.neg ? "-" : "", q.digits, q.exp)
+                  : snprintf(buf, cap, "%s%s", q.neg ? "-" : "", q.digits);
+    else if (q.exp / 3 + 3 < (int)(sizeof si / sizeof si[0]))
+        n = snprintf(buf, cap, "%s%s%s", q.neg ? "-" : "", q.digits, si[q.exp / 3 + 3]);
+    else
+        n = snprintf(buf, cap, "%s%se%d", q.neg ? "-" : "", q.digits, q.exp);
+    return n > 0 && (size_t)n < cap ? 0 : -ERANGE;
 }

@@ -26,4 +26,11 @@ int qty_format_value(double v, char *buf, size_t cap);
  * truncated toward zero to a thousandth. Saturates near 9.2e15. */
 int qty_format_target(double v, char *buf, size_t cap);
 
+/* Parses a resource.Quantity ("500m", "0.5", "512Mi", "1.5Gi", "1e3") and writes it as
+ * apimachinery's String() does, so an HPA target written with it reads back unchanged: DecimalSI
+ * with the largest exponent, BinarySI for integers of at least 1Ki, exponent form kept; more
+ * precise than nano rounds up. -EINVAL if it is not a quantity, or is one spelled with '+' or
+ * 'E' (which the API server would store verbatim); -ERANGE if cap is too small. */
+int qty_canonical(const char *s, char *buf, size_t cap);
+
 #endif

@@ -10,8 +10,9 @@ static const char *const scaler_types[] = {
 #ifdef CKEDA_TEST_SCALERS
     "ckeda-test", /* test-only: value, failure, crash or hang on command */
 #endif
-    "redis",      "cron",  "prometheus", "metrics-api",
-    "postgresql", "mysql", "external",   "external-push",
+    "cpu",        "memory", /* HPA Resource metrics: in the table, never polled */
+    "redis",      "cron",   "prometheus", "metrics-api",
+    "postgresql", "mysql",  "external",   "external-push",
 };
 #define NTYPES (sizeof scaler_types / sizeof scaler_types[0])
 

@@ -7,6 +7,7 @@
 
 #include "common/cron.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -315,6 +316,86 @@ static int spec_test(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_
     return scaler_metric_name(index, "ckeda-test", s->metric_name, sizeof s->metric_name);
 }
 #endif
+
+bool scaler_is_resource(const char *type)
+{
+    return strcmp(type, "cpu") == 0 || strcmp(type, "memory") == 0;
+}
+
+/* strconv.ParseInt(value, 10, 32) and its error texts. */
+static int spec_utilization(const char *v, scaler_resource_t *r, errtext_t *err)
+{
+    const char *p = v + (*v == '+' || *v == '-');
+    char *end;
+    long long n;
+
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (!*p || !isdigit((unsigned char)*p) || *end) {
+        errtext_set(err, "metadata.value: strconv.ParseInt: parsing \"%.64s\": invalid syntax", v);
+        return -EINVAL;
+    }
+    if (errno == ERANGE || n < INT32_MIN || n > INT32_MAX) {
+        errtext_set(err, "metadata.value: strconv.ParseInt: parsing \"%.64s\": value out of range",
+                    v);
+        return -EINVAL;
+    }
+    r->utilization = true;
+    r->average_utilization = (int32_t)n;
+    return 0;
+}
+
+int scaler_spec_resource(const char *type, const char *metric_type, const cJSON *md,
+                         scaler_spec_t *ret, errtext_t *err)
+{
+    scaler_resource_t *r = &ret->resource;
+    const char *v = scaler_meta_str(md, "type");
+    char value[64];
+    size_t n;
+
+    memset(ret, 0, sizeof *ret);
+    ret->is_resource = true;
+    if (v && *v) {
+        errtext_set(err,
+                    "metadata.type: scaler %s info: The 'type' setting is DEPRECATED and is "
+                    "removed in v2.18 - Use 'metricType' instead.",
+                    type);
+        return -EINVAL;
+    }
+    if (!(v = spec_trimmed(md, "value", &n))) {
+        errtext_set(err,
+                    "metadata.value: missing required parameter \"value\" in [triggerMetadata]");
+        return -EINVAL;
+    }
+    if (n >= sizeof value) {
+        errtext_set(err, "metadata.value: too long");
+        return -EINVAL;
+    }
+    memcpy(value, v, n);
+    value[n] = '\0';
+    if ((v = scaler_meta_str(md, "containerName")) && *v) {
+        if (strlen(v) >= sizeof r->container) {
+            errtext_set(err, "metadata.containerName: too long");
+            return -EINVAL;
+        }
+        snprintf(r->container, sizeof r->container, "%s", v);
+    }
+    if (metric_type && strcmp(metric_type, "Utilization") == 0)
+        return spec_utilization(value, r, err);
+    if (metric_type && strcmp(metric_type, "AverageValue") == 0) {
+        if (qty_canonical(value, r->average_value, sizeof r->average_value) < 0) {
+            errtext_set(err, "metadata.value: \"%s\" is not a quantity (\"500m\", \"512Mi\")",
+                        value);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    errtext_set(err,
+                "metricType: unknown metric type: %.32s, allowed values are 'Utilization' or "
+                "'AverageValue'",
+                metric_type ? metric_type : "");
+    return -EINVAL;
+}
 
 typedef int (*spec_fn_t)(uint32_t, const cJSON *, scaler_spec_t *, errtext_t *);
 

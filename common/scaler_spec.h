@@ -12,17 +12,30 @@
 #define CKEDA_COMMON_SCALER_SPEC_H
 
 #include "common/errtext.h"
+#include "common/qty.h"
 #include "shm/shm.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* cpu and memory: a Resource metric of the HPA (ContainerResource with a container), served by
+ * the resource metrics API, not by ckeda; nothing polls them. */
+typedef struct scaler_resource {
+    bool utilization;            /* metricType Utilization: averageUtilization, else averageValue */
+    int32_t average_utilization; /* percent */
+    char average_value[QTY_MAX]; /* canonical quantity */
+    char container[SHM_NAME_MAX]; /* "": every container of the pods */
+} scaler_resource_t;
 
 typedef struct scaler_spec {
-    char metric_name[SHM_METRIC_MAX];
+    char metric_name[SHM_METRIC_MAX]; /* "" for cpu and memory: no External metric */
     double target;
     double activation;
     bool from_source;
+    bool is_resource;
+    scaler_resource_t resource;
 } scaler_spec_t;
 
 /* KEDA's NormalizeString: each of / . : % ( ) becomes '-'; nothing else changes. */
@@ -34,6 +47,14 @@ int scaler_metric_name(uint32_t index, const char *part, char *buf, size_t cap);
  * field otherwise. metadata is the trigger's `metadata` object (may be NULL). */
 int scaler_spec_build(const char *type, uint32_t index, const cJSON *metadata, scaler_spec_t *ret,
                       errtext_t *err);
+
+/* True for the types whose trigger is an HPA Resource metric (cpu, memory). */
+bool scaler_is_resource(const char *type);
+/* cpu, memory (KEDA's parseResourceMetadata): metricType is the trigger's (NULL when absent),
+ * which must be Utilization (an integer `value`) or AverageValue (a quantity). -EINVAL with a
+ * message naming the field. */
+int scaler_spec_resource(const char *type, const char *metric_type, const cJSON *metadata,
+                         scaler_spec_t *ret, errtext_t *err);
 
 /* Metadata helpers shared with the scalers: the string at key, or NULL. A number in [min, max]
  * parsed from the string at key, def when absent; -EINVAL naming metadata.<key> otherwise. */

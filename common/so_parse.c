@@ -329,8 +329,8 @@ static int so_check_metric_names(so_t *so, errtext_t *err)
 {
     for (uint32_t i = 0; i < so->ntriggers; i++)
         for (uint32_t j = 0; j < i; j++)
-            if (strcmp(so->triggers[j].spec.metric_name, so->triggers[i].spec.metric_name) == 0 &&
-                !so->triggers[i].spec.from_source) {
+            if (so->triggers[i].spec.metric_name[0] && !so->triggers[i].spec.from_source &&
+                strcmp(so->triggers[j].spec.metric_name, so->triggers[i].spec.metric_name) == 0) {
                 errtext_set(err, "metricName %s defined multiple times in ScaledObject %s",
                             so->triggers[i].spec.metric_name, so->name);
                 so->failed_step = SO_STEP_SCALERS;

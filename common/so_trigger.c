@@ -86,6 +86,28 @@ static int trig_metadata(const cJSON *t, uint32_t index, so_trigger_t *ret, errt
     return 0;
 }
 
+/* cpu, memory: an HPA Resource metric; metricType Utilization or AverageValue, no default. */
+static int trig_resource(const cJSON *t, uint32_t index, so_trigger_t *ret, errtext_t *err)
+{
+    const char *mt = NULL;
+    int r = jsonu_get_string(t, "metricType", 32, &mt, err);
+
+    if (r < 0 && r != -ENOENT) {
+        errtext_prefix(err, "spec.triggers[%u]", index);
+        return r;
+    }
+    if ((r = trig_auth(t, index, ret, err)) < 0 || (r = trig_metadata(t, index, ret, err)) < 0)
+        return r;
+    if ((r = scaler_spec_resource(ret->type, mt, ret->metadata, &ret->spec, err)) < 0) {
+        errtext_prefix(err, "spec.triggers[%u]", index);
+        return r;
+    }
+    ret->metric_type =
+        ret->spec.resource.utilization ? SHM_METRIC_UTILIZATION : SHM_METRIC_AVERAGE_VALUE;
+    ret->type_id = scaler_type_id(ret->type);
+    return 0;
+}
+
 int so_trigger_parse(const cJSON *t, uint32_t index, so_trigger_t *ret, errtext_t *err)
 {
     bool cached = false;
@@ -104,6 +126,8 @@ int so_trigger_parse(const cJSON *t, uint32_t index, so_trigger_t *ret, errtext_
     }
     if (jsonu_get_bool(t, "useCachedMetrics", &cached, NULL) == 0)
         ret->use_cached_metrics = cached;
+    if (scaler_is_resource(ret->type))
+        return trig_resource(t, index, ret, err);
     if ((r = trig_metric_type(t, index, ret, err)) < 0 || (r = trig_auth(t, index, ret, err)) < 0 ||
         (r = trig_metadata(t, index, ret, err)) < 0)
         return r;

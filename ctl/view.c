@@ -64,11 +64,8 @@ cJSON *ctl_trigger_json(const ctl_t *c, const ctl_trigger_t *t)
     cJSON_AddStringToObject(o, "type", t->v.cfg.type);
     cJSON_AddStringToObject(o, "name", t->v.cfg.name);
     /* a spec learnt from the source (external) names the metric, as the adapter serves it */
-    bool spec = t->v.res.has_spec && t->v.res.spec_metric_name[0] &&
-                t->v.res.for_cfg_gen == t->v.cfg.cfg_gen;
-    cJSON_AddStringToObject(o, "metric_name",
-                            spec ? t->v.res.spec_metric_name : t->v.cfg.metric_name);
-    cJSON_AddNumberToObject(o, "metric_target", spec ? t->v.res.spec_target : t->v.cfg.target);
+    cJSON_AddStringToObject(o, "metric_name", shm_spec_metric_name(&t->v.cfg, &t->v.res));
+    cJSON_AddNumberToObject(o, "metric_target", shm_spec_target(&t->v.cfg, &t->v.res));
     cJSON_AddItemToObject(o, "value", ctl_num_or_null(t->has_value, t->v.res.value));
     cJSON_AddStringToObject(o, "state", shm_state_name(t->v.state));
     cJSON_AddItemToObject(
@@ -102,6 +99,7 @@ cJSON *ctl_so_json(const ctl_t *c, uint32_t slot, const shm_so_spec_t *spec)
         o, "active", seen && obs.active != 2 ? cJSON_CreateBool(obs.active) : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "replicas",
                           ctl_num_or_null(seen && obs.status_replicas >= 0, obs.status_replicas));
+    cJSON_AddNumberToObject(o, "polling_interval_s", spec->polling_interval_s);
     cJSON_AddNumberToObject(o, "min_replicas", spec->min_replicas);
     cJSON_AddNumberToObject(o, "max_replicas", spec->max_replicas);
     cJSON_AddStringToObject(o, "target_kind", spec->target_kind);

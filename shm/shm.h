@@ -294,6 +294,11 @@ void shm_so_observed_write(shm_table_t *t, uint32_t slot, const shm_so_observed_
 
 /* ---- triggers ---------------------------------------------------------------------------- */
 
+/* shm_trig_cfg_t.flags beside SHM_F_VALID: an HPA Resource metric (cpu, memory). No worker polls
+ * it; its state is ACTIVE, as KEDA's cpu/memory scaler always is, and the scale loop counts it
+ * only when every trigger of its object is one. */
+#define SHM_F_RESOURCE 0x2u
+
 typedef struct shm_trig_cfg {
     uint32_t flags;
     uint32_t so_slot;
@@ -397,6 +402,14 @@ typedef struct shm_trig_view {
  * an old number). */
 int shm_trig_view_load(const shm_table_t *t, uint32_t slot, uint64_t now_mono_ms,
                        shm_trig_view_t *ret);
+
+/* The metric name and target the HPA asks with for a trigger: those its worker learnt from the
+ * source (external's GetMetricSpec) when it published them for the current configuration, else
+ * the configuration's. The one rule for the watcher's HPA and status, the adapter's lookups and
+ * the fallback arithmetic. */
+bool shm_spec_published(const shm_trig_cfg_t *cfg, const shm_trig_result_t *res);
+const char *shm_spec_metric_name(const shm_trig_cfg_t *cfg, const shm_trig_result_t *res);
+double shm_spec_target(const shm_trig_cfg_t *cfg, const shm_trig_result_t *res);
 
 /* Whether a ScaledObject may be evaluated: every cause but NO_RESULT (a trigger that has not
  * yet produced a result for its current configuration holds its object back). */

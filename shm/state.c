@@ -20,6 +20,11 @@ shm_state_t shm_trigger_state(const shm_trig_cfg_t *cfg, const shm_trig_ctl_t *c
 {
     shm_cause_t cause = SHM_CAUSE_NONE;
 
+    if (cfg->flags & SHM_F_RESOURCE) { /* nothing to poll: always active */
+        if (ret_cause)
+            *ret_cause = cause;
+        return SHM_STATE_ACTIVE;
+    }
     if (ctl && ctl->quarantined_until_mono_ms > now_mono_ms)
         cause = SHM_CAUSE_QUARANTINED;
     else if (!res || res->for_cfg_gen != cfg->cfg_gen || res->measured_mono_ms == 0)
@@ -58,6 +63,21 @@ int shm_trig_view_load(const shm_table_t *t, uint32_t slot, uint64_t now_mono_ms
     v.state = shm_trigger_state(&v.cfg, &v.ctl, &v.res, now_mono_ms, &v.cause);
     *ret = v;
     return 0;
+}
+
+bool shm_spec_published(const shm_trig_cfg_t *cfg, const shm_trig_result_t *res)
+{
+    return res->has_spec && res->spec_metric_name[0] && res->for_cfg_gen == cfg->cfg_gen;
+}
+
+const char *shm_spec_metric_name(const shm_trig_cfg_t *cfg, const shm_trig_result_t *res)
+{
+    return shm_spec_published(cfg, res) ? res->spec_metric_name : cfg->metric_name;
+}
+
+double shm_spec_target(const shm_trig_cfg_t *cfg, const shm_trig_result_t *res)
+{
+    return shm_spec_published(cfg, res) ? res->spec_target : cfg->target;
 }
 
 bool shm_cause_is_settled(shm_cause_t cause)

@@ -159,7 +159,7 @@ static void sup_assign_trigger(sup_t *s, uint32_t t, uint64_t now)
     shm_trig_cfg_t cfg;
     shm_trig_ctl_t ctl, before;
     bool valid = shm_trig_cfg_read(s->table, t, &cfg) == 0 && (cfg.flags & SHM_F_VALID) &&
-                 cfg.type_id < scaler_type_count();
+                 !(cfg.flags & SHM_F_RESOURCE) && cfg.type_id < scaler_type_count();
 
     sup_ctl_get(s, t, &ctl);
     before = ctl;

@@ -18,6 +18,8 @@ static void decide_trigger(const shm_so_spec_t *so, const shm_so_observed_t *obs
     int64_t milli;
 
     memset(t, 0, sizeof *t);
+    if (v->cfg.flags & SHM_F_RESOURCE) /* no External metric: not part of isActive */
+        return;
     if (v->state != SHM_STATE_ERROR) {
         t->active = v->state == SHM_STATE_ACTIVE;
         t->health = fallback_valid(so);
@@ -59,6 +61,8 @@ void watch_decide_triggers(const shm_so_spec_t *so, const shm_so_observed_t *obs
                            const shm_trig_view_t *v, size_t n, const expr_t *prog,
                            watch_trig_summary_t *out)
 {
+    size_t resources = 0;
+
     memset(out, 0, sizeof *out);
     if (n > SHM_TRIGGERS_PER_SO_MAX)
         n = SHM_TRIGGERS_PER_SO_MAX;
@@ -69,9 +73,13 @@ void watch_decide_triggers(const shm_so_spec_t *so, const shm_so_observed_t *obs
         out->active |= t->active;
         out->error |= t->error;
         out->fallback_active |= t->fallback;
+        resources += (v[i].cfg.flags & SHM_F_RESOURCE) != 0;
     }
     if (so->modifiers_formula[0])
         decide_composite(so, obs, v, n, prog, out);
+    /* only cpu/memory triggers could never scale from zero: such an object is always active */
+    if (n > 0 && resources == n && !out->error)
+        out->active = true;
 }
 
 static void decide_active(const watch_decide_in_t *in, watch_decide_out_t *out)

@@ -109,6 +109,37 @@ static bool hpa_composite(const so_t *so, cJSON *metrics)
     return true;
 }
 
+/* cpu, memory: KEDA's cpuMemoryScaler spec, a Resource metric, or ContainerResource for one
+ * container, with an averageUtilization percent or an averageValue quantity. */
+static cJSON *hpa_resource(const so_trigger_t *t)
+{
+    const scaler_resource_t *r = &t->spec.resource;
+    bool one = r->container[0] != '\0';
+    cJSON *m = cJSON_CreateObject(), *src, *target;
+
+    cJSON_AddStringToObject(m, "type", one ? "ContainerResource" : "Resource");
+    src = cJSON_AddObjectToObject(m, one ? "containerResource" : "resource");
+    cJSON_AddStringToObject(src, "name", t->type);
+    if (one)
+        cJSON_AddStringToObject(src, "container", r->container);
+    target = cJSON_AddObjectToObject(src, "target");
+    cJSON_AddStringToObject(target, "type", r->utilization ? "Utilization" : "AverageValue");
+    if (r->utilization)
+        cJSON_AddNumberToObject(target, "averageUtilization", r->average_utilization);
+    else
+        cJSON_AddStringToObject(target, "averageValue", r->average_value);
+    return m;
+}
+
+/* The resource triggers' metrics of one kind (ContainerResource when container), in order. */
+static void hpa_resources(const so_t *so, cJSON *metrics, bool container)
+{
+    for (uint32_t i = 0; i < so->ntriggers; i++)
+        if (so->triggers[i].spec.is_resource &&
+            (so->triggers[i].spec.resource.container[0] != '\0') == container)
+            cJSON_AddItemToArray(metrics, hpa_resource(&so->triggers[i]));
+}
+
 static cJSON *hpa_owner(const so_t *so)
 {
     cJSON *refs = cJSON_CreateArray(), *o = cJSON_CreateObject();
@@ -161,14 +192,17 @@ static cJSON *hpa_spec(const so_t *so)
     cJSON_AddStringToObject(ref, "name", so->target_name);
     cJSON_AddNumberToObject(spec, "minReplicas", so_hpa_min(so));
     cJSON_AddNumberToObject(spec, "maxReplicas", so->max_replicas);
-    /* KEDA sorts metric specs by type; every trigger ckeda serves is External, so the order is
-     * the triggers' */
+    /* KEDA sorts metric specs by type (ContainerResource < External < Resource), stably: within
+     * a type the order is the triggers' */
     metrics = cJSON_AddArrayToObject(spec, "metrics");
+    hpa_resources(so, metrics, true);
     if (!hpa_composite(so, metrics))
         for (uint32_t i = 0; i < so->ntriggers; i++)
-            cJSON_AddItemToArray(metrics, hpa_external(so, so->triggers[i].spec.metric_name,
-                                                       so->triggers[i].metric_type,
-                                                       so->triggers[i].spec.target));
+            if (!so->triggers[i].spec.is_resource)
+                cJSON_AddItemToArray(metrics, hpa_external(so, so->triggers[i].spec.metric_name,
+                                                           so->triggers[i].metric_type,
+                                                           so->triggers[i].spec.target));
+    hpa_resources(so, metrics, false);
     hpa_behavior(so, spec);
     return spec;
 }

@@ -237,7 +237,7 @@ static void mirror_cfg_build(const watch_ctx_t *w, const watch_entry_t *e, const
     const so_trigger_t *t = &so->triggers[i];
 
     memset(cfg, 0, sizeof *cfg);
-    cfg->flags = SHM_F_VALID;
+    cfg->flags = SHM_F_VALID | (t->spec.is_resource ? SHM_F_RESOURCE : 0);
     cfg->so_slot = e->slot;
     cfg->so_generation = e->generation;
     cfg->index = i;
@@ -251,7 +251,9 @@ static void mirror_cfg_build(const watch_ctx_t *w, const watch_entry_t *e, const
     cfg->activation = t->spec.activation;
     snprintf(cfg->type, sizeof cfg->type, "%s", t->type);
     snprintf(cfg->name, sizeof cfg->name, "%s", t->name);
-    snprintf(cfg->metric_name, sizeof cfg->metric_name, "%s", t->spec.metric_name);
+    /* a Resource metric goes by the resource's name, as in KEDA's keda_scaler_active */
+    snprintf(cfg->metric_name, sizeof cfg->metric_name, "%s",
+             t->spec.is_resource ? t->type : t->spec.metric_name);
 }
 
 /* Trigger i: a new blob (and cfg_gen) only if its text changed, then the config group. */

@@ -213,6 +213,15 @@ static int rec_serve(rec_t *rc, int pr, const errtext_t *perr)
     if (r < 0)
         return rec_transient(rc, r, "could not mirror ScaledObject %s/%s: %s", err.text);
     rc->st.metrics_ok = true;
+    if (watch_specs_apply(w, rc->e, so) > 0) {
+        /* the HPA waits for what the source says its metric is; the scale loop queues the
+         * object again once the worker has published it */
+        log_info("ScaledObject %s/%s: waiting for the metric spec of its triggers' sources", so->ns,
+                 so->name);
+        rc->st.ready = 1;
+        rc->st.message = MSG_READY;
+        return 0;
+    }
     r = rc->write ? watch_hpa_ensure(w, so, rec_str(rc->e->obj, "status.hpaName"), &err) : 0;
     if (r == -EINVAL) {
         rc->retry = true;

@@ -110,6 +110,12 @@ static void sl_name_add(char *buf, size_t cap, const char *name)
         snprintf(buf + n, cap - n, "%s%s", n ? ";" : "", name);
 }
 
+/* Trigger i's metric name, as the HPA and status.externalMetricNames say it. */
+static const char *sl_metric(const sl_eval_t *ev, uint32_t i)
+{
+    return shm_spec_metric_name(&ev->views[i].cfg, &ev->views[i].res);
+}
+
 /* Loads e's triggers. -EAGAIN while one has not settled (or the table is mid-write). */
 static int sl_triggers(sl_eval_t *ev)
 {
@@ -154,7 +160,7 @@ static void sl_summarize(sl_eval_t *ev)
         sl_name_add(ev->active_names, sizeof ev->active_names, FALLBACK_COMPOSITE_METRIC);
     for (uint32_t i = 0; i < ev->nviews && !ev->spec.modifiers_formula[0]; i++)
         if (sum->trig[i].active)
-            sl_name_add(ev->active_names, sizeof ev->active_names, ev->views[i].cfg.metric_name);
+            sl_name_add(ev->active_names, sizeof ev->active_names, sl_metric(ev, i));
 }
 
 /* ---- the target ---- */
@@ -588,9 +594,9 @@ static cJSON *sl_health(const sl_eval_t *ev)
         const watch_trig_eval_t *t = &ev->sum.trig[i];
         cJSON *x;
 
-        if (!t->health || cJSON_GetObjectItemCaseSensitive(h, ev->views[i].cfg.metric_name))
+        if (!t->health || cJSON_GetObjectItemCaseSensitive(h, sl_metric(ev, i)))
             continue;
-        x = cJSON_AddObjectToObject(h, ev->views[i].cfg.metric_name);
+        x = cJSON_AddObjectToObject(h, sl_metric(ev, i));
         cJSON_AddNumberToObject(x, "numberOfFailures", t->failing ? t->failures : 0);
         cJSON_AddStringToObject(x, "status", t->failing ? "Failing" : "Happy");
     }
@@ -611,8 +617,7 @@ static cJSON *sl_activity(const sl_eval_t *ev)
         if (!cJSON_IsString(n) || cJSON_GetObjectItemCaseSensitive(a, n->valuestring))
             continue;
         for (uint32_t i = 0; i < ev->nviews && !ev->spec.modifiers_formula[0] && !active; i++)
-            active =
-                ev->sum.trig[i].active && strcmp(ev->views[i].cfg.metric_name, n->valuestring) == 0;
+            active = ev->sum.trig[i].active && strcmp(sl_metric(ev, i), n->valuestring) == 0;
         cJSON_AddBoolToObject(cJSON_AddObjectToObject(a, n->valuestring), "isActive", active);
     }
     return a;
@@ -671,6 +676,8 @@ static int sl_evaluate(sl_eval_t *ev)
         return -EAGAIN;
     if ((r = sl_triggers(ev)) < 0)
         return r;
+    if (watch_specs_hash(ev->views, ev->nviews) != ev->e->specs_seen)
+        watch_enqueue(ev->w, ev->e); /* a source told its worker a new metric spec */
     sl_summarize(ev);
     if (ev->sum.skip) { /* KEDA logs the error and leaves the object for this poll */
         log_debug("ScaledObject %s/%s: scalingModifiers.activationTarget is not a number",

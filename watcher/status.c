@@ -202,14 +202,34 @@ static void status_target(cJSON *want, const cJSON *cur, const watch_status_t *s
         cJSON_AddNumberToObject(want, "originalReplicaCount", st->original);
 }
 
+/* resourceMetricNames (cpu, memory), which KEDA omits when empty. */
+static void status_resources(cJSON *want, const cJSON *cur, const so_t *so)
+{
+    cJSON *names = cJSON_CreateArray();
+
+    for (uint32_t i = 0; i < so->ntriggers; i++)
+        if (so->triggers[i].spec.is_resource)
+            cJSON_AddItemToArray(names, cJSON_CreateString(so->triggers[i].type));
+    if (cJSON_GetArraySize(names) > 0) {
+        cJSON_AddItemToObject(want, "resourceMetricNames", names);
+        return;
+    }
+    cJSON_Delete(names);
+    if (cJSON_GetObjectItemCaseSensitive(cur, "resourceMetricNames"))
+        cJSON_AddNullToObject(want, "resourceMetricNames");
+}
+
 static void status_metrics(cJSON *want, const cJSON *cur, const so_t *so)
 {
     cJSON *names = cJSON_AddArrayToObject(want, "externalMetricNames");
     const cJSON *health = cJSON_GetObjectItemCaseSensitive(cur, "health"), *h;
     cJSON *prune = NULL;
 
+    /* "": a resource metric, or one learnt from the source and not yet known */
     for (uint32_t i = 0; i < so->ntriggers; i++)
-        cJSON_AddItemToArray(names, cJSON_CreateString(so->triggers[i].spec.metric_name));
+        if (so->triggers[i].spec.metric_name[0])
+            cJSON_AddItemToArray(names, cJSON_CreateString(so->triggers[i].spec.metric_name));
+    status_resources(want, cur, so);
     /* with scalingModifiers the HPA reads the composite metric; externalMetricNames still list
      * the triggers' metrics (they feed it), and KEDA never clears compositeScalerName */
     if (so->modifiers.formula && so->modifiers.target)

@@ -122,6 +122,7 @@ typedef struct watch_entry {
     /* the scale loop (scaleloop.c) */
     uint64_t scale_due_mono_ms; /* next evaluation; 0: at once */
     uint64_t scale_seen;        /* the triggers' activity and cfg_gen at the last evaluation */
+    uint64_t specs_seen;        /* the published metric specs the last reconcile used */
     /* the last Ready decision, to log a failure once and to publish it */
     int ready;   /* 1 True, 0 False, -1 not decided yet */
     bool paused; /* paused or paused-replicas: no scale loop, no HPA */
@@ -282,6 +283,15 @@ int watch_status_ready(const cJSON *obj, const char **ret_message);
 int watch_hpa_ensure(watch_ctx_t *w, const so_t *so, const char *status_hpa, errtext_t *err);
 /* Deletes so's HPA if the cache holds it (a paused ScaledObject). 0, or -errno with a message. */
 int watch_hpa_remove(watch_ctx_t *w, const so_t *so, errtext_t *err);
+
+/* ---- specs.c: metric specs learnt from the source ---- */
+
+/* A hash of the metric specs published for these triggers (shm_spec_published()). */
+uint64_t watch_specs_hash(const shm_trig_view_t *v, uint32_t n);
+/* Puts the published specs into so's triggers whose spec comes from the source, records their
+ * hash in e->specs_seen, and returns how many such triggers have none yet (their metric_name is
+ * then ""). e's trigger slots must be so's (after watch_mirror_apply()). */
+int watch_specs_apply(watch_ctx_t *w, watch_entry_t *e, so_t *so);
 
 /* ---- reconcile.c ---- */
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import urllib.parse
 
@@ -27,37 +26,16 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from test_watcher import (Ckeda, Kube, cluster_up, condition, deployment, hold,  # noqa: E402
-                          scaled_object, wait_until)
+from test_watcher import (ckeda_in_namespace, condition, deployment, hold,  # noqa: E402
+                          replicas, scaled_object, wait_until)
 
-PORT = int(os.environ.get("CKEDA_ADAPTER_PORT", "7443"))
 SLOW = 120.0  # the HPA and the aggregator: generous
-
-
-def port_busy(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    kube = Kube(cluster_up())
-    if port_busy(PORT):
-        pytest.fail(f"port {PORT} is in use: another adapter serves the cluster; stop it first")
-    ns = kube.namespace("ckm")
-    certs = kube.kubeconfig.parent / "adapter-certs"
-    c = Ckeda(kube.kubeconfig, ns, tmp_path_factory.mktemp("ckeda"),
-              extra=("--secure-port", str(PORT), "--cert-dir", str(certs)))
-    try:
-        c.start()
-        yield kube, ns, c
-    finally:
-        c.stop()
-        kube.drop_namespace(ns)
-
-
-def replicas(kube, ns, name):
-    return kube.get(ns, "deployment", name)["spec"].get("replicas", 1)
+    with ckeda_in_namespace(tmp_path_factory, "ckm", adapter=True) as e:
+        yield e
 
 
 def external_metric(kube, ns, so, metric):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -34,22 +33,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
 from sources import RedisServer  # noqa: E402
-from test_watcher import (Ckeda, Kube, cluster_up, condition, deployment,  # noqa: E402
-                          scaled_object, wait_until)
+from test_watcher import (ckeda_in_namespace, condition, deployment,  # noqa: E402,F401
+                          port_busy, scaled_object, wait_until)
+from test_watcher import replicas as watcher_replicas  # noqa: E402
 
-PORT = int(os.environ.get("CKEDA_ADAPTER_PORT", "7443"))
 LIST = "jobs"
 SLOW = 120.0  # the HPA and the aggregator: generous
 TIMELINE: list = []
 
 
-def port_busy(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def replicas(kube, ns, name="worker"):
-    return kube.get(ns, "deployment", name)["spec"].get("replicas", 1)
+    return watcher_replicas(kube, ns, name)
 
 
 def mark(what, start=[None]):
@@ -67,31 +61,17 @@ def hold(pred, what, seconds):
 
 
 @pytest.fixture(scope="module")
-def kube():
-    return Kube(cluster_up())
-
-
-@pytest.fixture(scope="module")
 def redis_server():
     with RedisServer() as r:
         yield r
 
 
 @pytest.fixture(scope="module")
-def env(kube, redis_server, tmp_path_factory):
-    if port_busy(PORT):
-        pytest.fail(f"port {PORT} is in use: another adapter serves the cluster; stop it first")
-    ns = kube.namespace("cks")
-    certs = kube.kubeconfig.parent / "adapter-certs"
-    c = Ckeda(kube.kubeconfig, ns, tmp_path_factory.mktemp("ckeda"),
-              extra=("--secure-port", str(PORT), "--cert-dir", str(certs)))
-    # Ckeda passes port 0 for every listener; the later --secure-port wins
+def env(redis_server, tmp_path_factory):
     try:
-        c.start()
-        yield kube, ns, c
+        with ckeda_in_namespace(tmp_path_factory, "cks", adapter=True) as e:
+            yield e
     finally:
-        c.stop()
-        kube.drop_namespace(ns)
         print("\ntimeline (s):\n" + "\n".join(f"{t:7.2f}  {w}" for t, w in TIMELINE))
 
 

@@ -15,10 +15,12 @@ Run: python3 -m pytest tests/e2e/test_watcher.py -v
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -38,6 +40,7 @@ CONFIG_ENV = ("KUBECONFIG", "WATCH_NAMESPACE", "POD_NAMESPACE", "KEDA_CLUSTER_OB
               "KEDA_HTTP_DEFAULT_TIMEOUT", "KEDA_RESTRICT_SECRET_ACCESS", "CKEDA_SHM_NAME")
 PORTS_0 = ("--secure-port", "0", "--webhook-port", "0", "--metrics-port", "0",
            "--health-port", "0")
+ADAPTER_PORT = int(os.environ.get("CKEDA_ADAPTER_PORT", "7443"))  # where the APIService points
 
 
 # ---------------------------------------------------------------- utilities
@@ -270,6 +273,38 @@ def trigger_auth(name, key="password", cluster=False):
             "metadata": {"name": name},
             "spec": {"secretTargetRef": [{"parameter": "password", "name": "redis-secret",
                                           "key": key}]}}
+
+
+def port_busy(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def replicas(kube, ns, name):
+    return kube.get(ns, "deployment", name)["spec"].get("replicas", 1)
+
+
+@contextlib.contextmanager
+def ckeda_in_namespace(tmp_path_factory, prefix, adapter=False):
+    """(kube, ns, ckeda): a fresh namespace and one ckeda watching it, stopped and dropped
+    after. With adapter, it serves the metrics API on ADAPTER_PORT with the test bed's
+    certificate, so the aggregator and the HPA controller reach it."""
+    kube = Kube(cluster_up())
+    extra = ()
+    if adapter:
+        if port_busy(ADAPTER_PORT):
+            pytest.fail(f"port {ADAPTER_PORT} is in use: another adapter serves the cluster; "
+                        "stop it first")
+        extra = ("--secure-port", str(ADAPTER_PORT), "--cert-dir",
+                 str(kube.kubeconfig.parent / "adapter-certs"))
+    ns = kube.namespace(prefix)
+    c = Ckeda(kube.kubeconfig, ns, tmp_path_factory.mktemp("ckeda"), extra=extra)
+    try:
+        c.start()
+        yield kube, ns, c
+    finally:
+        c.stop()
+        kube.drop_namespace(ns)
 
 
 def condition(so, ctype):

@@ -100,6 +100,53 @@ static void test_qty_format_milli_small_buffer(void **state)
     assert_string_equal(buf, "-1");
 }
 
+static void canonical_is(const char *in, const char *want)
+{
+    char buf[QTY_MAX];
+    assert_int_equal(qty_canonical(in, buf, sizeof buf), 0);
+    assert_string_equal(buf, want);
+}
+
+/* resource.MustParse(in).String(), as the API server stores an HPA target (the expected
+ * strings are apimachinery v0.34's). */
+static void test_qty_canonical_matches_apimachinery(void **state)
+{
+    canonical_is("500m", "500m");
+    canonical_is("0.5", "500m");
+    canonical_is("1000m", "1");
+    canonical_is("1", "1");
+    canonical_is("1000", "1k");
+    canonical_is("1100", "1100");
+    canonical_is("2048", "2048");
+    canonical_is("512Mi", "512Mi");
+    canonical_is("1.5Gi", "1536Mi");
+    canonical_is("1024Ki", "1Mi");
+    canonical_is("1023Ki", "1023Ki");
+    canonical_is("0.5Ki", "512");
+    canonical_is("1.5Ki", "1536");
+    canonical_is("0Mi", "0");
+    canonical_is("-5Mi", "-5Mi");
+    canonical_is("0.0001m", "100n");
+    canonical_is("1e3", "1e3");
+    canonical_is("1.5e3", "1500");
+    canonical_is("1e-3", "1e-3");
+    canonical_is("1n", "1n");
+    canonical_is("0.1n", "1n");
+    canonical_is("1.1234567891", "1123456790n");
+    canonical_is("100", "100");
+    canonical_is(".5", "500m");
+}
+
+static void test_qty_canonical_refuses_what_is_not_a_quantity(void **state)
+{
+    static const char *const bad[] = {"",   "abc", "5 Mi", "1.5.5", "1Ki1", "Mi",
+                                      "1e", "1x",  "--1",  ".",     "1KI",  "1e1000"};
+    char buf[QTY_MAX];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(qty_canonical(bad[i], buf, sizeof buf), -EINVAL);
+    assert_int_equal(qty_canonical("123456789", buf, 4), -ERANGE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +156,8 @@ int main(void)
         cmocka_unit_test(test_qty_format_value_huge_and_small_buffers),
         cmocka_unit_test(test_qty_format_target_truncates),
         cmocka_unit_test(test_qty_format_milli_small_buffer),
+        cmocka_unit_test(test_qty_canonical_matches_apimachinery),
+        cmocka_unit_test(test_qty_canonical_refuses_what_is_not_a_quantity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -367,6 +367,65 @@ static void test_watch_hpa_build_modifiers_one_composite_metric(void **state)
     cJSON_Delete(o);
 }
 
+/* cpu and memory: Resource/ContainerResource metrics sorted by type around the External ones,
+ * KEDA's metadata errors, no External metric name. */
+static void test_watch_hpa_build_resource_metrics_sorted_by_type(void **state)
+{
+    cJSON *o = so_json("{\"scaleTargetRef\":{\"name\":\"web\"},\"triggers\":["
+                       "{\"type\":\"cpu\",\"metricType\":\"Utilization\","
+                       "\"metadata\":{\"value\":\" 60 \"}}," REDIS ","
+                       "{\"type\":\"memory\",\"metricType\":\"AverageValue\","
+                       "\"metadata\":{\"value\":\"0.5Gi\",\"containerName\":\"app\"}}]}");
+    static const char *const types[] = {"ContainerResource", "External", "Resource"};
+    so_t so;
+    errtext_t err = {0};
+    const char *s;
+    double n;
+
+    assert_int_equal(so_parse(o, 64, &so, &err), 0);
+    assert_true(so.triggers[0].spec.is_resource && !so.triggers[0].spec.metric_name[0]);
+    assert_int_equal(so.triggers[0].metric_type, SHM_METRIC_UTILIZATION);
+    cJSON *hpa = watch_hpa_build(&so);
+    assert_int_equal(cJSON_GetArraySize(jsonu_lookup(hpa, "spec.metrics")), 3);
+    for (int i = 0; i < 3; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "spec.metrics[%d].type", i);
+        assert_int_equal(jsonu_get_string(hpa, path, 0, &s, NULL), 0);
+        assert_string_equal(s, types[i]);
+    }
+    assert_int_equal(
+        jsonu_get_string(hpa, "spec.metrics[0].containerResource.container", 0, &s, NULL), 0);
+    assert_string_equal(s, "app");
+    assert_int_equal(
+        jsonu_get_string(hpa, "spec.metrics[0].containerResource.target.averageValue", 0, &s, NULL),
+        0);
+    assert_string_equal(s, "512Mi");
+    assert_int_equal(jsonu_get_string(hpa, "spec.metrics[2].resource.name", 0, &s, NULL), 0);
+    assert_string_equal(s, "cpu");
+    assert_int_equal(
+        jsonu_get_double(hpa, "spec.metrics[2].resource.target.averageUtilization", &n, NULL), 0);
+    assert_true(n == 60);
+    cJSON_Delete(hpa);
+    cJSON_Delete(o);
+
+    expect_error("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[{\"type\":\"cpu\","
+                 "\"metadata\":{\"value\":\"50\"}}]}",
+                 -EINVAL, "spec.triggers[0]: metricType: unknown metric type: , allowed values");
+    expect_error("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[{\"type\":\"cpu\","
+                 "\"metricType\":\"Value\",\"metadata\":{\"value\":\"50\"}}]}",
+                 -EINVAL, "unknown metric type: Value, allowed values");
+    expect_error("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[{\"type\":\"memory\","
+                 "\"metricType\":\"Utilization\",\"metadata\":{\"value\":\"3000000000\"}}]}",
+                 -EINVAL, "value out of range");
+    expect_error("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[{\"type\":\"memory\","
+                 "\"metricType\":\"AverageValue\",\"metadata\":{}}]}",
+                 -EINVAL, "metadata.value: missing required parameter");
+    expect_error("{\"scaleTargetRef\":{\"name\":\"w\"},\"triggers\":[{\"type\":\"cpu\","
+                 "\"metricType\":\"AverageValue\",\"metadata\":{\"value\":\"1\","
+                 "\"type\":\"AverageValue\"}}]}",
+                 -EINVAL, "The 'type' setting is DEPRECATED");
+}
+
 static void test_watch_hpa_needs_update_ignores_server_defaults(void **state)
 {
     cJSON *o = so_json("{\"scaleTargetRef\":{\"name\":\"web\"},\"triggers\":[" REDIS "]}");
@@ -418,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_watch_hpa_build_paused_directions_disabled),
         cmocka_unit_test(test_watch_hpa_build_shape_is_keda),
         cmocka_unit_test(test_watch_hpa_build_modifiers_one_composite_metric),
+        cmocka_unit_test(test_watch_hpa_build_resource_metrics_sorted_by_type),
         cmocka_unit_test(test_watch_hpa_needs_update_ignores_server_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -277,6 +277,35 @@ static void test_watch_decide_triggers_value_fallback_needs_ready_replicas(void 
     assert_false(s.error);
 }
 
+/* cpu and memory: KEDA's getScaledObjectState counts them only when every trigger is one. */
+static void test_watch_decide_triggers_resource_only_is_active(void **state)
+{
+    shm_so_spec_t so = spec_fb(-1, 0);
+    shm_trig_view_t v[2] = {tv("", 0, 0), tv("b", 0, 0)};
+    watch_trig_summary_t s;
+
+    v[0].cfg.flags = SHM_F_VALID | SHM_F_RESOURCE;
+    v[0].state = SHM_STATE_ACTIVE; /* as shm_trigger_state() has it */
+    watch_decide_triggers(&so, NULL, v, 1, NULL, &s);
+    assert_true(s.active);
+    assert_false(s.error);
+    assert_false(s.trig[0].active || s.trig[0].health);
+    /* beside an inactive trigger it does not count */
+    watch_decide_triggers(&so, NULL, v, 2, NULL, &s);
+    assert_false(s.active);
+    v[1].res.value = 5;
+    v[1].state = SHM_STATE_ACTIVE;
+    watch_decide_triggers(&so, NULL, v, 2, NULL, &s);
+    assert_true(s.active);
+    /* an error elsewhere keeps even a resource-only object from being forced active */
+    v[1] = v[0];
+    tv_fail(&v[1], SHM_CAUSE_SOURCE, 1);
+    v[1].cfg.flags = SHM_F_VALID;
+    watch_decide_triggers(&so, NULL, v, 2, NULL, &s);
+    assert_false(s.active);
+    assert_true(s.error);
+}
+
 static expr_t *compile(const shm_so_spec_t *so, const shm_trig_view_t *v, size_t n)
 {
     expr_t *e = NULL;
@@ -352,6 +381,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watch_decide_triggers_fallback_counts_as_active),
+        cmocka_unit_test(test_watch_decide_triggers_resource_only_is_active),
         cmocka_unit_test(test_watch_decide_triggers_value_fallback_needs_ready_replicas),
         cmocka_unit_test(test_watch_decide_triggers_composite_against_activation_target),
         cmocka_unit_test(test_watch_decide_triggers_scaling_modifiers_fallback),
