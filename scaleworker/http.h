@@ -157,4 +157,13 @@ void sw_http_cancel(sw_http_t *h, char *why, size_t len);
 /* Closes and frees. Accepts NULL. */
 void sw_http_free(sw_http_t *h);
 
+/* A parser bug on command, in test builds only (test_fault.c): a response header
+ * `X-Ckeda-Test-Fault: crash` crashes the worker, `hang` spins it. */
+#if defined(CKEDA_TEST_SCALERS) && !defined(CKEDA_FUZZING)
+void sw_test_fault(const char *name, size_t nl, const char *value, size_t vl);
+#define SW_TEST_FAULT(n, nl, v, vl) sw_test_fault(n, nl, v, vl)
+#else
+#define SW_TEST_FAULT(n, nl, v, vl) ((void)0)
+#endif
+
 #endif

@@ -144,6 +144,7 @@ static long hp_header(sw_http_parser_t *p, const char *l, size_t n)
     v = colon + 1;
     vl = n - nl - 1;
     hp_trim(&v, &vl);
+    SW_TEST_FAULT(l, nl, v, vl);
     if (nl == 14 && strncasecmp(l, "content-length", 14) == 0) {
         if (hp_number(v, vl, 10, &len) < 0)
             return hp_fail(p, -EBADMSG, "bad Content-Length");
