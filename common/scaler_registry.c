@@ -10,9 +10,19 @@ static const char *const scaler_types[] = {
 #ifdef CKEDA_TEST_SCALERS
     "ckeda-test", /* test-only: value, failure, crash or hang on command */
 #endif
-    "cpu",        "memory", /* HPA Resource metrics: in the table, never polled */
-    "redis",      "cron",   "prometheus", "metrics-api",
-    "postgresql", "mysql",  "external",   "external-push",
+    "cpu",
+    "memory", /* HPA Resource metrics: in the table, never polled */
+    "redis-streams",
+    "nats-jetstream",
+    "redis",
+    "cron",
+    "prometheus",
+    "metrics-api",
+    "postgresql",
+    "mysql",
+    "external",
+    "external-push",
+    "kubernetes-workload",
 };
 #define NTYPES (sizeof scaler_types / sizeof scaler_types[0])
 

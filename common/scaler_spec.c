@@ -304,6 +304,102 @@ static int spec_external_push(uint32_t index, const cJSON *md, scaler_spec_t *s,
     return spec_external(index, md, s, err, "external-push");
 }
 
+/* kubernetes-workload: KEDA names the metric `sN-workload-<ScaledObject namespace>`, which the
+ * metadata does not hold: from_source, with `sN-kubernetes-workload` standing in until the
+ * worker publishes the name (at its first poll, failed or not). Target value (a float > 0),
+ * activation activationValue (0); podSelector required (the API server parses it), groupByNode
+ * a boolean. */
+static int spec_kubernetes_workload(uint32_t index, const cJSON *md, scaler_spec_t *s,
+                                    errtext_t *err)
+{
+    size_t n = 0;
+    const char *v;
+    int r;
+
+    if (!spec_trimmed(md, "podSelector", &n)) {
+        errtext_set(err, "metadata.podSelector: missing required parameter \"podSelector\" in "
+                         "[triggerMetadata]");
+        return -EINVAL;
+    }
+    if ((r = spec_float(md, "value", false, 0, &s->target, err)) < 0 ||
+        (r = spec_float(md, "activationValue", false, 0, &s->activation, err)) < 0)
+        return r;
+    if ((v = spec_trimmed(md, "groupByNode", &n)) && !spec_parse_bool(v, n)) {
+        errtext_set(err, "metadata.groupByNode: unable to parse boolean value \"%.*s\"",
+                    (int)(n > 64 ? 64 : n), v);
+        return -EINVAL;
+    }
+    if (!(s->target > 0)) {
+        errtext_set(err, "metadata.value: value must be a float greater than 0");
+        return -EINVAL;
+    }
+    s->from_source = true;
+    return scaler_metric_name(index, "kubernetes-workload", s->metric_name, sizeof s->metric_name);
+}
+
+/* A metric name `sN-<prefix><value of key>` (normalized), the value trimmed and required. */
+static int spec_named(uint32_t index, const cJSON *md, const char *key, const char *prefix,
+                      scaler_spec_t *s, errtext_t *err)
+{
+    char part[SHM_METRIC_MAX];
+    size_t n = 0;
+    const char *v = spec_trimmed(md, key, &n);
+
+    if (!v) {
+        errtext_set(err, "metadata.%s: missing required parameter", key);
+        return -EINVAL;
+    }
+    if (snprintf(part, sizeof part, "%s%.*s", prefix, (int)n, v) >= (int)sizeof part ||
+        (scaler_normalize(part),
+         scaler_metric_name(index, part, s->metric_name, sizeof s->metric_name) < 0)) {
+        errtext_set(err, "metadata.%s: too long for a metric name", key);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* redis-streams: metric `sN-redis-streams-<stream>`; the target by KEDA's mode: lagCount with
+ * a consumerGroup and a non-zero lagCount, pendingEntriesCount (5) with a consumerGroup,
+ * streamLength (5) without; activation activationLagCount (0) in every mode. */
+static int spec_redis_streams(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err)
+{
+    double pending, length, lag;
+    size_t n = 0;
+    int r;
+
+    if ((r = scaler_meta_int(md, "pendingEntriesCount", 5, &pending, err)) < 0 ||
+        (r = scaler_meta_int(md, "streamLength", 5, &length, err)) < 0 ||
+        (r = scaler_meta_int(md, "lagCount", 0, &lag, err)) < 0 ||
+        (r = spec_named(index, md, "stream", "redis-streams-", s, err)) < 0 ||
+        (r = scaler_meta_int(md, "activationLagCount", 0, &s->activation, err)) < 0)
+        return r;
+    if (!spec_trimmed(md, "consumerGroup", &n))
+        s->target = length;
+    else
+        s->target = lag != 0 ? lag : pending;
+    return 0;
+}
+
+/* nats-jetstream: metric `sN-nats-jetstream-<stream>`, target lagThreshold (10), activation
+ * activationLagThreshold (0). The endpoint and account may come from the authentication, which
+ * the worker checks. */
+static int spec_nats_jetstream(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err)
+{
+    size_t n = 0;
+    int r;
+
+    if ((r = spec_named(index, md, "stream", "nats-jetstream-", s, err)) < 0)
+        return r;
+    if (!spec_trimmed(md, "consumer", &n)) {
+        errtext_set(err, "metadata.consumer: missing required parameter");
+        return -EINVAL;
+    }
+    if ((r = scaler_meta_int(md, "lagThreshold", 10, &s->target, err)) < 0 ||
+        (r = scaler_meta_int(md, "activationLagThreshold", 0, &s->activation, err)) < 0)
+        return r;
+    return 0;
+}
+
 #ifdef CKEDA_TEST_SCALERS
 /* ckeda-test (test builds only): metric `sN-ckeda-test`, target `target` (1), activation
  * `activation` (0). */
@@ -404,6 +500,8 @@ static const struct {
     spec_fn_t fn;
 } scaler_specs[] = {
     {"redis", spec_redis},
+    {"redis-streams", spec_redis_streams},
+    {"nats-jetstream", spec_nats_jetstream},
     {"cron", spec_cron},
     {"prometheus", spec_prometheus},
     {"metrics-api", spec_metrics_api},
@@ -411,6 +509,7 @@ static const struct {
     {"mysql", spec_mysql},
     {"external", spec_external_pull},
     {"external-push", spec_external_push},
+    {"kubernetes-workload", spec_kubernetes_workload},
 #ifdef CKEDA_TEST_SCALERS
     {"ckeda-test", spec_test},
 #endif

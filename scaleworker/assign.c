@@ -6,10 +6,13 @@
  * its poll in flight is abandoned (not published) before the acknowledgement.
  *
  * A trigger's configuration is its config blob `<slot>.<cfg_gen>` (scaleworker/README.md),
- * read when cfg_gen changes: the authentication it references is resolved (auth.c), then the
- * scaler parses metadata and authentication parameters. A parse error is published as
- * SHM_FAIL_CONFIG and is terminal until the configuration changes; a failure to resolve the
- * authentication (API unreachable, Secret missing) is a source failure retried every interval.
+ * read when cfg_gen changes: when the trigger reads the scale target's container environment
+ * (metadata `<name>FromEnv`, an authentication `env` source) the target is read and its
+ * container's environment resolved (env.c), the authentication it references is resolved
+ * (auth.c), then the scaler parses metadata, authentication parameters and environment. A parse
+ * error is published as SHM_FAIL_CONFIG and is terminal until the configuration changes; a
+ * failure to resolve the environment or the authentication (API unreachable, target, container,
+ * Secret missing) is a source failure retried every interval.
  */
 #include "scaleworker/sw_internal.h"
 
@@ -40,9 +43,58 @@ void sw_trigger_unload(sw_trigger_t *t)
     t->state = NULL;
 }
 
-/* Resolves the blob's authentication into *ret (NULL when it has none). 0, -EINVAL (terminal)
- * or another -errno (retry). */
-static int sw_trigger_auth(sw_worker_t *w, sw_trigger_t *t, const cJSON *doc,
+/* Whether metadata has a `<name>FromEnv` key. */
+static bool sw_meta_from_env(const cJSON *metadata)
+{
+    const cJSON *kv;
+
+    cJSON_ArrayForEach(kv, metadata)
+    {
+        size_t n = kv->string ? strlen(kv->string) : 0;
+        if (cJSON_IsString(kv) && n > 7 && strcmp(kv->string + n - 7, "FromEnv") == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The scale target when the trigger reads its environment (*ret_tgt NULL otherwise), and for
+ * `<name>FromEnv` the environment of envSourceContainerName (else the first container). 0 or
+ * -errno (retried) with KEDA's message in err. */
+static int sw_trigger_env(sw_worker_t *w, sw_trigger_t *t, const cJSON *doc,
+                          sw_env_target_t **ret_tgt, const sw_auth_params_t **ret_env, char *err,
+                          size_t errlen)
+{
+    const cJSON *target = cJSON_GetObjectItemCaseSensitive(doc, "scaleTarget");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(doc, "namespace");
+    const cJSON *ctr = cJSON_GetObjectItemCaseSensitive(target, "envSourceContainerName");
+    bool meta = sw_meta_from_env(cJSON_GetObjectItemCaseSensitive(doc, "metadata"));
+    sw_env_t *e = sw_auth_env(w->auth);
+    char why[SHM_ERROR_MAX] = "";
+    int r;
+
+    *ret_tgt = NULL;
+    *ret_env = NULL;
+    t->target_uid[0] = '\0';
+    if (!meta && !sw_auth_uses_env(cJSON_GetObjectItemCaseSensitive(doc, "authentication")))
+        return 0;
+    r = sw_env_target(e, target, cJSON_IsString(ns) ? ns->valuestring : "", ret_tgt, err, errlen);
+    if (r < 0)
+        return r == -EINVAL ? -EIO : r; /* the target may appear or be fixed: retried */
+    snprintf(t->target_uid, sizeof t->target_uid, "%s", sw_env_target_uid(*ret_tgt));
+    if (!meta)
+        return 0;
+    r = sw_env_container(e, *ret_tgt, cJSON_IsString(ctr) ? ctr->valuestring : NULL, ret_env, why,
+                         sizeof why);
+    if (r < 0) {
+        snprintf(err, errlen, "error resolving secrets for ScaleTarget: %s", why);
+        return r == -EINVAL ? -EIO : r;
+    }
+    return 0;
+}
+
+/* Resolves the blob's authentication into *ret (NULL when it has none); tgt: the scale target
+ * its `env` sources read. 0, -EINVAL (terminal) or another -errno (retry). */
+static int sw_trigger_auth(sw_worker_t *w, sw_trigger_t *t, const cJSON *doc, sw_env_target_t *tgt,
                            const sw_auth_params_t **ret, char *err, size_t errlen)
 {
     const cJSON *auth = cJSON_GetObjectItemCaseSensitive(doc, "authentication");
@@ -55,16 +107,17 @@ static int sw_trigger_auth(sw_worker_t *w, sw_trigger_t *t, const cJSON *doc,
         return 0;
     if (cJSON_IsString(uid))
         snprintf(t->auth_uid, sizeof t->auth_uid, "%s", uid->valuestring);
-    return sw_auth_resolve(w->auth, auth, cJSON_IsString(ns) ? ns->valuestring : "", ret, err,
-                           errlen);
+    return sw_auth_resolve_env(w->auth, auth, cJSON_IsString(ns) ? ns->valuestring : "", tgt, ret,
+                               err, errlen);
 }
 
 /* Blob to parsed state. Returns 0, -EINVAL (configuration error) or another -errno (retry). */
 static int sw_trigger_parse(sw_worker_t *w, sw_trigger_t *t, char *err, size_t errlen)
 {
-    const sw_auth_params_t *auth = NULL;
+    const sw_auth_params_t *auth = NULL, *env = NULL;
+    sw_env_target_t *tgt = NULL;
     char *blob = NULL;
-    size_t len;
+    size_t len = 0;
     cJSON *doc = NULL;
     int r;
 
@@ -76,11 +129,13 @@ static int sw_trigger_parse(sw_worker_t *w, sw_trigger_t *t, char *err, size_t e
                !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(doc, "metadata"))) {
         snprintf(err, errlen, "the trigger's configuration is not a JSON object with metadata");
         r = -EINVAL;
-    } else if ((r = sw_trigger_auth(w, t, doc, &auth, err, errlen)) == 0) {
+    } else if ((r = sw_trigger_env(w, t, doc, &tgt, &env, err, errlen)) == 0 &&
+               (r = sw_trigger_auth(w, t, doc, tgt, &auth, err, errlen)) == 0) {
         const cJSON *ns = cJSON_GetObjectItemCaseSensitive(doc, "namespace");
         const cJSON *so = cJSON_GetObjectItemCaseSensitive(doc, "scaledObject");
         sw_params_t p = {.metadata = cJSON_GetObjectItemCaseSensitive(doc, "metadata"),
                          .auth = auth,
+                         .env = env,
                          .cfg = &t->cfg,
                          .so_namespace = cJSON_IsString(ns) ? ns->valuestring : "",
                          .so_name = cJSON_IsString(so) ? so->valuestring : "",
@@ -89,7 +144,9 @@ static int sw_trigger_parse(sw_worker_t *w, sw_trigger_t *t, char *err, size_t e
         if (r < 0 && r != -ENOMEM)
             r = -EINVAL;
     }
-    cJSON_Delete(doc);
+    sw_secret_json_free(doc); /* metadata may hold credentials */
+    if (blob)
+        explicit_bzero(blob, len);
     free(blob);
     return r;
 }

@@ -126,8 +126,9 @@ static void sw_poll_finish(sw_poll_t *p, uint64_t now)
         t->first_poll = false;
         t->next_poll_ms -= (uint64_t)random() % (interval / 10 + 1);
     }
-    if (p->auth_rejected && t->auth_uid[0]) {
+    if (p->auth_rejected && (t->auth_uid[0] || t->target_uid[0])) {
         sw_auth_invalidate(p->w->auth, t->auth_uid);
+        sw_auth_invalidate(p->w->auth, t->target_uid);
         t->reload = true;
     }
 }

@@ -34,7 +34,7 @@ typedef enum {
     SW_SRC_END = 0,  /* terminates an order list */
     SW_SRC_METADATA, /* the trigger's metadata */
     SW_SRC_AUTH,     /* the resolved TriggerAuthentication parameters */
-    SW_SRC_ENV,      /* metadata `<name>FromEnv`: an env var of the scale target's container */
+    SW_SRC_ENV, /* metadata `<name>FromEnv`: names an env var of the scale target's container */
 } sw_src_t;
 
 /* Resolved authentication parameters (parameter -> value). Values may be credentials: they live
@@ -50,10 +50,13 @@ typedef struct sw_auth_params {
 } sw_auth_params_t;
 
 /* What a scaler parses: the metadata (a JSON object of strings), the authentication parameters
- * (NULL when the trigger has no authenticationRef) and the trigger's table configuration. */
+ * (NULL when the trigger has no authenticationRef), the environment of the scale target's
+ * container (NULL when the metadata has no `<name>FromEnv`: then empty) and the trigger's table
+ * configuration. */
 typedef struct sw_params {
     const cJSON *metadata;
     const sw_auth_params_t *auth;
+    const sw_auth_params_t *env; /* variable -> value; values may be credentials */
     const shm_trig_cfg_t *cfg;
     const char *so_namespace; /* the ScaledObject's namespace and name (the config blob's), or "" */
     const char *so_name;
@@ -67,14 +70,15 @@ typedef struct sw_param {
     sw_src_t src;
 } sw_param_t;
 
-/* Looks a parameter up as KEDA does: for each source of `order` in turn, each of `names`;
- * values are trimmed of white space and an empty value counts as absent. Returns 1 and fills
- * ret when found, 0 when absent. -ENOTSUP when the first source that has it is SW_SRC_ENV
- * (ckeda does not read the target's container env yet); ret->name then holds the name. */
+/* Looks a parameter up as KEDA's typed config does: for each source of `order` in turn, each of
+ * `names`; values are trimmed of white space and an empty value counts as absent. SW_SRC_ENV
+ * reads metadata `<name>FromEnv` (verbatim) as the name of a variable of p->env; a variable
+ * that is not set or empty counts as absent, so the next source is asked. Returns 1 and fills
+ * ret when found (ret->name is "<name>FromEnv" for SW_SRC_ENV), 0 when absent. */
 int sw_param_find(const sw_params_t *p, const char *const *names, const sw_src_t *order,
                   sw_param_t *ret);
-/* Where the message of a parameter error points: "metadata.listName", "authentication.password",
- * "metadata.passwordFromEnv". */
+/* Where the message of a parameter error points: "metadata" or "authentication", followed by
+ * sw_param_t.name: "metadata.listName", "authentication.password", "metadata.passwordFromEnv". */
 const char *sw_src_prefix(sw_src_t src);
 
 /* ---- non-blocking I/O on the worker's event loop ------------------------------------------- */

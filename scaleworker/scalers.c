@@ -13,6 +13,8 @@
 extern const sw_scaler_t sw_scaler_test;
 #endif
 extern const sw_scaler_t sw_scaler_redis;
+extern const sw_scaler_t sw_scaler_redis_streams;
+extern const sw_scaler_t sw_scaler_nats_jetstream;
 extern const sw_scaler_t sw_scaler_cron;
 extern const sw_scaler_t sw_scaler_prometheus;
 extern const sw_scaler_t sw_scaler_metrics_api;
@@ -20,14 +22,24 @@ extern const sw_scaler_t sw_scaler_postgresql;
 extern const sw_scaler_t sw_scaler_mysql;
 extern const sw_scaler_t sw_scaler_external;
 extern const sw_scaler_t sw_scaler_external_push;
+extern const sw_scaler_t sw_scaler_kubernetes_workload;
 
 static const sw_scaler_t *const sw_scalers[] = {
 #ifdef CKEDA_TEST_SCALERS
     &sw_scaler_test,
 #endif
-    &sw_scaler_redis,       &sw_scaler_cron,          &sw_scaler_prometheus,
-    &sw_scaler_metrics_api, &sw_scaler_postgresql,    &sw_scaler_mysql,
-    &sw_scaler_external,    &sw_scaler_external_push, NULL,
+    &sw_scaler_redis,
+    &sw_scaler_redis_streams,
+    &sw_scaler_nats_jetstream,
+    &sw_scaler_cron,
+    &sw_scaler_prometheus,
+    &sw_scaler_metrics_api,
+    &sw_scaler_postgresql,
+    &sw_scaler_mysql,
+    &sw_scaler_external,
+    &sw_scaler_external_push,
+    &sw_scaler_kubernetes_workload,
+    NULL,
 };
 
 const sw_scaler_t *sw_scaler_find(const char *name)
@@ -90,13 +102,15 @@ int sw_param_find(const sw_params_t *p, const char *const *names, const sw_src_t
                 if (!sw_trim(sw_auth_lookup(p->auth, *n), &v))
                     continue;
                 break;
-            default: /* SW_SRC_ENV: KEDA reads metadata `<name>FromEnv`, names an env var */
+            default: { /* SW_SRC_ENV: metadata `<name>FromEnv` names a variable */
+                const cJSON *var;
                 snprintf(key, sizeof key, "%sFromEnv", *n);
-                if (!sw_trim(sw_meta_str(p->metadata, key), &v))
+                var = cJSON_GetObjectItemCaseSensitive(p->metadata, key);
+                if (!cJSON_IsString(var) || !sw_trim(sw_auth_lookup(p->env, var->valuestring), &v))
                     continue;
-                *ret = v;
-                ret->name = *n;
-                return -ENOTSUP;
+                v.name = var->string; /* "<name>FromEnv": where an error points */
+                break;
+            }
             }
             *ret = v;
             return 1;

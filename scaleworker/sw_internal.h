@@ -1,6 +1,6 @@
 /*
  * Private state of a scale worker process, shared by its files (worker.c, loop.c, poll.c,
- * assign.c, auth.c, net.c). Unit tests include it to drive a worker on a table of their own.
+ * assign.c, auth.c, env.c, net.c). Unit tests include it to drive a worker on a table of their own.
  */
 #ifndef CKEDA_SW_INTERNAL_H
 #define CKEDA_SW_INTERNAL_H
@@ -37,10 +37,11 @@ struct sw_trigger {
     bool in_flight;
     bool config_error; /* terminal until cfg_gen changes */
     bool first_poll;
-    bool reload;                /* parse again (new credentials) before the next poll */
-    char auth_uid[SHM_UID_MAX]; /* of its TriggerAuthentication, "" if none */
-    sw_poll_t poll;             /* the poll in flight, if any */
-    shm_trig_result_t last;     /* what we last published */
+    bool reload;                  /* parse again (new credentials) before the next poll */
+    char auth_uid[SHM_UID_MAX];   /* of its TriggerAuthentication, "" if none */
+    char target_uid[SHM_UID_MAX]; /* of its scale target when it reads its env, else "" */
+    sw_poll_t poll;               /* the poll in flight, if any */
+    shm_trig_result_t last;       /* what we last published */
 };
 
 typedef struct sw_auth sw_auth_t;
@@ -120,9 +121,64 @@ sw_auth_t *sw_auth_free(sw_auth_t *a);
  * failure worth retrying (API unreachable, Secret missing). err names the object. */
 int sw_auth_resolve(sw_auth_t *a, const cJSON *authentication, const char *so_ns,
                     const sw_auth_params_t **ret, char *err, size_t errlen);
-/* Drops cached values of that TriggerAuthentication (the source refused them). */
+/* Drops cached values of that TriggerAuthentication, or of that scale target's environment
+ * (the source refused them). */
 void sw_auth_invalidate(sw_auth_t *a, const char *uid);
 /* Wipes the values and frees. */
 void sw_auth_params_free(sw_auth_params_t *p);
+/* Sets name to value (the last one set wins, as in KEDA's maps). Takes value on success. */
+int sw_auth_params_set(sw_auth_params_t *p, const char *name, char *value);
+/* Wipe and free a credential string / a JSON object that may hold credentials. Accept NULL. */
+void sw_secret_str_free(char *s);
+void sw_secret_json_free(cJSON *o);
+
+/* env.c: the scale target's container environment (KEDA's ResolveContainerEnv), cached per
+ * target version. The sw_auth_t owns one (sw_auth_env()), sharing its fetchers. */
+
+typedef struct sw_env sw_env_t;
+typedef struct sw_env_target sw_env_target_t; /* one version of one scale target */
+
+/* Fetches the scale target (apiVersion, kind) ns/name; tests substitute a fake. Contract as
+ * sw_auth_fetch_fn; -ENOENT with the API server's text when it does not exist. */
+typedef int (*sw_target_fetch_fn)(void *ctx, const char *api_version, const char *kind,
+                                  const char *ns, const char *name, cJSON **ret_obj, char *err,
+                                  size_t errlen);
+
+sw_env_t *sw_env_new(const cfg_t *cfg, sw_auth_fetch_fn fetch, void *fetch_ctx,
+                     sw_target_fetch_fn fetch_target, void *target_ctx);
+sw_env_t *sw_env_free(sw_env_t *e);
+void sw_env_set_target_fetch(sw_env_t *e, sw_target_fetch_fn fetch_target, void *target_ctx);
+/* Reads the target the blob's "scaleTarget" names (apiVersion, kind, name) in namespace ns.
+ * *ret points into the cache and stays valid until the next sw_env_target() on e. 0, or
+ * -errno with the reason in err (-ENOENT: the target does not exist). */
+int sw_env_target(sw_env_t *e, const cJSON *scale_target, const char *ns, sw_env_target_t **ret,
+                  char *err, size_t errlen);
+/* The environment of t's container named container (NULL or "": the first), resolved as KEDA's
+ * resolveEnv; *ret lives as long as t's entry. A template without containers has an empty
+ * environment. -ESRCH: no container of that name (KEDA's text in err); another -errno: a
+ * required Secret or ConfigMap could not be read (KEDA's text in err). */
+int sw_env_container(sw_env_t *e, sw_env_target_t *t, const char *container,
+                     const sw_auth_params_t **ret, char *err, size_t errlen);
+/* resolveEnv of one container object (its env and envFrom) in namespace ns, into out. */
+int sw_env_resolve(sw_env_t *e, const cJSON *container, const char *ns, sw_auth_params_t *out,
+                   char *err, size_t errlen);
+/* KEDA's resolveEnvValue: $(NAME) references in value expanded from env. NULL: no memory. */
+char *sw_env_expand(const char *value, const sw_auth_params_t *env);
+/* "<uid>/<version>" of t, and its uid. */
+const char *sw_env_target_key(const sw_env_target_t *t);
+const char *sw_env_target_uid(const sw_env_target_t *t);
+/* Drops what is cached of the target with this uid. */
+void sw_env_invalidate(sw_env_t *e, const char *uid);
+
+/* The auth's environment resolver; replaces how it reads scale targets (tests). */
+sw_env_t *sw_auth_env(sw_auth_t *a);
+void sw_auth_set_target_fetch(sw_auth_t *a, sw_target_fetch_fn fetch, void *fetch_ctx);
+/* Whether the blob's "authentication" has `env` sources. */
+bool sw_auth_uses_env(const cJSON *authentication);
+/* sw_auth_resolve() with the scale target the `env` sources read (NULL: none, every env
+ * parameter ""); the cache then also keys on the target's version. */
+int sw_auth_resolve_env(sw_auth_t *a, const cJSON *authentication, const char *so_ns,
+                        sw_env_target_t *tgt, const sw_auth_params_t **ret, char *err,
+                        size_t errlen);
 
 #endif

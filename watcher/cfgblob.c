@@ -79,6 +79,8 @@ char *watch_blob_build(const so_t *so, uint32_t i, const cJSON *auth)
     cJSON_AddStringToObject(target, "apiVersion", so->target_api_version);
     cJSON_AddStringToObject(target, "kind", so->target_kind);
     cJSON_AddStringToObject(target, "name", so->target_name);
+    if (so->env_source_container[0]) /* absent when unset: older blobs keep their text */
+        cJSON_AddStringToObject(target, "envSourceContainerName", so->env_source_container);
     text = jsonu_print(doc);
     cJSON_Delete(doc);
     return text;

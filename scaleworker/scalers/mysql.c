@@ -26,8 +26,11 @@
  * I/O fail) and drops the connection. LOAD DATA LOCAL is off (go-sql-driver refuses it unless
  * allowAllFiles). A refused password makes the worker resolve the authentication again.
  *
- * Where ckeda differs, with a clear configuration error: `<name>FromEnv`, TLS (`tls` other than
- * false) and DSN parameters that go-sql-driver sends as system variables are not supported yet;
+ * `<name>FromEnv` names a variable of the scale target's container environment (resolved by the
+ * worker as KEDA's resolveEnv); one that is not set or empty counts as absent.
+ *
+ * Where ckeda differs, with a clear configuration error: TLS (`tls` other than false) and DSN
+ * parameters that go-sql-driver sends as system variables are not supported yet;
  * timeouts in the DSN are ignored (the trigger's timeout bounds every poll). A value that is NaN
  * or infinite is an error.
  */

@@ -24,8 +24,11 @@
  * many rows never buffers them. The poll's deadline is the query timeout: `cancel` drops the
  * connection. A refused password makes the worker resolve the authentication again.
  *
- * Where ckeda differs, with a clear configuration error: `<name>FromEnv` (the scale target's
- * container environment) and pod identities are not supported yet. A value that is NaN or
+ * `<name>FromEnv` names a variable of the scale target's container environment (resolved by the
+ * worker as KEDA's resolveEnv); one that is not set or empty counts as absent.
+ *
+ * Where ckeda differs, with a clear configuration error: pod identities are not supported yet.
+ * A value that is NaN or
  * infinite is an error (the table never holds one). GSS encryption is off unless the
  * connection string asks for it (pgx has none).
  */

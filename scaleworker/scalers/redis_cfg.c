@@ -1,14 +1,17 @@
 /*
- * redis_cfg: the redis scaler's parameters, read as KEDA's redis_scaler.go reads them through
- * its typed config (pkg/scalers/scalersconfig): the same names, sources and order, values
- * trimmed, an empty value treated as absent, integers parsed as Go's json.Unmarshal parses them
- * and booleans as strconv.ParseBool. Runs in the redis worker when a trigger's configuration is
- * loaded. Error messages name the field and its source ("metadata.listLength: ...") and never
- * quote a credential.
+ * redis_cfg: the redis scalers' parameters (the connection both share, and the `redis` list
+ * scaler's own), read as KEDA's redis_scaler.go reads them through its typed config
+ * (pkg/scalers/scalersconfig): the same names, sources and order, values trimmed, an empty value
+ * treated as absent, integers parsed as Go's json.Unmarshal parses them and booleans as
+ * strconv.ParseBool. Runs in the redis worker when a trigger's configuration is loaded
+ * (redis_streams.c reads its own fields with the helpers here). Error messages name the field and
+ * its source ("metadata.listLength: ...") and never quote a credential.
  *
- * Where ckeda differs, on purpose and with a clear configuration error: `<name>FromEnv`
- * (the scale target's container environment) and TLS (enableTLS, auth `tls`) are not supported
- * yet; the address's port must be numeric (a Go dial would also accept a service name).
+ * `<name>FromEnv` reads the scale target's container environment (sw_param_find).
+ *
+ * Where ckeda differs, on purpose and with a clear configuration error: TLS (enableTLS, auth
+ * `tls`) is not supported yet; the address's port must be numeric (a Go dial would also
+ * accept a service name).
  */
 #include "scaleworker/scalers/redis.h"
 
@@ -96,14 +99,15 @@ static int rc_bool(const sw_param_t *v, bool *ret, char *err, size_t errlen)
     return rc_bad(v, "is not a boolean", err, errlen);
 }
 
-/* An optional integer in the metadata; *ret keeps its default when absent. */
-static int rc_meta_int(const sw_params_t *p, const char *name, int64_t *ret, char *err,
-                       size_t errlen)
+int sw_redis_meta_int(const sw_params_t *p, const char *name, int64_t *ret, char *err,
+                      size_t errlen)
 {
     const char *names[] = {name, NULL};
     sw_param_t v;
 
-    return sw_param_find(p, names, rc_meta, &v) == 1 ? rc_int(&v, ret, err, errlen) : 0;
+    if (sw_param_find(p, names, rc_meta, &v) != 1)
+        return 0;
+    return rc_int(&v, ret, err, errlen) < 0 ? -EINVAL : 1;
 }
 
 static char *rc_strdup(const sw_param_t *v)
@@ -177,7 +181,7 @@ static int rc_no_address(char *err, size_t errlen)
 
 /* KEDA's validateRedisAddress: the address list, then host:port pairs appended to it; a
  * single-instance redis uses the first. */
-static int rc_address(const sw_params_t *p, sw_redis_cfg_t *c, char *err, size_t errlen)
+static int rc_address(const sw_params_t *p, sw_redis_conn_cfg_t *c, char *err, size_t errlen)
 {
     static const char *const an[] = {"address", "addresses", NULL};
     static const char *const hn[] = {"host", "hosts", NULL};
@@ -216,7 +220,7 @@ static int rc_address(const sw_params_t *p, sw_redis_cfg_t *c, char *err, size_t
 
 /* KEDA's SetEnableTLS: metadata enableTLS (a boolean) or auth `tls` (enable|disable), not
  * both. ckeda does not speak TLS to redis yet: asking for it is a configuration error. */
-static int rc_tls(const sw_params_t *p, sw_redis_cfg_t *c, char *err, size_t errlen)
+static int rc_tls(const sw_params_t *p, sw_redis_conn_cfg_t *c, char *err, size_t errlen)
 {
     static const char *const mn[] = {"enableTLS", NULL}, *const an[] = {"tls", NULL};
     static const char *const un[] = {"unsafeSsl", NULL};
@@ -264,21 +268,44 @@ static int rc_secret(const sw_params_t *p, const char *name, char **ret, char *e
     return (*ret = rc_strdup(&v)) ? 0 : -ENOMEM;
 }
 
-static int rc_list(const sw_params_t *p, sw_redis_cfg_t *c, char *err, size_t errlen)
+int sw_redis_meta_key(const sw_params_t *p, const char *name, bool required, char **ret,
+                      size_t *ret_len, char *err, size_t errlen)
 {
-    static const char *const names[] = {"listName", NULL};
+    const char *names[] = {name, NULL};
     sw_param_t v;
 
     if (sw_param_find(p, names, rc_meta, &v) != 1) {
-        snprintf(err, errlen, "metadata.listName: missing required parameter");
+        if (!required)
+            return 0;
+        snprintf(err, errlen, "metadata.%s: missing required parameter", name);
         return -EINVAL;
     }
     if (v.len > SW_REDIS_ARG_MAX) {
-        snprintf(err, errlen, "metadata.listName: longer than %d bytes", SW_REDIS_ARG_MAX);
+        snprintf(err, errlen, "metadata.%s: longer than %d bytes", name, SW_REDIS_ARG_MAX);
         return -EINVAL;
     }
-    c->list_len = v.len;
-    return (c->list_name = rc_strdup(&v)) ? 0 : -ENOMEM;
+    if (!(*ret = rc_strdup(&v)))
+        return -ENOMEM;
+    *ret_len = v.len;
+    return 1;
+}
+
+int sw_redis_conn_parse(const sw_params_t *params, sw_redis_conn_cfg_t *ret, char *err,
+                        size_t errlen)
+{
+    sw_redis_conn_cfg_t c = {0};
+    int r;
+
+    if ((r = sw_redis_meta_int(params, "databaseIndex", &c.database_index, err, errlen)) < 0 ||
+        (r = rc_address(params, &c, err, errlen)) < 0 ||
+        (r = rc_tls(params, &c, err, errlen)) < 0 ||
+        (r = rc_secret(params, "username", &c.username, err, errlen)) < 0 ||
+        (r = rc_secret(params, "password", &c.password, err, errlen)) < 0) {
+        sw_redis_conn_free(&c);
+        return r;
+    }
+    *ret = c;
+    return 0;
 }
 
 int sw_redis_cfg_parse(const sw_params_t *params, sw_redis_cfg_t *ret, char *err, size_t errlen)
@@ -286,15 +313,12 @@ int sw_redis_cfg_parse(const sw_params_t *params, sw_redis_cfg_t *ret, char *err
     sw_redis_cfg_t c = {.list_length = 5};
     int r;
 
-    if ((r = rc_meta_int(params, "listLength", &c.list_length, err, errlen)) < 0 ||
-        (r = rc_meta_int(params, "activationListLength", &c.activation_list_length, err, errlen)) <
+    if ((r = sw_redis_meta_int(params, "listLength", &c.list_length, err, errlen)) < 0 ||
+        (r = sw_redis_meta_int(params, "activationListLength", &c.activation_list_length, err,
+                               errlen)) < 0 ||
+        (r = sw_redis_meta_key(params, "listName", true, &c.list_name, &c.list_len, err, errlen)) <
             0 ||
-        (r = rc_list(params, &c, err, errlen)) < 0 ||
-        (r = rc_meta_int(params, "databaseIndex", &c.database_index, err, errlen)) < 0 ||
-        (r = rc_address(params, &c, err, errlen)) < 0 ||
-        (r = rc_tls(params, &c, err, errlen)) < 0 ||
-        (r = rc_secret(params, "username", &c.username, err, errlen)) < 0 ||
-        (r = rc_secret(params, "password", &c.password, err, errlen)) < 0) {
+        (r = sw_redis_conn_parse(params, &c.conn, err, errlen)) < 0) {
         sw_redis_cfg_free(&c);
         if (r == -ENOMEM)
             snprintf(err, errlen, "out of memory");
@@ -312,10 +336,16 @@ static void rc_wipe_free(char *s)
     }
 }
 
+void sw_redis_conn_free(sw_redis_conn_cfg_t *c)
+{
+    rc_wipe_free(c->username);
+    rc_wipe_free(c->password);
+    memset(c, 0, sizeof *c);
+}
+
 void sw_redis_cfg_free(sw_redis_cfg_t *c)
 {
     free(c->list_name);
-    rc_wipe_free(c->username);
-    rc_wipe_free(c->password);
+    sw_redis_conn_free(&c->conn);
     memset(c, 0, sizeof *c);
 }

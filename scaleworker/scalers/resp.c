@@ -121,9 +121,12 @@ static int sw_resp_parse_at(const char *buf, size_t len, int depth, sw_resp_repl
     } else {
         if (n > SW_RESP_ELEMS_MAX)
             return -EMSGSIZE;
+        size_t hdr = used;
         if ((r = sw_resp_elements(buf, len, depth, n, &used)) < 0)
             return r;
         rep.integer = n;
+        rep.str = buf + hdr; /* the elements, for sw_resp_array_next() */
+        rep.len = used - hdr;
     }
     *ret = rep;
     *ret_used = used;
@@ -133,6 +136,20 @@ static int sw_resp_parse_at(const char *buf, size_t len, int depth, sw_resp_repl
 int sw_resp_parse(const char *buf, size_t len, sw_resp_reply_t *ret, size_t *ret_used)
 {
     return sw_resp_parse_at(buf, len, 0, ret, ret_used);
+}
+
+int sw_resp_array_next(const sw_resp_reply_t *array, size_t *off, sw_resp_reply_t *ret)
+{
+    size_t used;
+    int r;
+
+    if (array->type != SW_RESP_ARRAY || *off >= array->len)
+        return 0;
+    /* Validated with the array: an element parses whole, within the array's bytes. */
+    if ((r = sw_resp_parse(array->str + *off, array->len - *off, ret, &used)) < 0)
+        return r;
+    *off += used;
+    return 1;
 }
 
 long sw_resp_command(char *out, size_t used, size_t cap, int argc, const char *const *argv,

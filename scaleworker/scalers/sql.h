@@ -23,8 +23,10 @@
 void sw_sql_free_secret(char *s);
 /* A NUL-terminated copy of n bytes of s, or NULL. */
 char *sw_sql_strndup(const char *s, size_t n);
-/* sw_param_find of one name, with `<name>FromEnv` and a value longer than SW_SQL_QUERY_MAX
- * turned into configuration errors (-EINVAL, the reason in err). 1 found, 0 absent. */
+/* sw_param_find of one name (`<name>FromEnv` reads the scale target's container environment),
+ * with a value longer than SW_SQL_QUERY_MAX a configuration error (-EINVAL, "<source>.<name>:
+ * longer than ..." in err, the name being "<name>FromEnv" for the environment). 1 found, 0
+ * absent. */
 int sw_sql_find(const sw_params_t *p, const char *name, const sw_src_t *order, sw_param_t *v,
                 char *err, size_t errlen);
 /* v as a float as Go's json.Unmarshal reads one; -EINVAL with "<source>.<name>: ..." in err. */

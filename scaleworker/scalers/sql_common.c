@@ -43,15 +43,8 @@ int sw_sql_find(const sw_params_t *p, const char *name, const sw_src_t *order, s
     const char *names[] = {name, NULL};
     int r = sw_param_find(p, names, order, v);
 
-    if (r == -ENOTSUP) {
-        snprintf(err, errlen,
-                 "metadata.%sFromEnv: reading the scale target's container environment is not "
-                 "supported by ckeda yet",
-                 v->name);
-        return -EINVAL;
-    }
     if (r == 1 && v->len > SW_SQL_QUERY_MAX) {
-        snprintf(err, errlen, "%s.%s: longer than %d bytes", sw_src_prefix(v->src), name,
+        snprintf(err, errlen, "%s.%s: longer than %d bytes", sw_src_prefix(v->src), v->name,
                  SW_SQL_QUERY_MAX);
         return -EINVAL;
     }

@@ -43,8 +43,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import test_skeleton as skel  # noqa: E402
 from sources import RedisServer  # noqa: E402
-from test_watcher import (CKEDA, CKEDACTL, RUNNING, Ckeda, Kube, cluster_up, child_env,  # noqa: E402
-                          read_env, wait_until)
+from test_watcher import (ADAPTER_PORT, CKEDA, CKEDACTL, RUNNING, Ckeda, Kube,  # noqa: E402
+                          cluster_up, child_env, read_env, wait_until)
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -232,6 +232,10 @@ RULES = [
     ("cr", ("", "secrets"),
      [("get", "secrets", None), ("get", "configmaps", None)],
      ("GET", "/api/v1/namespaces/{ns}/secrets/s", None)),
+    ("cr", ("", "pods"),
+     [("list", "pods", None)],
+     ("GET", "/api/v1/namespaces/{ns}/pods?labelSelector=app%3Dw&fieldSelector=status.phase"
+      "%21%3DSucceeded%2Cstatus.phase%21%3DFailed&limit=500", None)),
     ("cr", ("", "events"),
      [("create", "events", None), ("patch", "events", None)],
      ("POST", "/api/v1/namespaces/{ns}/events", "EVENT")),
@@ -415,7 +419,7 @@ class InCluster(Ckeda):
     def __init__(self, kube, ns, sa_dir, log_dir, deployment):
         super().__init__(kube.kubeconfig, ns, log_dir)
         c = deployment["spec"]["template"]["spec"]["containers"][0]
-        port = str(skel.PORT)
+        port = str(ADAPTER_PORT)
         certs = str(kube.kubeconfig.parent / "adapter-certs")
         # the Deployment's arguments, with what the shared test bed needs instead
         local = {"--cert-dir": certs, "--secure-port": port, "--webhook-port": "0",
@@ -498,8 +502,8 @@ def tree_memory(c):
 
 def test_in_cluster_mode_runs_the_skeleton_with_exactly_deploys_rbac(kube, installed,
                                                                       tmp_path_factory):
-    if skel.port_busy(skel.PORT):
-        pytest.fail(f"port {skel.PORT} is in use: another adapter serves the cluster; stop it first")
+    if skel.port_busy(ADAPTER_PORT):
+        pytest.fail(f"port {ADAPTER_PORT} is in use: another adapter serves the cluster; stop it first")
     deployment = kube.get(NS, "deployment", "ckeda")
     work = tmp_path_factory.mktemp("incluster")
     sa_dir = service_account_dir(kube, work / "serviceaccount")

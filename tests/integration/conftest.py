@@ -97,6 +97,33 @@ def unique(request):
     return f"{base}_{uuid.uuid4().hex[:8]}"
 
 
+
+# ---- ckeda under test ------------------------------------------------------------------------
+
+@pytest.fixture
+def ckeda(tmp_path):
+    """`ckeda run` on a table of its own (test_redis_scaler.Ckeda); its log is printed, so
+    pytest shows it with the report of a failing test."""
+    from test_redis_scaler import Ckeda
+    inst = Ckeda(tmp_path)
+    yield inst
+    inst.stop()
+    print(inst.log()[-20000:])
+
+
+@pytest.fixture
+def env(tmp_path):
+    """(ckeda, fake API): `ckeda run` whose workers read Secrets from fake_kube_api.py."""
+    from fake_kube_api import FakeKubeAPI
+    from test_redis_scaler import Ckeda
+    with FakeKubeAPI() as api:
+        inst = Ckeda(tmp_path, "--kubeconfig", api.kubeconfig(tmp_path))
+        try:
+            yield inst, api
+        finally:
+            inst.stop()
+            print(inst.log()[-20000:])
+
 def pytest_collection_finish(session):
     global _executor
     if session.config.option.collectonly or os.environ.get("CKEDA_IT_PRESTART", "1") == "0":

@@ -28,14 +28,6 @@ PUSH_LATENCY_MAX_S = 0.5  # against a pollingInterval of 30 s
 
 
 @pytest.fixture
-def ckeda(tmp_path):
-    inst = Ckeda(tmp_path)
-    yield inst
-    inst.stop()
-    print(inst.log()[-20000:])
-
-
-@pytest.fixture
 def server():
     with ExternalScalerServer() as srv:
         yield srv
@@ -52,7 +44,7 @@ def wait_trigger(ck, nsname, pred, what, timeout=None):
 
 def test_spec_value_and_activity_as_keda(ckeda, server, unique):
     server.set("apps", unique, metric="queue.depth", target=5, value=7, active=False)
-    ckeda.add(f"apps/{unique}", trigger(server, custom="abc", depthFromEnv="DEPTH"))
+    ckeda.add(f"apps/{unique}", trigger(server, custom="abc"))
     # IsActive decides: 7 with active=false is INACTIVE (no value > activation here)
     t = wait_trigger(ckeda, f"apps/{unique}", lambda t: t["state"] == "INACTIVE" and
                      t["value"] == 7, "INACTIVE with value 7")
@@ -71,7 +63,8 @@ def test_spec_value_and_activity_as_keda(ckeda, server, unique):
     assert metrics and all(c.metric_name == "queue.depth" for c in metrics)
     for c in calls:
         assert c.namespace == "apps" and c.name == unique
-        # all metadata but <key>FromEnv (whose env ckeda cannot resolve, as KEDA drops those)
+        # all metadata (a <key>FromEnv entry would make the worker read the scale target's
+        # env, which needs a control plane: tests/e2e/test_auth_env.py)
         assert c.metadata == {"scalerAddress": server.address, "custom": "abc"}
         assert c.seconds_left is not None and 0 < c.seconds_left <= 3.0  # grpc-timeout
     # GetMetrics then IsActive on each poll, in that order

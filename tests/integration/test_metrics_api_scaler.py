@@ -117,14 +117,6 @@ def api():
     a.close()
 
 
-@pytest.fixture
-def ckeda(tmp_path):
-    inst = Ckeda(tmp_path)
-    yield inst
-    inst.stop()
-    print(inst.log()[-20000:])
-
-
 def mapi(url, loc, *extra, target=10, activation=0):
     return ",".join(["metrics-api", f"target={target}", f"activation={activation}",
                      f"url={url}", f"valueLocation={loc}", f"targetValue={target}",

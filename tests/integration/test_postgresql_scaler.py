@@ -20,23 +20,9 @@ import signal
 import time
 import uuid
 
-import pytest
 
 import sources
-from fake_kube_api import FakeKubeAPI
-from test_redis_scaler import TIMEOUT_MS, Ckeda, budget, eventually, state_of, wait_state
-
-
-@pytest.fixture
-def env(tmp_path):
-    """(ckeda, fake API): `ckeda run` whose workers read Secrets from the fake API."""
-    with FakeKubeAPI() as api:
-        inst = Ckeda(tmp_path, "--kubeconfig", api.kubeconfig(tmp_path))
-        try:
-            yield inst, api
-        finally:
-            inst.stop()
-            print(inst.log()[-20000:])
+from test_redis_scaler import TIMEOUT_MS, budget, eventually, state_of, wait_state
 
 
 def pg_trigger(api, server, query, *extra, activation=0, target=5, secret=None):

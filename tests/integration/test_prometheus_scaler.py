@@ -16,20 +16,11 @@ import os
 import signal
 import time
 
-import pytest
 
 import sources
-from test_redis_scaler import Ckeda, budget, eventually, state_of, wait_state
+from test_redis_scaler import budget, eventually, state_of, wait_state
 
 TIMEOUT_MS = 3000
-
-
-@pytest.fixture
-def ckeda(tmp_path):
-    inst = Ckeda(tmp_path)
-    yield inst
-    inst.stop()
-    print(inst.log()[-20000:])
 
 
 def prom_trigger(server, query, *extra, threshold=5, activation=0):

@@ -117,14 +117,6 @@ class Ckeda:
         (Path("/dev/shm") / self.name).unlink(missing_ok=True)
 
 
-@pytest.fixture
-def ckeda(tmp_path):
-    inst = Ckeda(tmp_path)
-    yield inst
-    inst.stop()
-    print(inst.log()[-20000:])  # pytest shows it with the report of a failing test
-
-
 def openssl(*args):
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 

@@ -231,7 +231,7 @@ static void test_sw_auth_resolve_unsupported_and_malformed(void **state)
     static const struct {
         const char *spec, *want;
     } cases[] = {
-        {"{\"env\":[{\"parameter\":\"password\",\"name\":\"PW\"}]}", "spec.env is not supported"},
+        {"{\"filePath\":\"creds.json\"}", "spec.filePath is not supported"},
         {"{\"hashiCorpVault\":{\"address\":\"http://v\"}}", "spec.hashiCorpVault is not supp"},
         {"{\"secretTargetRef\":[{\"parameter\":\"password\",\"name\":\"redis-secret\"}]}",
          "spec.secretTargetRef[0]: parameter, name and key are required"},

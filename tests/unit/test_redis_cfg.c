@@ -82,14 +82,14 @@ static void test_sw_redis_cfg_parse_defaults(void **state)
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.list_name, "jobs");
     assert_int_equal(f->cfg.list_len, 4);
-    assert_string_equal(f->cfg.host, "redis.apps.svc");
-    assert_string_equal(f->cfg.port, "6379");
+    assert_string_equal(f->cfg.conn.host, "redis.apps.svc");
+    assert_string_equal(f->cfg.conn.port, "6379");
     assert_int_equal(f->cfg.list_length, 5);
     assert_int_equal(f->cfg.activation_list_length, 0);
-    assert_int_equal(f->cfg.database_index, 0);
-    assert_false(f->cfg.enable_tls);
-    assert_null(f->cfg.username);
-    assert_null(f->cfg.password);
+    assert_int_equal(f->cfg.conn.database_index, 0);
+    assert_false(f->cfg.conn.enable_tls);
+    assert_null(f->cfg.conn.username);
+    assert_null(f->cfg.conn.password);
 }
 
 /* Proves values are trimmed as KEDA trims them and the numeric fields are read. */
@@ -104,11 +104,11 @@ static void test_sw_redis_cfg_parse_trims_and_reads_numbers(void **state)
     md(f, "databaseIndex", "2");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.list_name, "jobs");
-    assert_string_equal(f->cfg.host, "::1");
-    assert_string_equal(f->cfg.port, "6380");
+    assert_string_equal(f->cfg.conn.host, "::1");
+    assert_string_equal(f->cfg.conn.port, "6380");
     assert_int_equal(f->cfg.list_length, 12);
     assert_int_equal(f->cfg.activation_list_length, -3);
-    assert_int_equal(f->cfg.database_index, 2);
+    assert_int_equal(f->cfg.conn.database_index, 2);
 }
 
 /* Proves listName is required and that an empty or blank value counts as absent. */
@@ -163,8 +163,8 @@ static void test_sw_redis_cfg_parse_address_errors(void **state)
     cJSON_DeleteItemFromObject(f->md, "address");
     md(f, "addresses", "first:1, second:2");
     assert_int_equal(run(f), 0);
-    assert_string_equal(f->cfg.host, "first");
-    assert_string_equal(f->cfg.port, "1");
+    assert_string_equal(f->cfg.conn.host, "first");
+    assert_string_equal(f->cfg.conn.port, "1");
 }
 
 /* Proves host and port: both needed, equal counts, a numeric port; the address wins. */
@@ -181,14 +181,14 @@ static void test_sw_redis_cfg_parse_host_port(void **state)
     expect_error(f, "metadata.port: \"70000\" is not a port number");
     cJSON_ReplaceItemInObject(f->md, "port", cJSON_CreateString("6380"));
     assert_int_equal(run(f), 0);
-    assert_string_equal(f->cfg.host, "h1");
-    assert_string_equal(f->cfg.port, "6380");
+    assert_string_equal(f->cfg.conn.host, "h1");
+    assert_string_equal(f->cfg.conn.port, "6380");
     cJSON_ReplaceItemInObject(f->md, "host", cJSON_CreateString("h1,h2"));
     expect_error(f, "metadata.host: not enough hosts or ports given");
     cJSON_ReplaceItemInObject(f->md, "host", cJSON_CreateString("h1"));
     md(f, "address", "a:1");
     assert_int_equal(run(f), 0);
-    assert_string_equal(f->cfg.host, "a");
+    assert_string_equal(f->cfg.conn.host, "a");
 }
 
 /* Proves the sources' order: metadata before authentication for the address; metadata, then
@@ -204,33 +204,43 @@ static void test_sw_redis_cfg_parse_sources(void **state)
     auth(f, "password", "auth-pw");
     auth(f, "username", "auth-user");
     assert_int_equal(run(f), 0);
-    assert_string_equal(f->cfg.host, "auth");
-    assert_string_equal(f->cfg.password, "auth-pw");
-    assert_string_equal(f->cfg.username, "auth-user");
+    assert_string_equal(f->cfg.conn.host, "auth");
+    assert_string_equal(f->cfg.conn.password, "auth-pw");
+    assert_string_equal(f->cfg.conn.username, "auth-user");
     md(f, "address", "meta:8");
     md(f, "password", "meta-pw");
     assert_int_equal(run(f), 0);
-    assert_string_equal(f->cfg.host, "meta");
-    assert_string_equal(f->cfg.password, "meta-pw");
+    assert_string_equal(f->cfg.conn.host, "meta");
+    assert_string_equal(f->cfg.conn.password, "meta-pw");
 }
 
-/* Proves `<name>FromEnv` is a clear configuration error where KEDA would read it, and ignored
- * where a value comes first. */
-static void test_sw_redis_cfg_parse_from_env_unsupported(void **state)
+/* Proves `<name>FromEnv` reads the scale target's environment in KEDA's order (password:
+ * metadata, environment, authentication; address: metadata, authentication, environment), a
+ * variable that is not set counts as absent, and an error points at `metadata.<name>FromEnv`. */
+static void test_sw_redis_cfg_parse_from_env(void **state)
 {
     fixture_t *f = *state;
+    sw_auth_param_t ev[] = {{"REDIS_PASSWORD", "env-pw"}, {"REDIS_ADDR", "envhost"}};
+    sw_auth_params_t env = {2, ev};
+    sw_params_t p = {.metadata = f->md, .auth = &f->auth, .env = &env};
 
     md(f, "listName", "q");
     md(f, "address", "r:1");
     md(f, "passwordFromEnv", "REDIS_PASSWORD");
-    expect_error(f, "metadata.passwordFromEnv: reading the scale target's container environment "
-                    "is not supported");
+    auth(f, "password", "auth-pw");
+    assert_int_equal(sw_redis_cfg_parse(&p, &f->cfg, f->err, sizeof f->err), 0);
+    assert_string_equal(f->cfg.conn.password, "env-pw");
+    sw_redis_cfg_free(&f->cfg);
     md(f, "password", "given");
-    assert_int_equal(run(f), 0);
-    assert_string_equal(f->cfg.password, "given");
+    assert_int_equal(sw_redis_cfg_parse(&p, &f->cfg, f->err, sizeof f->err), 0);
+    assert_string_equal(f->cfg.conn.password, "given");
+    sw_redis_cfg_free(&f->cfg);
     cJSON_DeleteItemFromObject(f->md, "address");
     md(f, "addressFromEnv", "REDIS_ADDR");
-    expect_error(f, "metadata.addressFromEnv");
+    assert_int_equal(sw_redis_cfg_parse(&p, &f->cfg, f->err, sizeof f->err), -EINVAL);
+    assert_non_null(strstr(f->err, "metadata.addressFromEnv: \"envhost\" missing port"));
+    cJSON_ReplaceItemInObject(f->md, "addressFromEnv", cJSON_CreateString("NOT_SET"));
+    expect_error(f, "metadata.address: no addresses or hosts given"); /* not set: absent */
 }
 
 /* Proves TLS: bad booleans and values are errors naming the field; asking for TLS is a clear
@@ -281,7 +291,7 @@ static void test_sw_redis_parse_vtable_keeps_secrets_out(void **state)
     assert_non_null(st);
     s->close(st);
     assert_int_equal(run(f), 0);
-    assert_string_equal(f->cfg.password, "pass, word");
+    assert_string_equal(f->cfg.conn.password, "pass, word");
 }
 
 int main(void)
@@ -296,8 +306,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sw_redis_cfg_parse_address_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sw_redis_cfg_parse_host_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sw_redis_cfg_parse_sources, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sw_redis_cfg_parse_from_env_unsupported, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sw_redis_cfg_parse_from_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sw_redis_cfg_parse_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sw_redis_parse_vtable_keeps_secrets_out, setup,
                                         teardown),

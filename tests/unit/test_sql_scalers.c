@@ -4,8 +4,8 @@
  * postgresql_scaler_test.go and mysql_scaler_test.go: valid and invalid metadata, where each
  * parameter may come from, the connection strings KEDA builds (its escaping, go-sql-driver's
  * DSN format and parsing), defaults, metric names, and messages that name the field and never
- * quote a credential. `<name>FromEnv` cases of KEDA's are asserted as ckeda's documented
- * configuration error.
+ * quote a credential. `<name>FromEnv` cases of KEDA's read the scale target's environment
+ * (a resolved map here; its resolution is tested in test_worker_env.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +25,8 @@ typedef struct fixture {
     cJSON *md;
     sw_auth_params_t auth;
     sw_auth_param_t av[8];
+    sw_auth_params_t env; /* the scale target's container environment */
+    sw_auth_param_t ev[8];
     sw_pg_cfg_t pg;
     sw_mysql_cfg_t my;
     char err[512];
@@ -36,6 +38,7 @@ static int setup(void **state)
 
     f->md = cJSON_CreateObject();
     f->auth.v = f->av;
+    f->env.v = f->ev;
     *state = f;
     return 0;
 }
@@ -61,9 +64,14 @@ static void auth(fixture_t *f, const char *k, const char *v)
     f->av[f->auth.n++] = (sw_auth_param_t){(char *)k, (char *)v};
 }
 
+static void env(fixture_t *f, const char *k, const char *v)
+{
+    f->ev[f->env.n++] = (sw_auth_param_t){(char *)k, (char *)v};
+}
+
 static sw_params_t params(fixture_t *f)
 {
-    return (sw_params_t){.metadata = f->md, .auth = f->auth.n ? &f->auth : NULL};
+    return (sw_params_t){.metadata = f->md, .auth = f->auth.n ? &f->auth : NULL, .env = &f->env};
 }
 
 static int run_pg(fixture_t *f)
@@ -242,20 +250,23 @@ static void test_sw_pg_cfg_parse_errors(void **state)
     assert_int_equal(run_pg(f), 0);
 }
 
-/* Proves KEDA's connectionFromEnv and passwordFromEnv cases are ckeda's clear configuration
- * error (the scale target's environment is not read yet), and that authentication comes first. */
-static void test_sw_pg_cfg_parse_from_env_unsupported(void **state)
+/* Proves KEDA's connectionFromEnv and passwordFromEnv cases: the variable they name is read
+ * from the scale target's environment, authentication comes first, and a variable that is not
+ * set or empty counts as absent (KEDA's typed config). */
+static void test_sw_pg_cfg_parse_from_env(void **state)
 {
     fixture_t *f = *state;
 
     md(f, "query", "query");
     md(f, "targetQueryValue", "12");
     md(f, "connectionFromEnv", "POSTGRE_CONN_STR");
-    expect(f, run_pg(f),
-           "metadata.connectionFromEnv: reading the scale target's container "
-           "environment is not supported by ckeda yet");
+    env(f, "POSTGRE_CONN_STR", " test_connection_string ");
+    assert_int_equal(run_pg(f), 0);
+    assert_string_equal(f->pg.conninfo, "test_connection_string");
+    assert_true(f->pg.conninfo_given);
     auth(f, "connection", "host=h");
     assert_int_equal(run_pg(f), 0);
+    assert_string_equal(f->pg.conninfo, "host=h");
 
     f->auth.n = 0;
     cJSON_DeleteItemFromObject(f->md, "connectionFromEnv");
@@ -265,7 +276,13 @@ static void test_sw_pg_cfg_parse_from_env_unsupported(void **state)
     md(f, "dbName", "test_dbname");
     md(f, "sslmode", "require");
     md(f, "passwordFromEnv", "POSTGRE_PASSWORD");
-    expect(f, run_pg(f), "metadata.passwordFromEnv: reading the scale target's container");
+    assert_int_equal(run_pg(f), 0); /* not set: no password */
+    assert_string_equal(f->pg.conninfo, "host=test_host port=test_port user=test_username "
+                                        "dbname=test_dbname sslmode=require password=");
+    env(f, "POSTGRE_PASSWORD", "pass word");
+    assert_int_equal(run_pg(f), 0);
+    assert_string_equal(f->pg.conninfo, "host=test_host port=test_port user=test_username "
+                                        "dbname=test_dbname sslmode=require password='pass word'");
 }
 
 /* Proves a connection string libpq cannot parse is a configuration error that names the
@@ -394,7 +411,7 @@ static void test_sw_mysql_cfg_parse_dsn_errors(void **state)
 }
 
 /* Proves KEDA's invalid cases (no metadata; activationQueryValue "AA"; queryValue required)
- * and its *FromEnv cases as ckeda's configuration error. */
+ * and its *FromEnv cases read from the scale target's environment in KEDA's order. */
 static void test_sw_mysql_cfg_parse_errors(void **state)
 {
     fixture_t *f = *state;
@@ -413,13 +430,25 @@ static void test_sw_mysql_cfg_parse_errors(void **state)
 
     f->auth.n = 0;
     md(f, "connectionStringFromEnv", "MYSQL_CONN_STR");
-    expect(f, run_my(f), "metadata.connectionStringFromEnv: reading the scale target's");
+    env(f, "MYSQL_CONN_STR", "envuser:envpw@tcp(envhost:3307)/envdb");
+    assert_int_equal(run_my(f), 0);
+    assert_string_equal(f->my.user, "envuser");
+    assert_string_equal(f->my.password, "envpw");
+    assert_string_equal(f->my.addr, "envhost:3307");
     cJSON_DeleteItemFromObject(f->md, "connectionStringFromEnv");
+    md(f, "host", "h");
     md(f, "usernameFromEnv", "MYSQL_USERNAME");
-    expect(f, run_my(f), "metadata.usernameFromEnv: reading the scale target's");
-    cJSON_DeleteItemFromObject(f->md, "usernameFromEnv");
     md(f, "passwordFromEnv", "MYSQL_PASSWORD");
-    expect(f, run_my(f), "metadata.passwordFromEnv: reading the scale target's");
+    env(f, "MYSQL_USERNAME", "env-user");
+    env(f, "MYSQL_PASSWORD", "env-pw");
+    assert_int_equal(run_my(f), 0);
+    assert_string_equal(f->my.user, "env-user");
+    assert_string_equal(f->my.password, "env-pw");
+    md(f, "username", "meta-user"); /* username: metadata before the environment */
+    auth(f, "password", "auth-pw"); /* password: authentication before the environment */
+    assert_int_equal(run_my(f), 0);
+    assert_string_equal(f->my.user, "meta-user");
+    assert_string_equal(f->my.password, "auth-pw");
 }
 
 /* ---- the watcher's specs ------------------------------------------------------------------- */
@@ -495,7 +524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sw_pg_cfg_parse_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sw_pg_escape_as_keda, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sw_pg_cfg_parse_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sw_pg_cfg_parse_from_env_unsupported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sw_pg_cfg_parse_from_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sw_scaler_postgresql_parse_keeps_secrets_out, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sw_mysql_cfg_parse_params, setup, teardown),
