@@ -10,19 +10,10 @@ static const char *const scaler_types[] = {
 #ifdef CKEDA_TEST_SCALERS
     "ckeda-test", /* test-only: value, failure, crash or hang on command */
 #endif
-    "cpu",
-    "memory", /* HPA Resource metrics: in the table, never polled */
-    "redis-streams",
-    "nats-jetstream",
-    "redis",
-    "cron",
-    "prometheus",
-    "metrics-api",
-    "postgresql",
-    "mysql",
-    "external",
-    "external-push",
-    "kubernetes-workload",
+    "cpu",           "memory", /* HPA Resource metrics: in the table, never polled */
+    "redis-streams", "nats-jetstream", "redis",      "cron",
+    "prometheus",    "metrics-api",    "postgresql", "mysql",
+    "external",      "external-push",  "rabbitmq",   "kubernetes-workload",
 };
 #define NTYPES (sizeof scaler_types / sizeof scaler_types[0])
 

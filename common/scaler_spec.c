@@ -493,6 +493,72 @@ int scaler_spec_resource(const char *type, const char *metric_type, const cJSON 
     return -EINVAL;
 }
 
+/* rabbitmq: metric `sN-rabbitmq-<QueryEscape(queueName)>` (normalized), target `value` of the
+ * mode (or the deprecated queueLength; QueueLength 20 when none is given), activationValue (0).
+ * Checks that need the host (which may come from the authentication) are the worker's. */
+static int spec_rabbitmq(uint32_t index, const cJSON *md, scaler_spec_t *s, errtext_t *err)
+{
+    static const char *const modes[] = {"QueueLength", "MessageRate", "DeliverGetRate",
+                                        "PublishedToDeliveredRatio",
+                                        "ExpectedQueueConsumptionTime"};
+    char part[SHM_METRIC_MAX];
+    size_t n = 0, qn = 0, o;
+    const char *q = spec_trimmed(md, "queueName", &qn), *mode = spec_trimmed(md, "mode", &n);
+    double qlen = 0;
+    bool known = false;
+    int r;
+
+    if (!q) {
+        errtext_set(err, "metadata.queueName: missing required parameter \"queueName\" in "
+                         "[triggerMetadata]");
+        return -EINVAL;
+    }
+    if ((r = spec_float(md, "queueLength", false, 0, &qlen, err)) < 0 ||
+        (r = spec_float(md, "value", false, 0, &s->target, err)) < 0 ||
+        (r = spec_float(md, "activationValue", false, 0, &s->activation, err)) < 0)
+        return r;
+    for (size_t i = 0; mode && i < sizeof modes / sizeof modes[0]; i++)
+        known |= strlen(modes[i]) == n && memcmp(modes[i], mode, n) == 0;
+    if (qlen != 0 && (mode || s->target != 0)) {
+        errtext_set(err, "metadata.queueLength: queueLength is deprecated; use mode and value");
+        return -EINVAL;
+    }
+    if (qlen != 0 || (!mode && s->target == 0)) {
+        s->target = qlen != 0 ? qlen : 20;
+    } else if (!mode || s->target == 0) {
+        errtext_set(err, "metadata.%s: %s must be specified", !mode ? "mode" : "value",
+                    !mode ? "mode" : "value");
+        return -EINVAL;
+    } else if (!known) {
+        errtext_set(err,
+                    "metadata.mode: trigger mode %.*s must be one of QueueLength, "
+                    "MessageRate, DeliverGetRate, PublishedToDeliveredRatio or "
+                    "ExpectedQueueConsumptionTime",
+                    (int)(n > 64 ? 64 : n), mode);
+        return -EINVAL;
+    }
+    /* Go's url.QueryEscape, then NormalizeString */
+    o = (size_t)snprintf(part, sizeof part, "rabbitmq-");
+    for (size_t i = 0; i < qn && o + 4 < sizeof part; i++) {
+        unsigned char c = (unsigned char)q[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-_.~", c))
+            part[o++] = (char)c;
+        else if (c == ' ')
+            part[o++] = '+';
+        else
+            o += (size_t)snprintf(part + o, sizeof part - o, "%%%02X", c);
+    }
+    part[o] = '\0';
+    scaler_normalize(part);
+    if (o + 4 >= sizeof part ||
+        scaler_metric_name(index, part, s->metric_name, sizeof s->metric_name) < 0) {
+        errtext_set(err, "metadata.queueName: too long for a metric name");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 typedef int (*spec_fn_t)(uint32_t, const cJSON *, scaler_spec_t *, errtext_t *);
 
 static const struct {
@@ -509,6 +575,7 @@ static const struct {
     {"mysql", spec_mysql},
     {"external", spec_external_pull},
     {"external-push", spec_external_push},
+    {"rabbitmq", spec_rabbitmq},
     {"kubernetes-workload", spec_kubernetes_workload},
 #ifdef CKEDA_TEST_SCALERS
     {"ckeda-test", spec_test},

@@ -22,6 +22,7 @@ extern const sw_scaler_t sw_scaler_postgresql;
 extern const sw_scaler_t sw_scaler_mysql;
 extern const sw_scaler_t sw_scaler_external;
 extern const sw_scaler_t sw_scaler_external_push;
+extern const sw_scaler_t sw_scaler_rabbitmq;
 extern const sw_scaler_t sw_scaler_kubernetes_workload;
 
 static const sw_scaler_t *const sw_scalers[] = {
@@ -38,6 +39,7 @@ static const sw_scaler_t *const sw_scalers[] = {
     &sw_scaler_mysql,
     &sw_scaler_external,
     &sw_scaler_external_push,
+    &sw_scaler_rabbitmq,
     &sw_scaler_kubernetes_workload,
     NULL,
 };

@@ -748,7 +748,8 @@ RABBITMQ_BIN = "/usr/lib/rabbitmq/bin"
 
 
 class RabbitMQServer(Source):
-    """rabbitmq-server with the management plugin; default user `user` (administrator)."""
+    """rabbitmq-server with the management plugin and an AMQP-over-TLS listener (a certificate
+    of the run's own CA, .ca_pem); default user `user` (administrator)."""
 
     name = "rabbitmq"
     start_timeout = 120.0
@@ -762,15 +763,43 @@ class RabbitMQServer(Source):
         self.password = password or "ckeda-" + secrets.token_hex(6)
         self.stats_interval_ms = stats_interval_ms
         self.port = self.management_port = self.dist_port = self.epmd_port = 0
+        self.tls_port = 0
+        self.ca_pem = ""
+
+    def _make_certs(self):
+        """A CA of the run's own and a server certificate for localhost and 127.0.0.1."""
+        d = self.path("tls")
+        os.mkdir(d)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        self.run(["openssl", "req", "-x509", *ec, "-keyout", f"{d}/ca.key", "-out",
+                  f"{d}/ca.crt", "-subj", "/CN=ckeda-test-ca", "-days", "2"], "openssl.log", 30)
+        with open(f"{d}/server.ext", "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        self.run(["openssl", "req", *ec, "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr",
+                  "-subj", "/CN=localhost"], "openssl.log", 30)
+        self.run(["openssl", "x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.crt",
+                  "-CAkey", f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/server.crt",
+                  "-days", "2", "-extfile", f"{d}/server.ext"], "openssl.log", 30)
+        with open(f"{d}/ca.crt") as f:
+            self.ca_pem = f.read()
+        return d
 
     def _start(self):
         self.port, self.management_port = free_port(), free_port()
         self.dist_port, self.epmd_port = free_port(), free_port()
+        self.tls_port = free_port()
         self.nodename = f"ckeda-{os.getpid()}-{secrets.token_hex(3)}@localhost"
         for d in ("mnesia", "log"):
             os.mkdir(self.path(d))
+        tls = self._make_certs()
         with open(self.path("rabbitmq.conf"), "w") as f:
             f.write(f"""listeners.tcp.default = 127.0.0.1:{self.port}
+listeners.ssl.default = 127.0.0.1:{self.tls_port}
+ssl_options.cacertfile = {tls}/ca.crt
+ssl_options.certfile = {tls}/server.crt
+ssl_options.keyfile = {tls}/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 management.tcp.port = {self.management_port}
 management.tcp.ip = 127.0.0.1
 default_user = {self.user}
@@ -829,7 +858,8 @@ log.file = false
 
     def _ready(self):
         status, body = self.api("GET", "/api/overview", timeout=3)
-        return status == 200 and tcp_open(self.host, self.port) and body.get("node") == self.nodename
+        return (status == 200 and tcp_open(self.host, self.port)
+                and tcp_open(self.host, self.tls_port) and body.get("node") == self.nodename)
 
     def _graceful_stop(self):
         # The start script turns SIGTERM into the broker's orderly shutdown (the same path
@@ -881,6 +911,12 @@ log.file = false
         return f"amqp://{self.user}:{urllib.parse.quote(self.password, safe='')}@{self.host}:{self.port}/"
 
     @property
+    def amqps_url(self) -> str:
+        """AMQP over TLS (a certificate for localhost and 127.0.0.1 signed by .ca_pem)."""
+        return (f"amqps://{self.user}:{urllib.parse.quote(self.password, safe='')}"
+                f"@localhost:{self.tls_port}/")
+
+    @property
     def management_url(self) -> str:
         return f"http://{self.host}:{self.management_port}"
 
@@ -892,6 +928,7 @@ log.file = false
 
     def info(self):
         return {"host": self.host, "port": self.port, "management_port": self.management_port,
+                "tls_port": self.tls_port, "amqps_url": self.amqps_url,
                 "user": self.user, "password": self.password, "amqp_url": self.amqp_url,
                 "http_url": self.http_url, "nodename": self.nodename}
 
