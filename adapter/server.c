@@ -132,6 +132,7 @@ static int server_setup(adp_server_t *s, role_ctx_t *ctx)
     httpd_tls_opts_t topts = {
         .cert_dir = ctx->cfg.cert_dir,
         .request_client_cert = true,
+        .wait_for_files = ctx->cfg.enable_cert_rotation,
         .self_cn = "ckeda-adapter",
         .self_sans = "DNS:localhost,IP:127.0.0.1,IP:::1,"
                      "DNS:keda-operator-metrics-apiserver.keda.svc,"

@@ -60,7 +60,12 @@ typedef struct cfg {
     bool keep_table;
     /* Leader election (the Lease): KEDA's --leader-elect, --leader-election-id and
      * KEDA_OPERATOR_LEADER_ELECTION_*. Durations in ms; flags and environment take Go durations. */
-    bool leader_elect; /* false: always leader (one replica, no RBAC on Leases) */
+    bool leader_elect;         /* false: always leader (one replica, no RBAC on Leases) */
+    bool enable_cert_rotation; /* the leader keeps the serving certificate (watcher/certs.h) */
+    bool enable_webhook_patching;
+    bool enable_apiservice_patching;
+    char cert_secret_name[CFG_STR_MAX];
+    char k8s_cluster_domain[CFG_STR_MAX];
     char leader_election_id[CFG_STR_MAX];
     uint32_t leader_election_lease_duration_ms;
     uint32_t leader_election_renew_deadline_ms;

@@ -155,6 +155,7 @@ typedef struct httpd_tls_opts {
     bool request_client_cert; /* ask for (never require or judge) a client certificate */
     const char *self_cn;      /* CN of the self-signed certificate */
     const char *self_sans;    /* its subjectAltName, OpenSSL's syntax ("DNS:x,IP:y") */
+    bool wait_for_files;      /* cert_dir is filled later (cert rotation): self-signed until then */
 } httpd_tls_opts_t;
 
 /* TLS 1.2 minimum, AEAD ciphers only for 1.2, no renegotiation, no session resumption, ALPN

@@ -39,6 +39,8 @@
 struct httpd_tls {
     char dir[1024]; /* "" : self-signed */
     bool request_client_cert;
+    bool wait_for_files;
+    bool waiting; /* serving self-signed until dir holds tls.crt */
     char self_cn[64];
     char self_sans[512];
     SSL_CTX *ctx;
@@ -173,6 +175,22 @@ static int tls_load_dir(httpd_tls_t *t, SSL_CTX *ctx, X509_STORE **ret_ca, struc
     return 0;
 }
 
+/* With wait_for_files, whether tls.crt is still missing (said once). */
+static bool tls_wait(httpd_tls_t *t)
+{
+    char path[1100];
+    struct stat st;
+    bool was = t->waiting;
+
+    snprintf(path, sizeof path, "%s/tls.crt", t->dir);
+    t->waiting = t->wait_for_files && stat(path, &st) < 0 && errno == ENOENT;
+    if (t->waiting && !was)
+        log_info("no serving certificate in %s yet: serving a self-signed one until the leader "
+                 "writes it",
+                 t->dir);
+    return t->waiting;
+}
+
 static int tls_build(httpd_tls_t *t)
 {
     SSL_CTX *ctx = tls_ctx_new(t->request_client_cert);
@@ -185,9 +203,10 @@ static int tls_build(httpd_tls_t *t)
         httpd_tls_errors(err, sizeof err);
         return log_error(-ENOMEM, "cannot create a TLS context: %s", err);
     }
-    r = t->dir[0] ? tls_load_dir(t, ctx, &ca, st) : tls_self_signed(t, ctx);
+    memset(st, 0, sizeof st);
+    r = t->dir[0] && !tls_wait(t) ? tls_load_dir(t, ctx, &ca, st) : tls_self_signed(t, ctx);
     if (r < 0) {
-        if (!t->dir[0]) {
+        if (!t->dir[0] || t->waiting) {
             httpd_tls_errors(err, sizeof err);
             log_error(r, "cannot generate a self-signed certificate: %s", err);
         }
@@ -215,6 +234,7 @@ int httpd_tls_new(const httpd_tls_opts_t *opts, httpd_tls_t **ret)
     snprintf(t->self_sans, sizeof t->self_sans, "%s",
              opts->self_sans ? opts->self_sans : "DNS:localhost,IP:127.0.0.1,IP:::1");
     t->request_client_cert = opts->request_client_cert;
+    t->wait_for_files = opts->wait_for_files;
     if (!t->dir[0])
         log_warning(0, "no --cert-dir: serving a self-signed certificate generated in memory "
                        "(deployments pass --cert-dir)");

@@ -375,3 +375,19 @@ bool jsonu_is_number(const char *s, size_t n)
     }
     return i == n;
 }
+
+static void jsonu_wipe(const cJSON *o)
+{
+    if (o->valuestring)
+        explicit_bzero(o->valuestring, strlen(o->valuestring));
+    for (const cJSON *c = o->child; c; c = c->next)
+        jsonu_wipe(c);
+}
+
+void jsonu_delete_secret(cJSON *node)
+{
+    if (!node)
+        return;
+    jsonu_wipe(node);
+    cJSON_Delete(node);
+}

@@ -74,6 +74,8 @@ bool jsonu_is_number(const char *s, size_t n);
 int jsonu_prune(cJSON *root, const char *const *keep, size_t n);
 
 /* Serialises compactly; a malloc'd string owned by the caller, or NULL on allocation failure. */
+/* cJSON_Delete() after wiping every string of node and below (objects holding credentials). */
+void jsonu_delete_secret(cJSON *node);
 char *jsonu_print(const cJSON *node);
 
 #endif

@@ -244,6 +244,8 @@ static int watch_run(watch_ctx_t *w)
             role_bell_drain(FD_WATCHER_BELL); /* a trigger's activity changed */
         watch_heartbeat(w);
         sleep_ms = watch_leader_tick(w);
+        r = watch_certs_tick(w);
+        sleep_ms = r < sleep_ms ? r : sleep_ms;
         if (w->synced && w->adopted)
             sleep_ms = watch_turn(w, bell, sleep_ms);
         watch_publish(w);

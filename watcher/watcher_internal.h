@@ -173,6 +173,7 @@ typedef struct watch_ctx {
     struct watch_lease *lease; /* NULL: leader election off */
     bool leader;               /* after the last tick: may write to Kubernetes */
     uint64_t lease_due_ms;     /* next tick, monotonic */
+    uint64_t certs_due_ms;     /* next check of the serving certificate (certs.c) */
     char identity[SHM_HOLDER_MAX];
     watch_events_t *events; /* events.c; NULL: none (out of memory) */
     so_t scratch;           /* large: one parse at a time */
@@ -283,6 +284,12 @@ int watch_status_ready(const cJSON *obj, const char **ret_message);
 int watch_hpa_ensure(watch_ctx_t *w, const so_t *so, const char *status_hpa, errtext_t *err);
 /* Deletes so's HPA if the cache holds it (a paused ScaledObject). 0, or -errno with a message. */
 int watch_hpa_remove(watch_ctx_t *w, const so_t *so, errtext_t *err);
+
+/* ---- certs.c: the serving certificate (certs.h) ---- */
+
+/* Checks the Secret, the caBundles and --cert-dir when due (with --enable-cert-rotation).
+ * Returns how long the loop may sleep. */
+int watch_certs_tick(watch_ctx_t *w);
 
 /* ---- specs.c: metric specs learnt from the source ---- */
 

@@ -268,6 +268,7 @@ static int server_setup(wh_server_t *s, role_ctx_t *ctx)
     httpd_tls_opts_t topts = {
         .cert_dir = ctx->cfg.cert_dir,
         .request_client_cert = false,
+        .wait_for_files = ctx->cfg.enable_cert_rotation,
         .self_cn = "ckeda-webhook",
         .self_sans = "DNS:localhost,IP:127.0.0.1,IP:::1,DNS:keda-admission-webhooks.keda.svc,"
                      "DNS:keda-admission-webhooks.keda.svc.cluster.local",
