@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issues ckeda's serving certificate until the leader manages it: a CA and a serving
+# Issues ckeda's serving certificate for installs that turn the leader's cert rotation off
+# (--enable-cert-rotation=false; by default the leader issues and renews it): a CA and a serving
 # certificate for the keda-operator-metrics-apiserver and keda-admission-webhooks Services,
 # stored in the Secret keda/ckeda-certs (tls.crt, tls.key, ca.crt: the files --cert-dir reads),
 # and the CA written into the caBundle of the APIService and of the four webhooks.

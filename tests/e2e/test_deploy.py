@@ -190,6 +190,7 @@ def sar_allowed(kube, who, verb, resource, ns):
 # token; writes are dry runs. {ns} is the test namespace holding a Deployment w, a
 # ScaledObject so, a TriggerAuthentication ta and a Secret s.
 SO = "/apis/keda.sh/v1alpha1/namespaces/{ns}/scaledobjects/so"
+APISERVICE = "v1beta1.external.metrics.k8s.io"
 RULES = [
     ("cr", ("keda.sh", "scaledobjects"),
      [("list", "scaledobjects.keda.sh", None), ("watch", "scaledobjects.keda.sh", None),
@@ -239,10 +240,25 @@ RULES = [
     ("cr", ("", "events"),
      [("create", "events", None), ("patch", "events", None)],
      ("POST", "/api/v1/namespaces/{ns}/events", "EVENT")),
+    ("cr", ("apiregistration.k8s.io", "apiservices"),
+     [("get", "apiservices.apiregistration.k8s.io", None, APISERVICE),
+      ("patch", "apiservices.apiregistration.k8s.io", None, APISERVICE)],
+     ("PATCH", f"/apis/apiregistration.k8s.io/v1/apiservices/{APISERVICE}",
+      {"metadata": {"annotations": {"ckeda-rbac-check": "1"}}})),
+    ("cr", ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+     [("get", "validatingwebhookconfigurations.admissionregistration.k8s.io", None,
+       "keda-admission"),
+      ("update", "validatingwebhookconfigurations.admissionregistration.k8s.io", None,
+       "keda-admission")],
+     ("GET", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
+      "keda-admission", None)),
     ("role", ("coordination.k8s.io", "leases"),
      [("get", "leases.coordination.k8s.io", None), ("create", "leases.coordination.k8s.io", None),
       ("update", "leases.coordination.k8s.io", None)],
      ("POST", f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases", "LEASE")),
+    ("role", ("", "secrets"),
+     [("create", "secrets", None), ("update", "secrets", None)],
+     ("POST", f"/api/v1/namespaces/{NS}/secrets", "SECRET")),
     ("delegator", None,
      [("create", "subjectaccessreviews.authorization.k8s.io", None)],
      ("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", "SAR")),
@@ -257,7 +273,9 @@ SAR = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
        "spec": {"user": "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
                 "resourceAttributes": {"group": "external.metrics.k8s.io", "resource": "s0-x",
                                        "verb": "list", "namespace": "default"}}}
-BODIES = {"EVENT": EVENT, "LEASE": LEASE, "SAR": SAR}
+SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ckeda-certs-lp-check"},
+          "data": {"ca.crt": ""}}
+BODIES = {"EVENT": EVENT, "LEASE": LEASE, "SAR": SAR, "SECRET": SECRET}
 
 # Calls ckeda never makes: refused to the ServiceAccount.
 NEVER = [("list", "secrets", None), ("watch", "secrets", None), ("list", "configmaps", None),
@@ -363,13 +381,12 @@ def test_every_rule_is_granted_and_needed(kube, lp_ns):
     rows = []
     try:
         for where, key, checks, argv in RULES:
-            for verb, resource, sub in checks:
-                ns = NS if where == "role" else lp_ns
-                assert can_i(kube, ME, verb, resource, ns, sub), (ME, verb, resource, sub)
-            twin_grants(kube, (where, key))
-            verb, resource, sub = checks[0]
             ns = NS if where == "role" else lp_ns
-            wait_until(lambda: not can_i(kube, TWIN_AS, verb, resource, ns, sub),
+            for verb, resource, sub, *name in checks:  # name: a rule with resourceNames
+                assert can_i(kube, ME, verb, resource, ns, sub, *name), (ME, verb, resource, sub)
+            twin_grants(kube, (where, key))
+            verb, resource, sub, *name = checks[0]
+            wait_until(lambda: not can_i(kube, TWIN_AS, verb, resource, ns, sub, *name),
                        f"the twin to lose {verb} {resource}")
             if argv is None:
                 rows.append((key, "can-i only"))
@@ -422,8 +439,9 @@ class InCluster(Ckeda):
         port = str(ADAPTER_PORT)
         certs = str(kube.kubeconfig.parent / "adapter-certs")
         # the Deployment's arguments, with what the shared test bed needs instead
+        # (cert rotation off: it would replace the test bed's certificate and caBundles)
         local = {"--cert-dir": certs, "--secure-port": port, "--webhook-port": "0",
-                 "--metrics-port": "0", "--health-port": "0"}
+                 "--metrics-port": "0", "--health-port": "0", "--enable-cert-rotation": "false"}
         args = []
         for a in c["args"]:
             flag, _, value = a.partition("=")
