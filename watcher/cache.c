@@ -302,6 +302,25 @@ static void cache_auth_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *
 
 /* ---- HPAs ---- */
 
+/* Of an HPA's conditions only ScalingActive's status, reason and message (the scale loop
+ * mirrors it into HPAActive); the rest changes every sync and nobody reads it. */
+static void cache_hpa_scaling_active(cJSON *obj)
+{
+    static const char *const keep[] = {"type", "status", "reason", "message"};
+    cJSON *status = cJSON_GetObjectItemCaseSensitive(obj, "status");
+    cJSON *conds = cJSON_GetObjectItemCaseSensitive(status, "conditions");
+    cJSON *c = conds ? conds->child : NULL;
+
+    while (c) {
+        cJSON *next = c->next;
+        if (strcmp(cache_str(c, "type"), "ScalingActive") != 0)
+            cJSON_Delete(cJSON_DetachItemViaPointer(conds, c));
+        else
+            jsonu_prune(c, keep, sizeof keep / sizeof keep[0]);
+        c = next;
+    }
+}
+
 static void cache_hpa_strip(cJSON *obj, void *ud)
 {
     static const char *const keep[] = {"metadata.name",
@@ -311,7 +330,8 @@ static void cache_hpa_strip(cJSON *obj, void *ud)
                                        "metadata.labels",
                                        "metadata.annotations",
                                        "metadata.ownerReferences",
-                                       "spec"};
+                                       "spec",
+                                       "status.conditions"};
     /* someone else's HPA: only what the admission rules read (verifyHpas) */
     static const char *const foreign[] = {"metadata.name",        "metadata.namespace",
                                           "metadata.uid",         "metadata.resourceVersion",
@@ -320,9 +340,10 @@ static void cache_hpa_strip(cJSON *obj, void *ud)
     bool ours = cJSON_GetObjectItemCaseSensitive(jsonu_lookup(obj, "metadata.labels"),
                                                  WATCH_SO_LABEL) != NULL;
 
-    if (ours)
+    if (ours) {
         jsonu_prune(obj, keep, sizeof keep / sizeof keep[0]);
-    else
+        cache_hpa_scaling_active(obj);
+    } else
         jsonu_prune(obj, foreign, sizeof foreign / sizeof foreign[0]);
 }
 

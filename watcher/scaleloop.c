@@ -428,6 +428,28 @@ static cJSON *sl_conditions(const cJSON *cur, const watch_decide_out_t *out, boo
     return conds;
 }
 
+/* checkHPAHealth: HPAActive True while the HPA scales (or idles at 0 replicas, ScalingDisabled),
+ * False with the HPA's reason and message otherwise. */
+static void sl_hpa_active(cJSON *conds, const cJSON *cond)
+{
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cond, "status"));
+    const char *reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cond, "reason"));
+    const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cond, "message"));
+    char buf[1100];
+
+    if (!status)
+        return;
+    if (strcmp(status, "True") == 0) {
+        sl_cond_set(conds, "HPAActive", "True", "HPAActive", "HPA is actively scaling");
+    } else if (reason && strcmp(reason, "ScalingDisabled") == 0) {
+        sl_cond_set(conds, "HPAActive", "True", "ScalingDisabled", msg ? msg : "");
+    } else {
+        snprintf(buf, sizeof buf, "HPA is not actively scaling: %s", msg ? msg : "");
+        sl_cond_set(conds, "HPAActive", "False",
+                    reason && *reason ? reason : "HPAMetricsUnavailable", buf);
+    }
+}
+
 bool watch_scaleloop_fallback_exists(const cJSON *cur, const cJSON *poll, int32_t failure_threshold)
 {
     const cJSON *maps[2] = {poll, cur}, *h;
@@ -512,6 +534,8 @@ cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *
             sl_cond_set(conds, "Fallback", "False", "NoFallbackFound",
                         "No fallbacks are active on this scaled object");
     }
+    if (extra && extra->hpa_scaling_active)
+        sl_hpa_active(conds, extra->hpa_scaling_active);
     conds_changed = !cur || !cJSON_Compare(conds, cur, true);
     maps = sl_status_maps(status, obj, extra);
     time_due = last_active / 1000 > written / 1000 &&
@@ -645,13 +669,28 @@ static void sl_fallback_event(const sl_eval_t *ev)
                     "ScaledObject fallback is no longer active");
 }
 
+/* The ScalingActive condition of the object's HPA (status.hpaName) in the cache, or NULL. */
+static const cJSON *sl_hpa_condition(const sl_eval_t *ev)
+{
+    const char *name = cJSON_GetStringValue(jsonu_lookup(ev->e->obj, "status.hpaName"));
+    const cJSON *hpa;
+    char key[WATCH_KEY_MAX];
+
+    if (!name || !*name)
+        return NULL;
+    watch_key(key, sizeof key, ev->e->ns, name);
+    hpa = watch_map_get(&ev->w->hpas, key);
+    return hpa ? cJSON_GetArrayItem(jsonu_lookup(hpa, "status.conditions"), 0) : NULL;
+}
+
 static int sl_status(sl_eval_t *ev, const watch_decide_out_t *out, uint64_t last_active,
                      uint64_t now_real)
 {
     cJSON *health = sl_health(ev), *activity = sl_activity(ev), *patch;
     watch_sl_status_t extra = {.health = health,
                                .failure_threshold = ev->spec.fallback_failure_threshold,
-                               .activity = activity};
+                               .activity = activity,
+                               .hpa_scaling_active = sl_hpa_condition(ev)};
     int r = 0;
 
     patch = watch_scaleloop_status_patch(ev->e->obj, out, ev->error, last_active, now_real, &extra);

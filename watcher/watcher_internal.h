@@ -320,6 +320,9 @@ typedef struct watch_sl_status {
     int32_t failure_threshold;
     /* status.triggersActivity {metric: {isActive}} as this poll has it; NULL: leave it */
     const cJSON *activity;
+    /* the HPA's ScalingActive condition, mirrored into HPAActive; NULL: not observed (no HPA
+     * yet, or no such condition yet): HPAActive is left as it is */
+    const cJSON *hpa_scaling_active;
 } watch_sl_status_t;
 
 /* The /status merge patch a decision asks for (Active, Ready, lastActiveTime, and with extra:

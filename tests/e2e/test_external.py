@@ -69,6 +69,11 @@ def test_external_hpa_follows_the_sources_metric_spec(env):
     srv.set(ns, "ext", value=8, active=True)
     wait_until(lambda: replicas(kube, ns, "ext-work") >= 1, "activation by IsActive")
     wait_until(lambda: replicas(kube, ns, "ext-work") == 4, "the HPA at 8 / 2 = 4", timeout=SLOW)
+    # the HPA's ScalingActive mirrored (checkHPAHealth)
+    h = wait_until(lambda: condition(kube.get(ns, "scaledobject", "ext"), "HPAActive"),
+                   "the HPAActive condition")
+    assert (h["status"], h["reason"], h["message"]) == ("True", "HPAActive",
+                                                        "HPA is actively scaling"), h
 
     # a new spec is learnt when the worker asks again after a failed poll
     srv.set(ns, "ext", metric="backlog", target=4)
@@ -87,6 +92,11 @@ def test_external_hpa_follows_the_sources_metric_spec(env):
     srv.set(ns, "ext", value=0, active=False)
     wait_until(lambda: replicas(kube, ns, "ext-work") == 0, "back to 0 after the cooldown",
                timeout=SLOW)
+    # at 0 replicas the HPA idles on purpose: still healthy
+    wait_until(lambda: (condition(kube.get(ns, "scaledobject", "ext"), "HPAActive") or {})
+               .get("reason") == "ScalingDisabled", "HPAActive True, ScalingDisabled",
+               timeout=SLOW)
+    assert condition(kube.get(ns, "scaledobject", "ext"), "HPAActive")["status"] == "True"
 
 
 def test_external_push_activates_without_waiting_for_the_interval(env):

@@ -261,6 +261,57 @@ static void test_watch_scaleloop_status_patch_triggers_activity(void **state)
     cJSON_Delete(obj);
 }
 
+/* checkHPAHealth (keda.md §1.4): the HPA's ScalingActive mirrored into HPAActive, added lazily. */
+static const cJSON *hpa_active(const char *scaling_active, cJSON **ret_patch)
+{
+    cJSON *obj = object(ACTIVE_TRUE, READY_TRUE, "2025-11-28T00:00:00Z");
+    cJSON *sa = scaling_active ? cJSON_Parse(scaling_active) : NULL;
+    watch_sl_status_t extra = {.hpa_scaling_active = sa};
+    watch_decide_out_t out;
+
+    decide(true, false, 2, T0, &out);
+    *ret_patch = watch_scaleloop_status_patch(obj, &out, false, T0, T0, &extra);
+    cJSON_Delete(sa);
+    cJSON_Delete(obj);
+    return *ret_patch ? cond(*ret_patch, "HPAActive") : NULL;
+}
+
+static void test_watch_scaleloop_status_patch_hpa_active(void **state)
+{
+    cJSON *p;
+    const cJSON *c;
+
+    c = hpa_active("{\"type\":\"ScalingActive\",\"status\":\"True\",\"reason\":"
+                   "\"ValidMetricFound\",\"message\":\"the HPA was able to compute\"}",
+                   &p);
+    assert_string_equal(field(c, "status"), "True");
+    assert_string_equal(field(c, "reason"), "HPAActive");
+    assert_string_equal(field(c, "message"), "HPA is actively scaling");
+    cJSON_Delete(p);
+    c = hpa_active("{\"type\":\"ScalingActive\",\"status\":\"False\",\"reason\":"
+                   "\"ScalingDisabled\",\"message\":\"scaling is disabled since the replica "
+                   "count of the target is zero\"}",
+                   &p);
+    assert_string_equal(field(c, "status"), "True");
+    assert_string_equal(field(c, "reason"), "ScalingDisabled");
+    assert_string_equal(field(c, "message"),
+                        "scaling is disabled since the replica count of the target is zero");
+    cJSON_Delete(p);
+    c = hpa_active("{\"type\":\"ScalingActive\",\"status\":\"False\",\"reason\":"
+                   "\"FailedGetExternalMetric\",\"message\":\"no metrics\"}",
+                   &p);
+    assert_string_equal(field(c, "status"), "False");
+    assert_string_equal(field(c, "reason"), "FailedGetExternalMetric");
+    assert_string_equal(field(c, "message"), "HPA is not actively scaling: no metrics");
+    cJSON_Delete(p);
+    c = hpa_active("{\"type\":\"ScalingActive\",\"status\":\"False\",\"message\":\"x\"}", &p);
+    assert_string_equal(field(c, "reason"), "HPAMetricsUnavailable");
+    cJSON_Delete(p);
+    /* not observed: no HPAActive at all (and nothing else changed: no patch) */
+    assert_null(hpa_active(NULL, &p));
+    assert_null(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_watch_scaleloop_fallback_exists_merges_health),
         cmocka_unit_test(test_watch_scaleloop_status_patch_triggers_activity),
         cmocka_unit_test(test_watch_time_parse_forms),
+        cmocka_unit_test(test_watch_scaleloop_status_patch_hpa_active),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
