@@ -106,9 +106,23 @@ typedef struct adp_authz_counts {
  * authenticated with insecure_skip). */
 adp_authz_t *adp_authz_new(adp_kube_t *kube, const adp_authz_opts_t *opts, adp_authz_wake_fn wake);
 void adp_authz_free(adp_authz_t *z);
+/* The identity's part of the cache's keys (user, uid, groups, extras), built once per
+ * identity: request.c keeps it per connection while the identity stays the same. */
+typedef struct adp_authz_idkey {
+    char *key; /* malloc'ed, len bytes; NULL: none */
+    size_t len;
+    uint64_t hash; /* of the key so far: each full key's hash continues from it */
+} adp_authz_idkey_t;
+
+/* 0 or -ENOMEM (nothing set). */
+int adp_authz_idkey_make(const adp_identity_t *id, adp_authz_idkey_t *ret);
+void adp_authz_idkey_clear(adp_authz_idkey_t *k);
+
 /* May id list the metric in ns? Decides from system:masters or the cache, else starts (or
- * joins) a review and returns PENDING; waiter is woken later unless forgotten first. */
-adp_authz_result_t adp_authz_check(adp_authz_t *z, const adp_identity_t *id, const char *ns,
+ * joins) a review and returns PENDING; waiter is woken later unless forgotten first. idkey is
+ * id's (adp_authz_idkey_make), or NULL to build it here. */
+adp_authz_result_t adp_authz_check(adp_authz_t *z, const adp_identity_t *id,
+                                   const adp_authz_idkey_t *idkey, const char *ns,
                                    const char *metric, void *waiter, uint64_t now_ms);
 /* Applies a completed ADP_REVIEW_ACCESS review (takes it): caches it and wakes its waiters. */
 void adp_authz_complete(adp_authz_t *z, adp_review_t *rv, uint64_t now_ms);

@@ -39,6 +39,12 @@ typedef struct adp_conn_state {
     adp_route_t route; /* of the current request */
     adp_identity_t id; /* of the current request */
     adp_peer_t peer;   /* the client certificate's meaning: connection lifetime */
+    /* the identity of the connection's last request authenticated by certificate or front
+     * proxy (authn.c), and authz.c's key part for it: the next request with the same
+     * identity headers reuses both */
+    adp_authn_memo_t memo;
+    adp_authz_idkey_t idkey;
+    const adp_authz_idkey_t *req_idkey; /* &idkey when the current request's id is memo's */
     adp_wait_t waiting;
 } adp_conn_state_t;
 

@@ -56,4 +56,24 @@ int adp_authn_request(const adp_authcfg_t *cfg, X509_STORE *client_ca, uint64_t 
                       adp_peer_t *peer, const adp_http_req_t *req, adp_arena_t *a,
                       adp_identity_t *ret);
 
+/* The identity a connection's requests last authenticated as, by certificate or front-proxy
+ * headers: the next request reuses it when it carries byte-identical identity headers under
+ * the same trust configuration (gen), instead of parsing them again. */
+typedef struct adp_authn_memo {
+    bool valid;
+    uint64_t gen;
+    char *blob; /* malloc'ed: the identity headers (headers_len bytes), then id's strings */
+    size_t headers_len;
+    adp_identity_t id; /* its strings point into blob */
+} adp_authn_memo_t;
+
+void adp_authn_memo_clear(adp_authn_memo_t *m);
+/* adp_authn_request with the connection's memo: 1 when the identity is the memo's (the identity
+ * headers are those of the request it was made from), 0 when it was established anew (and the
+ * memo now holds it, memory permitting), else adp_authn_request's error (the memo cleared).
+ * *ret is valid until the next call or adp_authn_memo_clear. */
+int adp_authn_request_memo(const adp_authcfg_t *cfg, X509_STORE *client_ca, uint64_t gen, SSL *ssl,
+                           adp_peer_t *peer, const adp_http_req_t *req, adp_arena_t *a,
+                           adp_authn_memo_t *memo, adp_identity_t *ret);
+
 #endif

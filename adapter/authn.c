@@ -12,6 +12,12 @@
  * Every identity also gets system:authenticated, as the apiserver adds it.
  *
  * The identity headers are trusted only under 1.; from anyone else they are ignored.
+ *
+ * A connection's identity is remembered (adp_authn_memo_t) with the identity headers it came
+ * from: a keep-alive request that repeats them byte for byte on the same connection (the
+ * aggregator's connections carry one identity after another, usually the HPA's) gets the same
+ * identity without parsing them again. The memo never outlives a change of the trust
+ * configuration, and authorization still looks up every request in its cache (authz.c).
  */
 #include "adapter/adp_tls.h"
 
@@ -278,6 +284,145 @@ int adp_authn_request(const adp_authcfg_t *cfg, X509_STORE *client_ca, uint64_t 
         return r == -ENOENT ? -EACCES : r;
     if (!authn_add_group(id, "system:authenticated"))
         return -EACCES;
+    return 0;
+}
+
+/* ---- the connection's memo --------------------------------------------------------------- */
+
+static bool authn_header_named(const adp_authcfg_t *cfg, adp_slice_t name)
+{
+    const adp_strlist_t *lists[] = {&cfg->user_headers, &cfg->uid_headers, &cfg->group_headers};
+
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
+        for (uint32_t i = 0; i < lists[l]->n; i++)
+            if (adp_slice_caseeq(name, lists[l]->v[i]))
+                return true;
+    for (uint32_t k = 0; k < cfg->extra_prefixes.n; k++) {
+        size_t pl = strlen(cfg->extra_prefixes.v[k]);
+        if (name.n > pl && strncasecmp(name.p, cfg->extra_prefixes.v[k], pl) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void authn_put_slice(adp_sbuf_t *b, adp_slice_t s)
+{
+    uint32_t n = (uint32_t)s.n; /* a head is at most HTTPD_HEAD_MAX bytes */
+
+    adp_sbuf_append(b, (const char *)&n, sizeof n);
+    adp_sbuf_append(b, s.p, s.n);
+}
+
+/* Everything of req that decides its identity besides the certificate: the front proxy's
+ * identity headers (every header its configuration names, in order, names and values
+ * length-prefixed); nothing for another peer, whose headers are ignored. false when the
+ * arena is full. */
+static bool authn_identity_headers(const adp_authcfg_t *cfg, const adp_peer_t *peer,
+                                   const adp_http_req_t *req, adp_arena_t *a, adp_sbuf_t *ret)
+{
+    adp_sbuf_init(ret, a);
+    for (uint32_t i = 0; peer->front_proxy && i < req->nheaders; i++)
+        if (authn_header_named(cfg, req->headers[i].name)) {
+            authn_put_slice(ret, req->headers[i].name);
+            authn_put_slice(ret, req->headers[i].value);
+        }
+    return !ret->failed;
+}
+
+void adp_authn_memo_clear(adp_authn_memo_t *m)
+{
+    free(m->blob);
+    memset(m, 0, sizeof *m);
+}
+
+static const char *memo_copy(char **p, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = memcpy(*p, s, n);
+
+    *p += n;
+    return copy;
+}
+
+static void memo_set(adp_authn_memo_t *m, uint64_t gen, const adp_sbuf_t *headers,
+                     const adp_identity_t *id)
+{
+    const char *uid = id->uid ? id->uid : "";
+    size_t need = headers->len + strlen(id->user) + 1 + strlen(uid) + 1;
+    char *p;
+
+    for (uint32_t i = 0; i < id->ngroups; i++)
+        need += strlen(id->groups[i]) + 1;
+    for (uint32_t i = 0; i < id->nextras; i++)
+        need += strlen(id->extras[i].key) + 1 + strlen(id->extras[i].value) + 1;
+    if (!(m->blob = malloc(need)))
+        return; /* no memo: the next request is authenticated from scratch */
+    if (headers->len)
+        memcpy(m->blob, headers->p, headers->len);
+    p = m->blob + headers->len;
+    m->id = *id; /* counts and via (a literal) */
+    m->id.user = memo_copy(&p, id->user);
+    m->id.uid = memo_copy(&p, uid);
+    for (uint32_t i = 0; i < id->ngroups; i++)
+        m->id.groups[i] = memo_copy(&p, id->groups[i]);
+    for (uint32_t i = 0; i < id->nextras; i++) {
+        m->id.extras[i].key = memo_copy(&p, id->extras[i].key);
+        m->id.extras[i].value = memo_copy(&p, id->extras[i].value);
+    }
+    m->headers_len = headers->len;
+    m->gen = gen;
+    m->valid = true;
+}
+
+/* Whether the memo's next recorded slice is s; moves *p past it. */
+static bool memo_next_is(const char **p, const char *end, adp_slice_t s)
+{
+    uint32_t n;
+
+    if ((size_t)(end - *p) < sizeof n)
+        return false;
+    memcpy(&n, *p, sizeof n);
+    if (n != s.n || (size_t)(end - *p) - sizeof n < s.n || memcmp(*p + sizeof n, s.p, s.n) != 0)
+        return false;
+    *p += sizeof n + s.n;
+    return true;
+}
+
+/* Whether req's identity headers are the memo's, compared in place (authn_identity_headers'
+ * encoding) so that the usual case copies nothing. */
+static bool memo_matches(const adp_authn_memo_t *m, uint64_t gen, const adp_authcfg_t *cfg,
+                         const adp_peer_t *peer, const adp_http_req_t *req)
+{
+    const char *p = m->blob, *end = m->blob + m->headers_len;
+
+    if (!m->valid || m->gen != gen)
+        return false;
+    for (uint32_t i = 0; peer->front_proxy && i < req->nheaders; i++)
+        if (authn_header_named(cfg, req->headers[i].name) &&
+            (!memo_next_is(&p, end, req->headers[i].name) ||
+             !memo_next_is(&p, end, req->headers[i].value)))
+            return false;
+    return p == end;
+}
+
+int adp_authn_request_memo(const adp_authcfg_t *cfg, X509_STORE *client_ca, uint64_t gen, SSL *ssl,
+                           adp_peer_t *peer, const adp_http_req_t *req, adp_arena_t *a,
+                           adp_authn_memo_t *memo, adp_identity_t *ret)
+{
+    adp_sbuf_t headers;
+    int r;
+
+    if (ssl && (!peer->checked || peer->gen != gen))
+        peer_check(cfg, client_ca, gen, ssl, peer);
+    if (ssl && memo_matches(memo, gen, cfg, peer, req)) {
+        *ret = memo->id;
+        return 1;
+    }
+    adp_authn_memo_clear(memo);
+    if ((r = adp_authn_request(cfg, client_ca, gen, ssl, peer, req, a, ret)) < 0)
+        return r;
+    if (authn_identity_headers(cfg, peer, req, a, &headers))
+        memo_set(memo, gen, &headers, ret);
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "adapter/adp_kube.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ typedef struct authz_entry {
     struct authz_entry *next;
     uint64_t hash;
     char *key;
+    size_t len;
     bool allowed;
     uint64_t expires_ms;
 } authz_entry_t;
@@ -99,59 +101,110 @@ const adp_authz_counts_t *adp_authz_counts(const adp_authz_t *z)
     return &z->counts;
 }
 
-static uint64_t authz_hash(const char *s)
+/* FNV-1a over n more bytes from state h: a key's hash continues from its identity's part. */
+static uint64_t authz_hash_more(uint64_t h, const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
-/* ---- keys and the cache ------------------------------------------------------------------ */
+#define AUTHZ_HASH_SEED 1469598103934665603ull
 
-static void key_field(char **buf, size_t *len, size_t *cap, const char *s)
+/* ---- keys and the cache ------------------------------------------------------------------
+ * A key is the identity's part (adp_authz_idkey_t: user, uid, groups, extras), then the
+ * namespace and the resource, each field length-prefixed ("<len>:<bytes>") so that no two
+ * different tuples give the same key. The identity's part is built once per identity: the
+ * adapter keeps it per connection while its requests carry the same identity. */
+
+#define AUTHZ_FIELD_MAX(n) ((n) + 21) /* the decimal length, ':' and the bytes */
+
+static char *key_put(char *p, const char *s)
 {
-    size_t n = strlen(s), need = *len + n + 24;
+    size_t n = strlen(s), v = n;
+    char digits[20];
+    int d = 0;
 
-    if (!*buf)
-        return;
-    if (need > *cap) {
-        char *p = realloc(*buf, need * 2);
-        if (!p) {
-            free(*buf);
-            *buf = NULL;
-            return;
-        }
-        *buf = p;
-        *cap = need * 2;
-    }
-    *len += (size_t)sprintf(*buf + *len, "%zu:%s", n, s); /* length-prefixed: unambiguous */
+    do
+        digits[d++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    while (d > 0)
+        *p++ = digits[--d];
+    *p++ = ':';
+    memcpy(p, s, n);
+    return p + n;
 }
 
-/* The cache key of (id, ns, resource); malloc'ed, NULL on allocation failure. */
-static char *authz_key(const adp_identity_t *id, const char *ns, const char *resource)
+int adp_authz_idkey_make(const adp_identity_t *id, adp_authz_idkey_t *ret)
 {
-    size_t len = 0, cap = 256;
-    char *buf = malloc(cap);
+    const char *uid = id->uid ? id->uid : "";
+    size_t cap =
+        AUTHZ_FIELD_MAX(strlen(id->user)) + AUTHZ_FIELD_MAX(strlen(uid)) + 2 * AUTHZ_FIELD_MAX(1);
+    char *buf, *p;
 
-    key_field(&buf, &len, &cap, id->user);
-    key_field(&buf, &len, &cap, id->uid ? id->uid : "");
     for (uint32_t i = 0; i < id->ngroups; i++)
-        key_field(&buf, &len, &cap, id->groups[i]);
-    key_field(&buf, &len, &cap, "|");
+        cap += AUTHZ_FIELD_MAX(strlen(id->groups[i]));
+    for (uint32_t i = 0; i < id->nextras; i++)
+        cap += AUTHZ_FIELD_MAX(strlen(id->extras[i].key)) +
+               AUTHZ_FIELD_MAX(strlen(id->extras[i].value));
+    if (!(p = buf = malloc(cap)))
+        return -ENOMEM;
+    p = key_put(p, id->user);
+    p = key_put(p, uid);
+    for (uint32_t i = 0; i < id->ngroups; i++)
+        p = key_put(p, id->groups[i]);
+    p = key_put(p, "|");
     for (uint32_t i = 0; i < id->nextras; i++) {
-        key_field(&buf, &len, &cap, id->extras[i].key);
-        key_field(&buf, &len, &cap, id->extras[i].value);
+        p = key_put(p, id->extras[i].key);
+        p = key_put(p, id->extras[i].value);
     }
-    key_field(&buf, &len, &cap, "|");
-    key_field(&buf, &len, &cap, ns);
-    key_field(&buf, &len, &cap, resource);
-    return buf;
+    p = key_put(p, "|");
+    *ret = (adp_authz_idkey_t){.key = buf, .len = (size_t)(p - buf)};
+    ret->hash = authz_hash_more(AUTHZ_HASH_SEED, buf, ret->len);
+    return 0;
 }
 
-static authz_entry_t *authz_lookup(adp_authz_t *z, const char *key, uint64_t now_ms)
+void adp_authz_idkey_clear(adp_authz_idkey_t *k)
 {
-    uint64_t h = authz_hash(key);
+    free(k->key);
+    *k = (adp_authz_idkey_t){0};
+}
+
+/* One full key; on the stack unless the namespace or resource is unusually long. */
+typedef struct authz_key {
+    char *p; /* NUL-terminated */
+    size_t len;
+    uint64_t hash;
+    char small[512];
+} authz_key_t;
+
+static int authz_key_make(const adp_authz_idkey_t *idk, const char *ns, const char *resource,
+                          authz_key_t *k)
+{
+    size_t cap = idk->len + AUTHZ_FIELD_MAX(strlen(ns)) + AUTHZ_FIELD_MAX(strlen(resource)) + 1;
+    char *p;
+
+    k->p = cap <= sizeof k->small ? k->small : malloc(cap);
+    if (!k->p)
+        return -ENOMEM;
+    memcpy(k->p, idk->key, idk->len);
+    p = key_put(k->p + idk->len, ns);
+    p = key_put(p, resource);
+    *p = '\0';
+    k->len = (size_t)(p - k->p);
+    k->hash = authz_hash_more(idk->hash, k->p + idk->len, k->len - idk->len);
+    return 0;
+}
+
+static void authz_key_fini(authz_key_t *k)
+{
+    if (k->p != k->small)
+        free(k->p);
+}
+
+static authz_entry_t *authz_lookup(adp_authz_t *z, const char *key, size_t len, uint64_t h,
+                                   uint64_t now_ms)
+{
     authz_entry_t **pp = &z->buckets[h % AUTHZ_BUCKETS];
 
     while (*pp) {
@@ -162,7 +215,7 @@ static authz_entry_t *authz_lookup(adp_authz_t *z, const char *key, uint64_t now
             z->count--;
             continue;
         }
-        if (e->hash == h && strcmp(e->key, key) == 0)
+        if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0)
             return e;
         pp = &e->next;
     }
@@ -186,7 +239,9 @@ static void authz_evict(adp_authz_t *z, uint64_t now_ms)
 
 static void authz_store(adp_authz_t *z, const char *key, bool allowed, uint64_t now_ms)
 {
-    authz_entry_t *e = authz_lookup(z, key, now_ms);
+    size_t len = strlen(key);
+    uint64_t h = authz_hash_more(AUTHZ_HASH_SEED, key, len);
+    authz_entry_t *e = authz_lookup(z, key, len, h, now_ms);
 
     if (!e) {
         if (z->count >= ADP_AUTHZ_CACHE_MAX)
@@ -195,7 +250,8 @@ static void authz_store(adp_authz_t *z, const char *key, bool allowed, uint64_t 
             free(e);
             return; /* not caching is always safe */
         }
-        e->hash = authz_hash(key);
+        e->hash = h;
+        e->len = len;
         e->next = z->buckets[e->hash % AUTHZ_BUCKETS];
         z->buckets[e->hash % AUTHZ_BUCKETS] = e;
         z->count++;
@@ -283,40 +339,79 @@ static adp_authz_result_t authz_start(adp_authz_t *z, const adp_identity_t *id, 
     return ADP_AUTHZ_PENDING;
 }
 
-adp_authz_result_t adp_authz_check(adp_authz_t *z, const adp_identity_t *id, const char *ns,
-                                   const char *metric, void *waiter, uint64_t now_ms)
+/* The cache's answer for the two keys: ALLOW, DENY, or PENDING for "not decided" (with
+ * *ret_star_known when resource "*" is known denied: the review need not ask it again). */
+static adp_authz_result_t authz_cached(adp_authz_t *z, const authz_key_t *star_key,
+                                       const authz_key_t *metric_key, uint64_t now_ms,
+                                       bool *ret_star_known)
 {
-    authz_entry_t *star, *one;
-    authz_pending_t *p;
+    authz_entry_t *star = authz_lookup(z, star_key->p, star_key->len, star_key->hash, now_ms), *one;
+
+    *ret_star_known = star != NULL;
+    if (star && star->allowed)
+        return ADP_AUTHZ_ALLOW; /* "*" allowed decides alone: the metric's entry is not needed */
+    one = authz_lookup(z, metric_key->p, metric_key->len, metric_key->hash, now_ms);
+    if (one)
+        return one->allowed ? ADP_AUTHZ_ALLOW : ADP_AUTHZ_DENY;
+    return ADP_AUTHZ_PENDING;
+}
+
+/* Not decided by the cache: join the review in flight for the key, or start one. */
+static adp_authz_result_t authz_review(adp_authz_t *z, const adp_identity_t *id, const char *ns,
+                                       const char *metric, bool star_known,
+                                       const authz_key_t *star_key, const authz_key_t *metric_key,
+                                       void *waiter)
+{
+    authz_pending_t *p = authz_find_pending(z, metric_key->p);
     char *key_star, *key_metric;
 
-    if (adp_identity_is_master(id) || z->opts.insecure_skip)
-        return ADP_AUTHZ_ALLOW;
-    if (!z->kube)
-        return ADP_AUTHZ_DENY;
-    key_star = authz_key(id, ns, "*");
-    key_metric = authz_key(id, ns, metric);
+    if (p)
+        return adp_pending_add_waiter(&p->base, waiter) ? ADP_AUTHZ_PENDING : ADP_AUTHZ_ERROR;
+    key_star = strdup(star_key->p);
+    key_metric = strdup(metric_key->p);
     if (!key_star || !key_metric) {
         free(key_star);
         free(key_metric);
         return ADP_AUTHZ_ERROR;
     }
-    star = authz_lookup(z, key_star, now_ms);
-    one = authz_lookup(z, key_metric, now_ms);
-    if ((star && star->allowed) || one) {
-        bool allowed = (star && star->allowed) || one->allowed;
-        free(key_star);
-        free(key_metric);
+    return authz_start(z, id, ns, metric, !star_known, key_star, key_metric, waiter);
+}
+
+adp_authz_result_t adp_authz_check(adp_authz_t *z, const adp_identity_t *id,
+                                   const adp_authz_idkey_t *idkey, const char *ns,
+                                   const char *metric, void *waiter, uint64_t now_ms)
+{
+    adp_authz_idkey_t own = {0};
+    authz_key_t star_key, metric_key;
+    adp_authz_result_t r = ADP_AUTHZ_ERROR;
+    bool star_known;
+
+    if (adp_identity_is_master(id) || z->opts.insecure_skip)
+        return ADP_AUTHZ_ALLOW;
+    if (!z->kube)
+        return ADP_AUTHZ_DENY;
+    if (!idkey || !idkey->key) {
+        if (adp_authz_idkey_make(id, &own) < 0)
+            return ADP_AUTHZ_ERROR;
+        idkey = &own;
+    }
+    if (authz_key_make(idkey, ns, "*", &star_key) < 0)
+        goto out;
+    if (authz_key_make(idkey, ns, metric, &metric_key) < 0)
+        goto out_star;
+    r = authz_cached(z, &star_key, &metric_key, now_ms, &star_known);
+    if (r != ADP_AUTHZ_PENDING) {
         z->counts.cache_hits++;
-        return allowed ? ADP_AUTHZ_ALLOW : ADP_AUTHZ_DENY;
+    } else {
+        z->counts.cache_misses++; /* a review is made or joined */
+        r = authz_review(z, id, ns, metric, star_known, &star_key, &metric_key, waiter);
     }
-    z->counts.cache_misses++; /* a review is made or joined */
-    if ((p = authz_find_pending(z, key_metric))) {
-        free(key_star);
-        free(key_metric);
-        return adp_pending_add_waiter(&p->base, waiter) ? ADP_AUTHZ_PENDING : ADP_AUTHZ_ERROR;
-    }
-    return authz_start(z, id, ns, metric, !star, key_star, key_metric, waiter);
+    authz_key_fini(&metric_key);
+out_star:
+    authz_key_fini(&star_key);
+out:
+    adp_authz_idkey_clear(&own);
+    return r;
 }
 
 void adp_authz_complete(adp_authz_t *z, adp_review_t *rv, uint64_t now_ms)

@@ -204,6 +204,8 @@ void adp_request_conn_closed(httpd_conn_t *c, void *ud)
         adp_tokens_forget(s->tokens, c);
     }
     adp_peer_clear(&req_state(c)->peer);
+    adp_authn_memo_clear(&req_state(c)->memo);
+    adp_authz_idkey_clear(&req_state(c)->idkey);
 }
 
 /* Adds system:authenticated, as k8s.io/apiserver's AuthenticatedGroupAdder does for every
@@ -245,26 +247,37 @@ static int req_authenticate(httpd_conn_t *c)
     adp_server_t *s = st->srv;
     X509_STORE *cca = httpd_tls_client_ca(s->tls);
     adp_slice_t token;
-    adp_token_result_t r;
+    adp_token_result_t tr;
+    int r;
 
     if (cca != s->client_ca_seen) { /* the certificate directory was reloaded */
         s->client_ca_seen = cca;
         s->authgen++;
     }
-    if (adp_authn_request(s->authcfg, cca, s->authgen, httpd_conn_ssl(c), &st->peer,
-                          httpd_conn_request(c)->head, httpd_conn_arena(c), &st->id) == 0)
+    r = adp_authn_request_memo(s->authcfg, cca, s->authgen, httpd_conn_ssl(c), &st->peer,
+                               httpd_conn_request(c)->head, httpd_conn_arena(c), &st->memo,
+                               &st->id);
+    if (r >= 0) {
+        if (r == 0) { /* a new identity: its part of the authorization keys too */
+            adp_authz_idkey_clear(&st->idkey);
+            if (st->memo.valid) /* on failure authz.c builds it per request */
+                (void)adp_authz_idkey_make(&st->memo.id, &st->idkey);
+        }
+        st->req_idkey = st->memo.valid ? &st->idkey : NULL;
         return 0;
+    }
+    adp_authz_idkey_clear(&st->idkey); /* the memo is gone with it */
     memset(&st->id, 0, sizeof st->id);
     if (adp_bearer_token(httpd_conn_request(c)->head, &token) < 0) {
         req_unauthorized(c);
         return -EACCES;
     }
-    r = adp_tokens_check(s->tokens, token, c, httpd_conn_arena(c), shm_now_mono_ms(), &st->id);
-    if (r == ADP_TOKEN_PENDING) {
+    tr = adp_tokens_check(s->tokens, token, c, httpd_conn_arena(c), shm_now_mono_ms(), &st->id);
+    if (tr == ADP_TOKEN_PENDING) {
         st->waiting = ADP_WAIT_TOKEN;
         return -EINPROGRESS;
     }
-    return req_token_result(c, r);
+    return req_token_result(c, tr);
 }
 
 /* Routes and checks the request: 0 when it may go on, -EINPROGRESS when it waits for a
@@ -305,7 +318,7 @@ static bool req_authenticated(httpd_conn_t *c)
         req_serve(c);
         return false;
     }
-    r = adp_authz_check(st->srv->authz, &st->id, st->route.ns, st->route.metric, c,
+    r = adp_authz_check(st->srv->authz, &st->id, st->req_idkey, st->route.ns, st->route.metric, c,
                         shm_now_mono_ms());
     if (r == ADP_AUTHZ_PENDING) {
         st->waiting = ADP_WAIT_AUTHZ;
@@ -340,6 +353,7 @@ void adp_request_serve(httpd_conn_t *c, void *ud)
     st->srv = ud;
     st->waiting = ADP_WAIT_NONE;
     memset(&st->id, 0, sizeof st->id);
+    st->req_idkey = NULL;
     st->route = (adp_route_t){.id = ADP_ROUTE_NONE};
     r = req_admit(c);
     if (r == -EINPROGRESS)

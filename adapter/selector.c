@@ -66,7 +66,8 @@ static sel_tok_t sel_next(sel_lexer_t *lx)
     lx->text = (adp_slice_t){lx->s + start, 0};
     if (lx->pos >= lx->n)
         return TOK_END;
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+    /* operators start with a special byte: an identifier need not be tried against them */
+    for (size_t i = 0; sel_special(lx->s[lx->pos]) && i < sizeof ops / sizeof ops[0]; i++) {
         size_t len = strlen(ops[i].text);
         if (lx->n - lx->pos >= len && memcmp(lx->s + lx->pos, ops[i].text, len) == 0) {
             lx->pos += len;

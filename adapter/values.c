@@ -37,19 +37,15 @@ static void values_fail(adp_answer_t *ret, int code, const char *message)
 /* The ScaledObject name the selector pins, or NULL with ret failed. */
 static const char *values_so_name(adp_arena_t *a, const char *selector, adp_answer_t *ret)
 {
-    adp_selector_t *sel = adp_arena_alloc(a, sizeof *sel);
+    adp_selector_t sel; /* 3 KiB, on the stack: the answer's arena then fits its first chunk */
     char err[256];
     adp_slice_t v;
 
-    if (!sel) {
-        values_fail(ret, 500, NULL);
-        return NULL;
-    }
-    if (selector && adp_selector_parse(selector, strlen(selector), sel, err, sizeof err) < 0) {
+    if (selector && adp_selector_parse(selector, strlen(selector), &sel, err, sizeof err) < 0) {
         values_fail(ret, 400, adp_arena_printf(a, "labelSelector: %s", err));
         return NULL;
     }
-    if (!selector || adp_selector_equals(sel, ADP_SO_LABEL, &v) < 0 || v.n == 0) {
+    if (!selector || adp_selector_equals(&sel, ADP_SO_LABEL, &v) < 0 || v.n == 0) {
         values_fail(ret, 400, "scaledObject name is not specified"); /* KEDA's words */
         return NULL;
     }
@@ -76,13 +72,21 @@ static size_t values_collect(struct shm_table *t, uint32_t so_slot, const shm_so
     return n;
 }
 
-static void values_timestamp(uint64_t real_ms, char *buf, size_t size)
+/* The RFC 3339 form of real_ms (0: now), valid until the next call. Most answers in a second
+ * carry timestamps of the same second, so the last one formatted is kept. */
+static const char *values_timestamp(uint64_t real_ms)
 {
+    static _Thread_local time_t last = (time_t)-1;
+    static _Thread_local char text[32];
     time_t s = (time_t)((real_ms ? real_ms : shm_now_real_ms()) / 1000);
     struct tm tm;
 
-    gmtime_r(&s, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (s != last) {
+        gmtime_r(&s, &tm);
+        strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        last = s;
+    }
+    return text;
 }
 
 static void values_error(adp_arena_t *a, const char *metric, const adp_trig_view_t *v,
@@ -111,7 +115,11 @@ static void values_item(adp_sbuf_t *b, bool first, const char *metric, const cha
 {
     adp_sbuf_puts(b, first ? "{\"metricName\":" : ",{\"metricName\":");
     adp_json_string(b, metric);
-    adp_sbuf_printf(b, ",\"metricLabels\":null,\"timestamp\":\"%s\",\"value\":\"%s\"}", ts, qty);
+    adp_sbuf_puts(b, ",\"metricLabels\":null,\"timestamp\":\"");
+    adp_sbuf_puts(b, ts);
+    adp_sbuf_puts(b, "\",\"value\":\"");
+    adp_sbuf_puts(b, qty);
+    adp_sbuf_puts(b, "\"}");
 }
 
 /* Turns the matched triggers' states into the served items, or an error. obs is the object's
@@ -122,9 +130,10 @@ static void adp_values_compute(adp_arena_t *a, const shm_so_spec_t *so,
                                const shm_so_observed_t *obs, const char *metric,
                                const adp_trig_view_t *v, size_t n, adp_answer_t *ret)
 {
-    char qty[QTY_VALUE_MAX], ts[32];
+    char qty[QTY_VALUE_MAX];
     int64_t fb_milli[SHM_TRIGGERS_PER_SO_MAX];
     bool fb[SHM_TRIGGERS_PER_SO_MAX], any_fb = false, first = true;
+    const char *ts;
     size_t failed = n;
 
     if (n == 0) {
@@ -148,10 +157,10 @@ static void adp_values_compute(adp_arena_t *a, const shm_so_spec_t *so,
     for (size_t i = 0; i < n; i++) {
         if (fb[i]) {
             qty_format_milli(fb_milli[i], qty, sizeof qty);
-            values_timestamp(0, ts, sizeof ts);
+            ts = values_timestamp(0);
         } else if (v[i].state != SHM_STATE_ERROR) {
             qty_format_value(v[i].res.value, qty, sizeof qty);
-            values_timestamp(v[i].res.measured_real_ms, ts, sizeof ts);
+            ts = values_timestamp(v[i].res.measured_real_ms);
         } else {
             continue;
         }
@@ -178,7 +187,7 @@ static void values_composite(adp_arena_t *a, const shm_so_spec_t *so, const shm_
                              const char *metric, const adp_trig_view_t *v, size_t n,
                              adp_answer_t *ret)
 {
-    char qty[QTY_MAX], ts[32];
+    char qty[QTY_MAX];
     fallback_composite_t c;
     errtext_t err = {{0}};
     expr_t *prog = NULL;
@@ -203,8 +212,7 @@ static void values_composite(adp_arena_t *a, const shm_so_spec_t *so, const shm_
                               "\"" ADP_GROUP_VERSION "\",\"metadata\":{},\"items\":[");
     if (r == 0) {
         qty_format_milli(c.milli, qty, sizeof qty);
-        values_timestamp(0, ts, sizeof ts);
-        values_item(&ret->body, true, FALLBACK_COMPOSITE_METRIC, ts, qty);
+        values_item(&ret->body, true, FALLBACK_COMPOSITE_METRIC, values_timestamp(0), qty);
     }
     adp_sbuf_puts(&ret->body, "]}");
     ret->code = ret->body.failed ? 500 : 200;
@@ -218,12 +226,12 @@ void adp_values_serve(struct shm_table *t, adp_arena_t *a, const char *ns, const
     const char *name;
     shm_so_spec_t *so = adp_arena_alloc(a, sizeof *so);
     shm_so_observed_t *obs = adp_arena_alloc(a, sizeof *obs);
-    adp_trig_view_t *views = adp_arena_alloc(a, sizeof *views * SHM_TRIGGERS_PER_SO_MAX);
+    adp_trig_view_t *views;
     uint32_t slot;
     size_t n;
 
     memset(ret, 0, sizeof *ret);
-    if (!so || !obs || !views) {
+    if (!so || !obs) {
         values_fail(ret, 500, NULL);
         return;
     }
@@ -234,6 +242,14 @@ void adp_values_serve(struct shm_table *t, adp_arena_t *a, const char *ns, const
         ret->details =
             (adp_status_details_t){.name = name, .group = "keda.sh", .kind = "scaledobjects"};
         values_fail(ret, 404, adp_arena_printf(a, "scaledobjects.keda.sh \"%s\" not found", name));
+        return;
+    }
+    /* room for the object's triggers only (a view is over 1 KiB) */
+    views = adp_arena_alloc(a, sizeof *views * (so->trigger_count < SHM_TRIGGERS_PER_SO_MAX
+                                                    ? so->trigger_count
+                                                    : SHM_TRIGGERS_PER_SO_MAX));
+    if (!views) {
+        values_fail(ret, 500, NULL);
         return;
     }
     if (so->modifiers_formula[0]) /* every trigger feeds the composite metric */

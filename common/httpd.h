@@ -31,6 +31,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 /* ---- httpd_arena.c -------------------------------------------------------------------------- */
 
@@ -75,8 +77,19 @@ typedef struct httpd_slice {
     size_t n;
 } httpd_slice_t;
 
-bool httpd_slice_eq(httpd_slice_t s, const char *lit);
-bool httpd_slice_caseeq(httpd_slice_t s, const char *lit);
+/* Inline: called for every header of every request, mostly with literals whose length the
+ * compiler then knows. */
+static inline bool httpd_slice_eq(httpd_slice_t s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.n == n && memcmp(s.p, lit, n) == 0;
+}
+
+static inline bool httpd_slice_caseeq(httpd_slice_t s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.n == n && strncasecmp(s.p, lit, n) == 0;
+}
 
 /* ---- httpd_parse.c -------------------------------------------------------------------------- */
 

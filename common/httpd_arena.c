@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct httpd_arena_chunk {
     httpd_arena_chunk_t *next;
@@ -177,16 +176,4 @@ void httpd_sbuf_printf(httpd_sbuf_t *b, const char *fmt, ...)
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
     httpd_sbuf_append(b, big, (size_t)n);
-}
-
-bool httpd_slice_eq(httpd_slice_t s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.n == n && memcmp(s.p, lit, n) == 0;
-}
-
-bool httpd_slice_caseeq(httpd_slice_t s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.n == n && strncasecmp(s.p, lit, n) == 0;
 }

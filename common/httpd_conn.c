@@ -325,6 +325,38 @@ static double conn_elapsed_ms(const httpd_conn_t *c)
            (double)(now.tv_nsec - c->started.tv_nsec) / 1e6;
 }
 
+#define CONN_PUT_LIT(b, lit) httpd_sbuf_append((b), (lit), sizeof(lit) - 1)
+
+/* The status line and headers, from fixed parts (this runs for every response). */
+static void conn_put_head(httpd_conn_t *c, httpd_sbuf_t *out, int code, const char *ctype,
+                          size_t blen, const char *extra_headers)
+{
+    char status[4] = {(char)('0' + code / 100 % 10), (char)('0' + code / 10 % 10),
+                      (char)('0' + code % 10), ' '};
+    char digits[20];
+    size_t nd = 0;
+
+    do
+        digits[sizeof digits - ++nd] = (char)('0' + blen % 10);
+    while ((blen /= 10) > 0);
+    CONN_PUT_LIT(out, "HTTP/1.1 ");
+    httpd_sbuf_append(out, status, sizeof status);
+    httpd_sbuf_puts(out, httpd_reason_phrase(code));
+    CONN_PUT_LIT(out, "\r\nContent-Type: ");
+    httpd_sbuf_puts(out, ctype);
+    CONN_PUT_LIT(out, "\r\nContent-Length: ");
+    httpd_sbuf_append(out, digits + sizeof digits - nd, nd);
+    CONN_PUT_LIT(out, "\r\nDate: ");
+    httpd_sbuf_puts(out, conn_date());
+    CONN_PUT_LIT(out,
+                 "\r\nCache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n");
+    if (extra_headers)
+        httpd_sbuf_puts(out, extra_headers);
+    if (c->close_after)
+        CONN_PUT_LIT(out, "Connection: close\r\n");
+    CONN_PUT_LIT(out, "\r\n");
+}
+
 void httpd_respond(httpd_conn_t *c, int code, const char *ctype, const httpd_sbuf_t *body,
                    const char *extra_headers)
 {
@@ -334,13 +366,7 @@ void httpd_respond(httpd_conn_t *c, int code, const char *ctype, const httpd_sbu
     if (!c->req.keep_alive || c->srv->stopping)
         c->close_after = true;
     httpd_sbuf_init(&out, &c->arena);
-    httpd_sbuf_printf(&out,
-                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nDate: %s\r\n"
-                      "Cache-Control: no-cache, private\r\nX-Content-Type-Options: nosniff\r\n%s%s"
-                      "\r\n",
-                      code, httpd_reason_phrase(code), ctype, blen, conn_date(),
-                      extra_headers ? extra_headers : "",
-                      c->close_after ? "Connection: close\r\n" : "");
+    conn_put_head(c, &out, code, ctype, blen, extra_headers);
     if (blen && c->req.method != HTTPD_HEAD)
         httpd_sbuf_append(&out, body->p, blen);
     timer_unlink(c);

@@ -28,13 +28,15 @@ static bool http_tchar(unsigned char c)
 /* Index just past the blank line that ends the head, or 0 if not there yet. */
 static size_t http_head_end(const char *buf, size_t len, size_t from)
 {
-    for (size_t i = from; i < len; i++) {
-        if (buf[i] != '\n')
-            continue;
+    const char *nl;
+
+    while (from < len && (nl = memchr(buf + from, '\n', len - from))) {
+        size_t i = (size_t)(nl - buf);
         if (i + 1 < len && buf[i + 1] == '\n')
             return i + 2;
         if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
             return i + 3;
+        from = i + 1;
     }
     return 0;
 }
@@ -270,6 +272,12 @@ int httpd_unescape(httpd_arena_t *a, httpd_slice_t s, bool plus_space, char **re
 
     if (!out)
         return -ENOMEM;
+    if (!memchr(s.p, '%', s.n) && !(plus_space && memchr(s.p, '+', s.n))) {
+        memcpy(out, s.p, s.n); /* nothing to decode: most paths */
+        out[s.n] = '\0';
+        *ret = out;
+        return 0;
+    }
     for (size_t i = 0; i < s.n; i++) {
         if (s.p[i] == '%') {
             int hi = i + 2 < s.n ? http_hex(s.p[i + 1]) : -1;

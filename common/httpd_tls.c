@@ -102,6 +102,10 @@ static SSL_CTX *tls_ctx_new(bool request_client_cert)
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* A record in one read() instead of its 5-byte header first and then the rest. Safe here
+     * because a connection reads until SSL_read wants more before it waits on epoll again
+     * (httpd_conn.c), so no bytes are left in OpenSSL's buffer unseen. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (request_client_cert)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE, tls_verify_any);
     SSL_CTX_set_alpn_select_cb(ctx, tls_alpn, NULL);

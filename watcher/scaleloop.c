@@ -19,6 +19,9 @@
  *   patch made for another reason, and otherwise at most every WATCH_LAST_ACTIVE_PERSIST_S: an
  *   active object costs one status write per that period, not one per poll. Decisions use the
  *   later of the two.
+ * - A target whose replica count cannot be read (deleted, say) is Ready=False
+ *   ErrorGettingCurrentReplicas with the API's error, as KEDA's RequestScale says, and nothing is
+ *   decided (Active kept); the first poll that reads a count again makes it Ready.
  */
 #include "watcher/decide.h"
 #include "watcher/watcher_internal.h"
@@ -50,6 +53,8 @@ typedef struct sl_eval {
     char active_names[512]; /* metric names of the active triggers, ';'-joined (KEDA's Event) */
     uint64_t seen;
     uint64_t now_mono;
+    bool no_current;                 /* the target's spec.replicas could not be read */
+    char scale_err[ERRTEXT_MAX + 8]; /* why the last GET /scale failed */
 } sl_eval_t;
 
 /* The triggers of the object being evaluated: large, and the watcher has one thread, so one
@@ -182,6 +187,8 @@ static int sl_scale_get(sl_eval_t *ev, int32_t *ret_replicas, cJSON **ret_scale)
     int r = watch_api_get(ev->w, &ref, &scale, &kerr);
 
     if (r < 0) {
+        snprintf(ev->scale_err, sizeof ev->scale_err, "%s",
+                 kerr.message[0] ? kerr.message : strerror(-r));
         log_msg(LOG_LEVEL_WARNING, r, "could not read the scale of %s/%s: %s", ev->e->ns,
                 ev->spec.target_name, kerr.message);
         return r;
@@ -349,6 +356,7 @@ static int sl_decide(sl_eval_t *ev, uint64_t last_active, watch_decide_out_t *ou
     watch_decide_in_t in;
     int r = sl_current(ev, &current);
 
+    ev->no_current = r < 0 && r != -EAGAIN;
     for (int attempt = 0; r == 0 && attempt < WATCH_SCALE_ATTEMPTS; attempt++) {
         sl_inputs(ev, current, last_active, &in);
         watch_decide(&in, out);
@@ -522,7 +530,7 @@ cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *
     cJSON *conds = sl_conditions(cur, out, error), *status = cJSON_CreateObject(), *patch;
     uint64_t written = watch_time_parse(obj, "status.lastActiveTime");
     bool conds_changed, time_due, maps;
-    char buf[40];
+    char buf[40], msg[ERRTEXT_MAX + 64];
 
     if (extra && extra->health) {
         bool exists = watch_scaleloop_fallback_exists(jsonu_lookup(obj, "status.health"),
@@ -536,6 +544,11 @@ cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *
     }
     if (extra && extra->hpa_scaling_active)
         sl_hpa_active(conds, extra->hpa_scaling_active);
+    if (extra && extra->replicas_error) { /* RequestScale returned before deciding anything */
+        snprintf(msg, sizeof msg, "Error getting current replicas count for ScaleTarget: %s",
+                 extra->replicas_error);
+        sl_cond_set(conds, "Ready", "False", "ErrorGettingCurrentReplicas", msg);
+    }
     conds_changed = !cur || !cJSON_Compare(conds, cur, true);
     maps = sl_status_maps(status, obj, extra);
     time_due = last_active / 1000 > written / 1000 &&
@@ -683,6 +696,9 @@ static const cJSON *sl_hpa_condition(const sl_eval_t *ev)
     return hpa ? cJSON_GetArrayItem(jsonu_lookup(hpa, "status.conditions"), 0) : NULL;
 }
 
+/* No replica count (no_current): Ready False ErrorGettingCurrentReplicas, Active and HPAActive
+ * left as they are, health and triggersActivity as this poll has them (as KEDA's handleResult
+ * writes what RequestScale returned early with). */
 static int sl_status(sl_eval_t *ev, const watch_decide_out_t *out, uint64_t last_active,
                      uint64_t now_real)
 {
@@ -690,7 +706,8 @@ static int sl_status(sl_eval_t *ev, const watch_decide_out_t *out, uint64_t last
     watch_sl_status_t extra = {.health = health,
                                .failure_threshold = ev->spec.fallback_failure_threshold,
                                .activity = activity,
-                               .hpa_scaling_active = sl_hpa_condition(ev)};
+                               .hpa_scaling_active = ev->no_current ? NULL : sl_hpa_condition(ev),
+                               .replicas_error = ev->no_current ? ev->scale_err : NULL};
     int r = 0;
 
     patch = watch_scaleloop_status_patch(ev->e->obj, out, ev->error, last_active, now_real, &extra);
@@ -726,14 +743,17 @@ static int sl_evaluate(sl_eval_t *ev)
     }
     sl_fallback_event(ev);
     last_active = sl_last_active(ev);
-    if ((r = sl_decide(ev, last_active, &out)) < 0)
+    if ((r = sl_decide(ev, last_active, &out)) < 0 && !ev->no_current)
         return r;
+    if (ev->no_current)
+        memset(&out, 0, sizeof out); /* nothing decided: the conditions are kept */
     now_real = shm_now_real_ms();
     if (out.touch_last_active)
         last_active = now_real;
     if ((r = sl_status(ev, &out, last_active, now_real)) < 0)
         return r;
-    sl_observe(ev, &out, last_active);
+    if (!ev->no_current)
+        sl_observe(ev, &out, last_active);
     ev->e->scale_seen = ev->seen;
     return 0;
 }

@@ -323,6 +323,9 @@ typedef struct watch_sl_status {
     /* the HPA's ScalingActive condition, mirrored into HPAActive; NULL: not observed (no HPA
      * yet, or no such condition yet): HPAActive is left as it is */
     const cJSON *hpa_scaling_active;
+    /* why the target's replica count could not be read (KEDA's GetCurrentReplicas failed): Ready
+     * False ErrorGettingCurrentReplicas with it; NULL: it was read */
+    const char *replicas_error;
 } watch_sl_status_t;
 
 /* The /status merge patch a decision asks for (Active, Ready, lastActiveTime, and with extra:

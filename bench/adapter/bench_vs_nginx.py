@@ -11,7 +11,8 @@ Content-Type, Cache-Control and X-Content-Type-Options headers, open_file_cache 
 
 Auth path exercised on the adapter, by default: the front proxy, as the aggregator calls it.
 The local control plane of tests/e2e/cluster.sh is brought up (`up` is idempotent; this script
-never stops it) and the adapter runs with its kubeconfig, its adapter-certs as --cert-dir,
+never stops it; it inherits CKEDA_E2E_DIR, CKEDA_ADAPTER_PORT and CKEDA_WEBHOOK_PORT, so a
+private cluster is used when they name one) and the adapter runs with its kubeconfig, its adapter-certs as --cert-dir,
 --leader-elect=false, --authorization-allow-cache-ttl 1h and a --watch-namespace of its own
 that does not exist (so that it leaves the cluster's ScaledObjects to the test bed's ckeda), on
 a free port (not $CKEDA_ADAPTER_PORT, which the test bed's APIService points at). The load
@@ -410,6 +411,7 @@ def main():
     if cluster:
         serving, client_ca = cluster.serving, cluster.client_ca
         load = Load(args.bin, cluster.cert, cluster.key, FP_HEADERS)
+        print(f"cluster: {cluster.state} (its APIService port {cluster.adapter_port})")
         print(f"front proxy: {cluster.cert.name} (CN {cluster.cn}), X-Remote-User {HPA_USER}, "
               f"X-Remote-Group {', '.join(FP_GROUPS)}; nginx requires the requestheader CA")
     else:

@@ -312,6 +312,53 @@ static void test_watch_scaleloop_status_patch_hpa_active(void **state)
     assert_null(p);
 }
 
+/* KEDA's RequestScale when GetCurrentReplicas fails (the target was deleted): Ready False
+ * ErrorGettingCurrentReplicas with the error, nothing decided, so Active is kept and
+ * lastActiveTime is not touched, and a trigger error does not turn it into TriggerError; the
+ * same poll again writes nothing; once the count is read again, Ready is True. */
+static void test_watch_scaleloop_status_patch_no_current_replicas(void **state)
+{
+    static const char *const gone = "deployments.apps \"web\" not found";
+    static const char *const msg =
+        "Error getting current replicas count for ScaleTarget: deployments.apps \"web\" not found";
+    cJSON *obj = object(ACTIVE_TRUE, READY_TRUE, "2025-11-27T23:59:00Z"), *p;
+    watch_sl_status_t extra = {.replicas_error = gone};
+    watch_decide_out_t none, out;
+    const cJSON *c;
+
+    memset(&none, 0, sizeof none);
+    for (int error = 0; error < 2; error++) {
+        p = watch_scaleloop_status_patch(obj, &none, error, T0 - 60000, T0, &extra);
+        assert_non_null(p);
+        c = cond(p, "Ready");
+        assert_string_equal(field(c, "status"), "False");
+        assert_string_equal(field(c, "reason"), "ErrorGettingCurrentReplicas");
+        assert_string_equal(field(c, "message"), msg);
+        assert_string_equal(field(cond(p, "Active"), "reason"), "ScalerActive");
+        assert_null(jsonu_lookup(p, "status.lastActiveTime"));
+        cJSON_Delete(p);
+    }
+
+    /* the object as that patch left it: the next failed poll has nothing to write */
+    cJSON *conds = cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "status"), "conditions");
+    cJSON_ReplaceItemInArray(
+        conds, 0,
+        cJSON_Parse("{\"type\":\"Ready\",\"status\":\"False\",\"reason\":"
+                    "\"ErrorGettingCurrentReplicas\",\"message\":\"Error getting current replicas "
+                    "count for ScaleTarget: deployments.apps \\\"web\\\" not found\"}"));
+    assert_string_equal(field(cJSON_GetArrayItem(conds, 0), "message"), msg);
+    assert_null(watch_scaleloop_status_patch(obj, &none, false, T0 - 60000, T0, &extra));
+
+    /* the target is back: an ordinary poll makes it Ready again */
+    decide(true, false, 1, T0 - 60000, &out);
+    p = watch_scaleloop_status_patch(obj, &out, false, T0, T0, NULL);
+    assert_non_null(p);
+    assert_string_equal(field(cond(p, "Ready"), "reason"), "ScaledObjectReady");
+    assert_string_equal(field(cond(p, "Ready"), "status"), "True");
+    cJSON_Delete(p);
+    cJSON_Delete(obj);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_watch_scaleloop_status_patch_triggers_activity),
         cmocka_unit_test(test_watch_time_parse_forms),
         cmocka_unit_test(test_watch_scaleloop_status_patch_hpa_active),
+        cmocka_unit_test(test_watch_scaleloop_status_patch_no_current_replicas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
