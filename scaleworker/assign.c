@@ -16,6 +16,7 @@
  */
 #include "scaleworker/sw_internal.h"
 
+#include "common/json.h"
 #include "common/log.h"
 #include "shm/blob.h"
 
@@ -144,7 +145,7 @@ static int sw_trigger_parse(sw_worker_t *w, sw_trigger_t *t, char *err, size_t e
         if (r < 0 && r != -ENOMEM)
             r = -EINVAL;
     }
-    sw_secret_json_free(doc); /* metadata may hold credentials */
+    jsonu_delete_secret(doc); /* metadata may hold credentials */
     if (blob)
         explicit_bzero(blob, len);
     free(blob);

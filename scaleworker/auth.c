@@ -65,14 +65,6 @@ struct sw_auth {
     char down_err[256];
 };
 
-void sw_secret_str_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 void sw_auth_params_free(sw_auth_params_t *p)
 {
     for (size_t i = 0; i < p->n; i++) {
@@ -108,12 +100,17 @@ int sw_auth_params_set(sw_auth_params_t *p, const char *name, char *value)
 
 /* ---- the default fetcher: the read-only Kubernetes client ---------------------------------- */
 
+/* The client, created on first use; -EAGAIN at once while the API is known not to answer. */
 static int sw_auth_client(sw_auth_t *a, char *err, size_t errlen)
 {
     k8s_client_opts_t opts = {.timeout_ms = a->cfg->http_default_timeout_ms, .max_retries = -1};
     errtext_t et = {""};
     int r;
 
+    if (shm_now_mono_ms() < a->down_until_ms) {
+        snprintf(err, errlen, "%s", a->down_err);
+        return -EAGAIN;
+    }
     if (a->client)
         return 0;
     r = kubeconfig_load_default(a->cfg->kubeconfig[0] ? a->cfg->kubeconfig : NULL,
@@ -129,6 +126,18 @@ static int sw_auth_client(sw_auth_t *a, char *err, size_t errlen)
     return 0;
 }
 
+/* The outcome r of a request, with err: when the API itself failed (not a missing object or a
+ * refusal), requests fail at once for a while, to spare the loop. */
+static int sw_auth_k8s_done(sw_auth_t *a, int r, const char *err)
+{
+    if (r < 0 && r != -ENOENT && r != -EACCES) {
+        a->down_until_ms = shm_now_mono_ms() + SW_AUTH_BACKOFF_MS;
+        snprintf(a->down_err, sizeof a->down_err, "%s (not retried for %d s)", err,
+                 SW_AUTH_BACKOFF_MS / 1000);
+    }
+    return r;
+}
+
 static int sw_auth_k8s_fetch(void *ctx, const char *kind, const char *ns, const char *name,
                              cJSON **ret_obj, char *err, size_t errlen)
 {
@@ -137,10 +146,6 @@ static int sw_auth_k8s_fetch(void *ctx, const char *kind, const char *ns, const 
     k8s_error_t ke = {0};
     int r;
 
-    if (shm_now_mono_ms() < a->down_until_ms) {
-        snprintf(err, errlen, "%s", a->down_err);
-        return -EAGAIN;
-    }
     if ((r = sw_auth_client(a, err, errlen)) < 0)
         return r;
     ref.gvr =
@@ -153,12 +158,7 @@ static int sw_auth_k8s_fetch(void *ctx, const char *kind, const char *ns, const 
     else if (r < 0)
         snprintf(err, errlen, "could not read %s %s/%s: %s", kind, ns, name,
                  ke.message[0] ? ke.message : strerror(-r));
-    if (r < 0 && r != -ENOENT && r != -EACCES) { /* the API itself failed: spare the loop */
-        a->down_until_ms = shm_now_mono_ms() + SW_AUTH_BACKOFF_MS;
-        snprintf(a->down_err, sizeof a->down_err, "%s (not retried for %d s)", err,
-                 SW_AUTH_BACKOFF_MS / 1000);
-    }
-    return r;
+    return sw_auth_k8s_done(a, r, err);
 }
 
 /* The scale target: Deployments and StatefulSets directly, any other kind through discovery
@@ -174,10 +174,6 @@ static int sw_auth_k8s_fetch_target(void *ctx, const char *api_version, const ch
     k8s_error_t ke = {0};
     int r;
 
-    if (shm_now_mono_ms() < a->down_until_ms) {
-        snprintf(err, errlen, "%s", a->down_err);
-        return -EAGAIN;
-    }
     if ((r = sw_auth_client(a, err, errlen)) < 0)
         return r;
     if (apps && strcmp(kind, "Deployment") == 0) {
@@ -201,12 +197,7 @@ static int sw_auth_k8s_fetch_target(void *ctx, const char *api_version, const ch
     else if (r < 0)
         snprintf(err, errlen, "could not read %s %s/%s: %s", kind, ns, name,
                  ke.message[0] ? ke.message : strerror(-r));
-    if (r < 0 && r != -ENOENT && r != -EACCES) {
-        a->down_until_ms = shm_now_mono_ms() + SW_AUTH_BACKOFF_MS;
-        snprintf(a->down_err, sizeof a->down_err, "%s (not retried for %d s)", err,
-                 SW_AUTH_BACKOFF_MS / 1000);
-    }
-    return r;
+    return sw_auth_k8s_done(a, r, err);
 }
 
 sw_auth_t *sw_auth_new(const cfg_t *cfg, sw_auth_fetch_fn fetch, void *fetch_ctx)
@@ -277,23 +268,6 @@ static const char *sw_auth_str(const cJSON *o, const char *key)
     return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
-/* Wipes the strings of o and everything below it (not its siblings). */
-static void sw_json_wipe(const cJSON *o)
-{
-    if (o->valuestring)
-        explicit_bzero(o->valuestring, strlen(o->valuestring));
-    for (cJSON *c = o->child; c; c = c->next)
-        sw_json_wipe(c);
-}
-
-void sw_secret_json_free(cJSON *o)
-{
-    if (!o)
-        return;
-    sw_json_wipe(o);
-    cJSON_Delete(o);
-}
-
 /* What KEDA resolves that ckeda does not yet: a clear configuration error rather than a
  * credential silently missing. */
 static int sw_auth_check_spec(const cJSON *spec, char *err, size_t errlen)
@@ -359,7 +333,7 @@ static int sw_auth_refs(sw_auth_t *a, const cJSON *refs, const char *kind, const
             break;
         }
         if (!have || strcmp(have, name) != 0) { /* refs to one object fetch it once */
-            sw_secret_json_free(obj);
+            jsonu_delete_secret(obj);
             obj = NULL;
             if ((r = a->fetch(a->fetch_ctx, kind, ns, name, &obj, err, errlen)) < 0)
                 break;
@@ -378,7 +352,7 @@ static int sw_auth_refs(sw_auth_t *a, const cJSON *refs, const char *kind, const
         }
         i++;
     }
-    sw_secret_json_free(obj);
+    jsonu_delete_secret(obj);
     return r;
 }
 

@@ -273,7 +273,7 @@ static int sw_env_from(sw_env_t *e, const cJSON *src, const char *ns, bool secre
         if (r < 0)
             break;
     }
-    sw_secret_json_free(obj);
+    jsonu_delete_secret(obj);
     if (r == -ENOMEM)
         snprintf(err, errlen, "out of memory");
     return r;
@@ -315,7 +315,7 @@ static int sw_env_value_from(sw_env_t *e, const cJSON *from, const char *var, co
     } else {
         *ret = v ? (char *)v : strdup("");
     }
-    sw_secret_json_free(obj);
+    jsonu_delete_secret(obj);
     if (r < 0)
         return r;
     if (!*ret) {
@@ -390,7 +390,7 @@ void sw_env_set_target_fetch(sw_env_t *e, sw_target_fetch_fn fetch_target, void 
 
 static void sw_env_entry_clear(sw_env_target_t *t)
 {
-    sw_secret_json_free(t->containers);
+    jsonu_delete_secret(t->containers);
     while (t->ctrs) {
         sw_env_ctr_t *c = t->ctrs;
         t->ctrs = c->next;
@@ -486,7 +486,7 @@ int sw_env_target(sw_env_t *e, const cJSON *scale_target, const char *ns, sw_env
     if ((r = e->fetch_target(e->target_ctx, api, kind, ns, name, &obj, err, errlen)) < 0)
         return r;
     if (!sw_env_version(obj, key, sizeof key, &uid)) {
-        sw_secret_json_free(obj);
+        jsonu_delete_secret(obj);
         snprintf(err, errlen, "%s %s/%s has no uid", kind, ns, name);
         return -EBADMSG;
     }
@@ -508,7 +508,7 @@ int sw_env_target(sw_env_t *e, const cJSON *scale_target, const char *ns, sw_env
     snprintf(t->name, sizeof t->name, "%s", name);
     t->fetched_ms = now;
     t->used = ++e->tick;
-    sw_secret_json_free(obj);
+    jsonu_delete_secret(obj);
     *ret = t;
     return 0;
 }

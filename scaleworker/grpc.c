@@ -12,19 +12,16 @@
  * Invariants: a call is in calls[] exactly while it is open; on_end runs once per call, after
  * the call was removed; the buffers of a call are freed when it ends.
  */
+#include "scaleworker/conn.h"
 #include "scaleworker/grpc.h"
 #include "scaleworker/tls.h"
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define G_CALLS_MAX  8
 #define G_READ_CHUNK 16384
@@ -37,8 +34,7 @@ struct sw_grpc {
     char authority[SW_HOST_MAX + SW_PORT_MAX + 4];
     bool tls, unsafe_ssl;
     SSL_CTX *ctx;
-    sw_tcp_t tcp;
-    SSL *ssl;
+    sw_conn_t conn;
     nghttp2_session *h2;
     g_phase_t phase;
     const uint8_t *out; /* nghttp2's bytes not yet written (valid until the next mem_send) */
@@ -86,7 +82,7 @@ static int g_ctx_create(sw_grpc_t *g, const sw_grpc_opts_t *o, char *err, size_t
 
 static sw_grpc_t *g_of(sw_io_t *io)
 {
-    return (sw_grpc_t *)((char *)io - offsetof(sw_grpc_t, tcp) - offsetof(sw_tcp_t, io));
+    return (sw_grpc_t *)((char *)io - offsetof(sw_grpc_t, conn.tcp.io));
 }
 
 static void g_call_free(sw_grpc_call_t *c)
@@ -128,10 +124,7 @@ static void g_close(sw_grpc_t *g)
     if (g->h2)
         nghttp2_session_del(g->h2);
     g->h2 = NULL;
-    if (g->ssl)
-        SSL_free(g->ssl);
-    g->ssl = NULL;
-    sw_tcp_close(&g->tcp);
+    sw_conn_close(&g->conn, false);
     g->phase = G_IDLE;
     g->out = NULL;
     g->out_len = 0;
@@ -188,45 +181,6 @@ const char *sw_grpc_phase(const sw_grpc_t *g)
     return buf;
 }
 
-/* Raw transport I/O. >0 bytes, 0 would block, -EPIPE closed, other -errno. */
-static ssize_t g_read(sw_grpc_t *g, uint8_t *buf, size_t len)
-{
-    if (g->ssl) {
-        ERR_clear_error();
-        int r = SSL_read(g->ssl, buf, (int)len);
-        if (r > 0)
-            return r;
-        int e = SSL_get_error(g->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            return 0;
-        ERR_clear_error();
-        return e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0) ? -EPIPE : -EIO;
-    }
-    ssize_t n = recv(g->tcp.io.fd, buf, len, 0);
-    if (n > 0)
-        return n;
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return 0;
-    return n == 0 ? -EPIPE : -errno;
-}
-
-static ssize_t g_write(sw_grpc_t *g, const uint8_t *buf, size_t len)
-{
-    if (g->ssl) {
-        ERR_clear_error();
-        int r = SSL_write(g->ssl, buf, (int)len);
-        if (r > 0)
-            return r;
-        int e = SSL_get_error(g->ssl, r);
-        ERR_clear_error();
-        return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -EPIPE;
-    }
-    ssize_t n = send(g->tcp.io.fd, buf, len, MSG_NOSIGNAL);
-    if (n >= 0)
-        return n;
-    return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-}
-
 /* Writes what nghttp2 has to send; sets the interest. 0, or -1 when the connection failed. */
 static int g_flush(sw_grpc_t *g)
 {
@@ -243,13 +197,15 @@ static int g_flush(sw_grpc_t *g)
             if (n == 0)
                 break;
         }
-        ssize_t w = g_write(g, g->out, g->out_len);
+        uint32_t want;
+        char why[256];
+        ssize_t w = sw_conn_write(&g->conn, g->out, g->out_len, &want, why, sizeof why);
+        if (w == -EAGAIN)
+            break;
         if (w < 0) {
-            g_failf(g, SW_GRPC_UNAVAILABLE, "writing to", strerror((int)-w));
+            g_failf(g, SW_GRPC_UNAVAILABLE, "writing to", why);
             return -1;
         }
-        if (w == 0)
-            break;
         g->out += w;
         g->out_len -= (size_t)w;
     }
@@ -258,7 +214,7 @@ static int g_flush(sw_grpc_t *g)
         g_failf(g, SW_GRPC_UNAVAILABLE, "closed by", "the server went away");
         return -1;
     }
-    sw_io_want(&g->tcp.io, SW_IO_READ | (g->out_len ? SW_IO_WRITE : 0));
+    sw_io_want(&g->conn.tcp.io, SW_IO_READ | (g->out_len ? SW_IO_WRITE : 0));
     return 0;
 }
 
@@ -267,12 +223,14 @@ static void g_on_read(sw_grpc_t *g)
     uint8_t buf[G_READ_CHUNK];
 
     for (;;) {
-        ssize_t n = g_read(g, buf, sizeof buf);
-        if (n == 0)
+        uint32_t want;
+        char why[256];
+        ssize_t n = sw_conn_read(&g->conn, buf, sizeof buf, &want, why, sizeof why);
+        if (n == -EAGAIN) /* the interest is g_flush's */
             break;
-        if (n < 0) {
+        if (n <= 0) {
             g_failf(g, SW_GRPC_UNAVAILABLE, "reading from",
-                    n == -EPIPE ? "the server closed the connection" : strerror((int)-n));
+                    n == 0 ? "the server closed the connection" : why);
             return;
         }
         g->in_cb = true;
@@ -295,19 +253,16 @@ static void g_tls_step(sw_grpc_t *g)
 {
     const unsigned char *proto = NULL;
     unsigned plen = 0;
-    uint32_t want = 0;
     char why[300];
-    int r = sw_tls_handshake_step(g->ssl, &want, why, sizeof why);
+    int r = sw_conn_handshake(&g->conn, why, sizeof why);
 
-    if (r == -EAGAIN) {
-        sw_io_want(&g->tcp.io, want);
+    if (r == -EAGAIN)
         return;
-    }
     if (r < 0) {
         g_failf(g, SW_GRPC_UNAVAILABLE, "TLS handshake with", why);
         return;
     }
-    SSL_get0_alpn_selected(g->ssl, &proto, &plen);
+    SSL_get0_alpn_selected(g->conn.ssl, &proto, &plen);
     if (plen && (plen != 2 || memcmp(proto, "h2", 2) != 0)) {
         g_failf(g, SW_GRPC_UNAVAILABLE, "TLS handshake with",
                 "the server did not select the ALPN protocol h2");
@@ -319,7 +274,7 @@ static void g_tls_step(sw_grpc_t *g)
 
 static void g_tls_start(sw_grpc_t *g)
 {
-    if (!(g->ssl = sw_tls_session_new(g->ctx, g->tcp.io.fd, g->host, g->unsafe_ssl))) {
+    if (sw_conn_tls_start(&g->conn, g->ctx, g->host, g->unsafe_ssl) < 0) {
         g_failf(g, SW_GRPC_INTERNAL, "TLS with", "could not create a TLS session");
         return;
     }
@@ -342,7 +297,7 @@ static void g_connected(sw_grpc_t *g)
 static void g_kick(sw_grpc_t *g)
 {
     if (g->phase == G_READY && !g->in_cb)
-        sw_io_want(&g->tcp.io, SW_IO_READ | SW_IO_WRITE);
+        sw_io_want(&g->conn.tcp.io, SW_IO_READ | SW_IO_WRITE);
 }
 
 static void g_on_io(sw_io_t *io, uint32_t revents)
@@ -370,7 +325,7 @@ static void g_on_io(sw_io_t *io, uint32_t revents)
 
 static void g_on_connect(sw_tcp_t *c, int err, const char *errtext)
 {
-    sw_grpc_t *g = (sw_grpc_t *)((char *)c - offsetof(sw_grpc_t, tcp));
+    sw_grpc_t *g = (sw_grpc_t *)((char *)c - offsetof(sw_grpc_t, conn.tcp));
     char msg[SW_GRPC_ERR_MAX];
 
     if (err) {
@@ -630,9 +585,9 @@ static int g_connect(sw_grpc_t *g, char *err, size_t errlen)
         return -ENOMEM;
     }
     g->phase = G_CONNECTING;
-    r = sw_tcp_connect(&g->tcp, g->host, g->port, g_on_connect, g_on_io, why, sizeof why);
+    r = sw_tcp_connect(&g->conn.tcp, g->host, g->port, g_on_connect, g_on_io, why, sizeof why);
     if (r == 0) /* connected at once: carry on from the loop, not from within the caller */
-        r = sw_io_want(&g->tcp.io, SW_IO_WRITE) < 0 ? -EIO : -EINPROGRESS;
+        r = sw_io_want(&g->conn.tcp.io, SW_IO_WRITE) < 0 ? -EIO : -EINPROGRESS;
     if (r != -EINPROGRESS) {
         snprintf(err, errlen, "connection error: %s", why);
         g_close(g);
@@ -659,7 +614,7 @@ sw_grpc_t *sw_grpc_new(const sw_grpc_opts_t *o, char *err, size_t errlen)
              g->port);
     g->tls = o->tls;
     g->unsafe_ssl = o->unsafe_ssl;
-    sw_tcp_init(&g->tcp);
+    sw_conn_init(&g->conn);
     if (g->tls && g_ctx_create(g, o, err, errlen) < 0) {
         free(g);
         return NULL;

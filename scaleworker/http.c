@@ -12,6 +12,7 @@
  * TLS contexts are per client, created when first needed (or at once when the client carries a
  * certificate or CA of its own, so a bad PEM is a configuration error).
  */
+#include "scaleworker/conn.h"
 #include "scaleworker/http.h"
 #include "scaleworker/tls.h"
 
@@ -19,9 +20,7 @@
 #include "shm/shm.h"
 
 #include <errno.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +35,9 @@
 typedef enum { H_CLOSED, H_IDLE, H_CONNECTING, H_PROXY, H_TLS, H_EXCHANGE } h_state_t;
 
 struct sw_http {
-    sw_tcp_t tcp;
+    sw_conn_t conn;
     sw_io_t timer; /* the request's own deadline; fd -1 until first used */
     SSL_CTX *ctx;
-    SSL *ssl;
     bool unsafe_ssl;
     char *ca_pem, *cert_pem, *key_pem; /* copies; wiped when freed */
     h_state_t state;
@@ -113,14 +111,6 @@ static char *h_dup_secret(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
-static void h_free_secret(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 sw_http_t *sw_http_new(const sw_http_tls_opts_t *tls, char *err, size_t errlen)
 {
     sw_http_t *h = calloc(1, sizeof *h);
@@ -129,7 +119,7 @@ sw_http_t *sw_http_new(const sw_http_tls_opts_t *tls, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    sw_tcp_init(&h->tcp);
+    sw_conn_init(&h->conn);
     h->timer.fd = -1;
     if (tls) {
         h->unsafe_ssl = tls->unsafe_ssl;
@@ -148,20 +138,12 @@ sw_http_t *sw_http_new(const sw_http_tls_opts_t *tls, char *err, size_t errlen)
 
 static sw_http_t *h_of_io(sw_io_t *io)
 {
-    return (sw_http_t *)((char *)io - offsetof(sw_http_t, tcp) - offsetof(sw_tcp_t, io));
+    return (sw_http_t *)((char *)io - offsetof(sw_http_t, conn.tcp.io));
 }
 
 static void h_close(sw_http_t *h)
 {
-    if (h->ssl) {
-        ERR_clear_error();
-        if (h->state == H_IDLE)
-            SSL_shutdown(h->ssl); /* one close_notify, never waited for */
-        SSL_free(h->ssl);
-        h->ssl = NULL;
-        ERR_clear_error();
-    }
-    sw_tcp_close(&h->tcp);
+    sw_conn_close(&h->conn, h->state == H_IDLE); /* one close_notify, never waited for */
     h->state = H_CLOSED;
     h->conn_key[0] = '\0';
 }
@@ -216,7 +198,7 @@ static bool h_retry(sw_http_t *h)
 
 static void h_want(sw_http_t *h, uint32_t ev)
 {
-    int r = sw_io_want(&h->tcp.io, ev);
+    int r = sw_io_want(&h->conn.tcp.io, ev);
     if (r < 0)
         h_fail(h, r, strerror(-r));
 }
@@ -225,44 +207,31 @@ static void h_want(sw_http_t *h, uint32_t ev)
 static int h_flush(sw_http_t *h)
 {
     while (h->out_off < h->out->len) {
-        const char *p = h->out->p + h->out_off;
-        size_t n = h->out->len - h->out_off;
-        ssize_t w;
-
-        if (h->ssl) {
-            ERR_clear_error();
-            int r = SSL_write(h->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
-            if (r <= 0) {
-                int e = SSL_get_error(h->ssl, r);
-                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                    h_want(h, e == SSL_ERROR_WANT_WRITE ? SW_IO_WRITE : SW_IO_READ);
-                    return 0;
-                }
-                char why[256];
-                sw_tls_why(h->ssl, why, sizeof why);
-                if (!h_retry(h))
-                    h_fail(h, -EPIPE, why);
-                return -1;
-            }
-            w = r;
-        } else {
-            w = send(h->tcp.io.fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0 && errno == EAGAIN) {
-                h_want(h, SW_IO_WRITE);
-                return 0;
-            }
-            if (w < 0) {
-                int e = errno;
-                if (!h_retry(h))
-                    h_fail(h, -e, strerror(e));
-                return -1;
-            }
+        uint32_t want = 0;
+        char why[256];
+        ssize_t w = sw_conn_write(&h->conn, h->out->p + h->out_off, h->out->len - h->out_off, &want,
+                                  why, sizeof why);
+        if (w == -EAGAIN) {
+            h_want(h, want);
+            return 0;
+        }
+        if (w < 0) {
+            if (!h_retry(h))
+                h_fail(h, (int)w, why);
+            return -1;
         }
         h->out_off += (size_t)w;
     }
     return 1;
+}
+
+/* Starts writing b (the request, or CONNECT to the proxy), then reads the answer. */
+static void h_send(sw_http_t *h, sw_buf_t *b)
+{
+    h->out = b;
+    h->out_off = 0;
+    if (h_flush(h) == 1)
+        h_want(h, SW_IO_READ);
 }
 
 static void h_complete(sw_http_t *h)
@@ -279,7 +248,7 @@ static void h_complete(sw_http_t *h)
     h->done = NULL;
     if (h->state == H_EXCHANGE && p.keep_alive && h_keep_alive) {
         h->state = H_IDLE;
-        sw_io_want(&h->tcp.io, 0);
+        sw_io_want(&h->conn.tcp.io, 0);
     } else {
         h_close(h);
     }
@@ -291,29 +260,12 @@ static void h_complete(sw_http_t *h)
 /* Reads: >0 bytes, 0 end of stream, -EAGAIN waiting (interest set), other -errno. */
 static ssize_t h_recv(sw_http_t *h, char *buf, size_t cap, char *why, size_t whylen)
 {
-    if (h->ssl) {
-        ERR_clear_error();
-        int r = SSL_read(h->ssl, buf, (int)cap);
-        if (r > 0)
-            return r;
-        int e = SSL_get_error(h->ssl, r);
-        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
-                                           (errno == 0 || errno == ECONNRESET)))
-            return e == SSL_ERROR_ZERO_RETURN || errno == 0 ? 0 : -ECONNRESET;
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            sw_io_want(&h->tcp.io, e == SSL_ERROR_WANT_READ ? SW_IO_READ : SW_IO_WRITE);
-            return -EAGAIN;
-        }
-        sw_tls_why(h->ssl, why, whylen);
-        return -EPROTO;
-    }
-    ssize_t n = recv(h->tcp.io.fd, buf, cap, 0);
-    if (n >= 0)
-        return n;
-    if (errno == EAGAIN || errno == EINTR)
-        return -EAGAIN;
-    snprintf(why, whylen, "%s", strerror(errno));
-    return -errno;
+    uint32_t want = 0;
+    ssize_t n = sw_conn_read(&h->conn, buf, cap, &want, why, whylen);
+
+    if (n == -EAGAIN)
+        sw_io_want(&h->conn.tcp.io, want);
+    return n;
 }
 
 static const char *h_parse_why(const sw_http_parser_t *p, long r)
@@ -373,23 +325,17 @@ static void h_read(sw_http_t *h)
 static void h_tls_step(sw_http_t *h)
 {
     char why[300], detail[256];
-    uint32_t want = 0;
-    int r = sw_tls_handshake_step(h->ssl, &want, detail, sizeof detail);
+    int r = sw_conn_handshake(&h->conn, detail, sizeof detail);
 
-    if (r == 0) {
-        h->state = H_EXCHANGE;
-        h->out = &h->req;
-        h->out_off = 0;
-        if (h_flush(h) == 1)
-            h_want(h, SW_IO_READ);
+    if (r == -EAGAIN)
+        return;
+    if (r < 0) {
+        snprintf(why, sizeof why, "TLS handshake with %s:%s: %s", h->host, h->port, detail);
+        h_fail(h, r, why);
         return;
     }
-    if (r == -EAGAIN) {
-        h_want(h, want);
-        return;
-    }
-    snprintf(why, sizeof why, "TLS handshake with %s:%s: %s", h->host, h->port, detail);
-    h_fail(h, -EPROTO, why);
+    h->state = H_EXCHANGE;
+    h_send(h, &h->req);
 }
 
 static void h_tls_start(sw_http_t *h)
@@ -400,7 +346,7 @@ static void h_tls_start(sw_http_t *h)
         h_fail(h, -EINVAL, err);
         return;
     }
-    if (!(h->ssl = sw_tls_session_new(h->ctx, h->tcp.io.fd, h->host, h->unsafe_ssl))) {
+    if (sw_conn_tls_start(&h->conn, h->ctx, h->host, h->unsafe_ssl) < 0) {
         h_fail(h, -ENOMEM, "creating a TLS session");
         return;
     }
@@ -416,21 +362,15 @@ static void h_start_exchange(sw_http_t *h)
         return;
     }
     h->state = H_EXCHANGE;
-    h->out = &h->req;
-    h->out_off = 0;
-    if (h_flush(h) == 1)
-        h_want(h, SW_IO_READ);
+    h_send(h, &h->req);
 }
 
 static void h_connected(sw_http_t *h)
 {
     if (h->via_proxy && h->https) {
         h->state = H_PROXY;
-        h->out = &h->connect;
-        h->out_off = 0;
         sw_http_parser_init(&h->parser, SW_HTTP_BODY_MAX, true);
-        if (h_flush(h) == 1)
-            h_want(h, SW_IO_READ);
+        h_send(h, &h->connect);
         return;
     }
     h_start_exchange(h);
@@ -451,7 +391,7 @@ static void h_on_io(sw_io_t *io, uint32_t revents)
                 h_want(h, SW_IO_READ);
             return;
         }
-        if (h->ssl && SSL_want_write(h->ssl) && !(revents & SW_IO_WRITE))
+        if (h->conn.ssl && SSL_want_write(h->conn.ssl) && !(revents & SW_IO_WRITE))
             return;
         h_read(h);
         return;
@@ -463,7 +403,7 @@ static void h_on_io(sw_io_t *io, uint32_t revents)
 
 static void h_on_connect(sw_tcp_t *c, int err, const char *errtext)
 {
-    sw_http_t *h = (sw_http_t *)((char *)c - offsetof(sw_http_t, tcp));
+    sw_http_t *h = (sw_http_t *)((char *)c - offsetof(sw_http_t, conn.tcp));
 
     if (err) {
         h_fail(h, err, errtext);
@@ -484,7 +424,8 @@ static void h_connect(sw_http_t *h)
     sw_http_parser_init(&h->parser, SW_HTTP_BODY_MAX, strcmp(h->method, "HEAD") == 0);
     snprintf(h->conn_key, sizeof h->conn_key, "%d|%s|%s|%s|%s", h->https, h->host, h->port,
              h->via_proxy ? h->conn_host : "", h->via_proxy ? h->conn_port : "");
-    r = sw_tcp_connect(&h->tcp, h->conn_host, h->conn_port, h_on_connect, h_on_io, err, sizeof err);
+    r = sw_tcp_connect(&h->conn.tcp, h->conn_host, h->conn_port, h_on_connect, h_on_io, err,
+                       sizeof err);
     if (r == 0)
         h_connected(h);
     else if (r != -EINPROGRESS)
@@ -497,9 +438,9 @@ static bool h_idle_usable(sw_http_t *h)
     char c;
     ssize_t n;
 
-    if (h->state != H_IDLE || h->tcp.io.fd < 0)
+    if (h->state != H_IDLE || h->conn.tcp.io.fd < 0)
         return false;
-    n = recv(h->tcp.io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    n = recv(h->conn.tcp.io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -686,10 +627,7 @@ int sw_http_request(sw_http_t *h, const char *method, const sw_url_t *url,
         h->state = H_EXCHANGE;
         sw_http_parser_free(&h->parser);
         sw_http_parser_init(&h->parser, SW_HTTP_BODY_MAX, strcmp(method, "HEAD") == 0);
-        h->out = &h->req;
-        h->out_off = 0;
-        if (h_flush(h) == 1)
-            h_want(h, SW_IO_READ);
+        h_send(h, &h->req);
     } else {
         h->reused = false;
         h_connect(h);
@@ -731,8 +669,8 @@ void sw_http_free(sw_http_t *h)
         close(h->timer.fd);
     }
     SSL_CTX_free(h->ctx);
-    h_free_secret(h->ca_pem);
-    h_free_secret(h->cert_pem);
-    h_free_secret(h->key_pem);
+    sw_secret_str_free(h->ca_pem);
+    sw_secret_str_free(h->cert_pem);
+    sw_secret_str_free(h->key_pem);
     free(h);
 }

@@ -185,6 +185,12 @@ uint32_t sw_poll_timeout_ms(const sw_poll_t *p)
     return p->timeout_ms;
 }
 
+uint64_t sw_poll_own_deadline_ms(const sw_poll_t *p, uint64_t timeout_ms)
+{
+    uint64_t d = timeout_ms ? shm_now_mono_ms() + timeout_ms : 0;
+    return d < p->deadline_ms ? d : 0;
+}
+
 /* The deadline passed: the scaler stops its I/O, we publish the timeout. */
 static void sw_poll_expire(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
 {

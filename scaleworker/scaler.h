@@ -49,6 +49,9 @@ typedef struct sw_auth_params {
     sw_auth_param_t *v;
 } sw_auth_params_t;
 
+/* Wipes and frees a string that may hold a credential. Accepts NULL. */
+void sw_secret_str_free(char *s);
+
 /* What a scaler parses: the metadata (a JSON object of strings), the authentication parameters
  * (NULL when the trigger has no authenticationRef), the environment of the scale target's
  * container (NULL when the metadata has no `<name>FromEnv`: then empty) and the trigger's table
@@ -143,6 +146,9 @@ void sw_poll_auth_rejected(sw_poll_t *p);
  * from. */
 uint64_t sw_poll_deadline_ms(const sw_poll_t *p);
 uint32_t sw_poll_timeout_ms(const sw_poll_t *p);
+/* The deadline of a trigger's own time limit, timeout_ms from now (0: none), when it comes
+ * before the poll's, else 0: the deadline_ms a request of sw_http_request() takes. */
+uint64_t sw_poll_own_deadline_ms(const sw_poll_t *p, uint64_t timeout_ms);
 
 const sw_scaler_t *sw_scaler_find(const char *name);
 

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef CKEDA_TEST_SCALERS
@@ -56,6 +57,14 @@ const char *sw_meta_str(const cJSON *metadata, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(metadata, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void sw_secret_str_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
 }
 
 const char *sw_src_prefix(sw_src_t src)

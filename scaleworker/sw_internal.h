@@ -128,9 +128,6 @@ void sw_auth_invalidate(sw_auth_t *a, const char *uid);
 void sw_auth_params_free(sw_auth_params_t *p);
 /* Sets name to value (the last one set wins, as in KEDA's maps). Takes value on success. */
 int sw_auth_params_set(sw_auth_params_t *p, const char *name, char *value);
-/* Wipe and free a credential string / a JSON object that may hold credentials. Accept NULL. */
-void sw_secret_str_free(char *s);
-void sw_secret_json_free(cJSON *o);
 
 /* env.c: the scale target's container environment (KEDA's ResolveContainerEnv), cached per
  * target version. The sw_auth_t owns one (sw_auth_env()), sharing its fetchers. */

@@ -16,16 +16,13 @@
  * OpenSSL: the error queue is cleared before each call and drained into the message on failure.
  * The codec and URIs are in amqp_codec.c.
  */
+#include "scaleworker/conn.h"
 #include "scaleworker/scalers/amqp.h"
-#include "scaleworker/tls.h"
 
 #include <errno.h>
-#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define A_ERR_MAX     1024
 #define A_CHANNEL     1
@@ -44,9 +41,8 @@
 typedef enum { A_CLOSED, A_CONNECTING, A_TLS, A_OPEN, A_IDLE } a_state_t;
 
 struct sw_amqp {
-    sw_tcp_t tcp;
+    sw_conn_t conn;
     SSL_CTX *ctx; /* the caller's */
-    SSL *ssl;
     bool unsafe_ssl, external;
     char host[SW_HOST_MAX], port[SW_PORT_MAX];
     char *username, *password, *vhost, *connection_name;
@@ -68,18 +64,12 @@ struct sw_amqp {
 
 static sw_amqp_t *a_of_io(sw_io_t *io)
 {
-    return (sw_amqp_t *)((char *)io - offsetof(sw_amqp_t, tcp) - offsetof(sw_tcp_t, io));
+    return (sw_amqp_t *)((char *)io - offsetof(sw_amqp_t, conn.tcp.io));
 }
 
 static void a_drop(sw_amqp_t *a)
 {
-    if (a->ssl) {
-        ERR_clear_error();
-        SSL_free(a->ssl);
-        a->ssl = NULL;
-        ERR_clear_error();
-    }
-    sw_tcp_close(&a->tcp);
+    sw_conn_close(&a->conn, false);
     sw_buf_free(&a->out); /* wipes: it may have held Start-Ok */
     a->out_off = a->in_len = 0;
     a->state = A_CLOSED;
@@ -96,7 +86,7 @@ static void a_end(sw_amqp_t *a, int err, unsigned flags, const char *text, bool 
     if (keep) {
         a->state = A_IDLE;
         a->expect = 0;
-        sw_io_want(&a->tcp.io, SW_IO_READ);
+        sw_io_want(&a->conn.tcp.io, SW_IO_READ);
     } else {
         a_drop(a);
     }
@@ -137,46 +127,24 @@ static bool a_retry(sw_amqp_t *a)
 static int a_flush(sw_amqp_t *a)
 {
     while (a->out_off < a->out.len) {
-        const char *p = a->out.p + a->out_off;
-        size_t n = a->out.len - a->out_off;
-        ssize_t w;
+        uint32_t want = 0;
         char why[256];
-
-        if (a->ssl) {
-            ERR_clear_error();
-            int r = SSL_write(a->ssl, p, (int)(n > INT32_MAX ? INT32_MAX : n));
-            if (r <= 0) {
-                int e = SSL_get_error(a->ssl, r);
-                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-                    sw_io_want(&a->tcp.io, e == SSL_ERROR_WANT_WRITE ? SW_IO_WRITE : SW_IO_READ);
-                    return 0;
-                }
-                sw_tls_why(a->ssl, why, sizeof why);
-                if (!a_retry(a))
-                    a_fail(a, -EPIPE, 501, why);
-                return -1;
-            }
-            w = r;
-        } else {
-            w = send(a->tcp.io.fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0 && errno == EAGAIN) {
-                sw_io_want(&a->tcp.io, SW_IO_READ | SW_IO_WRITE);
-                return 0;
-            }
-            if (w < 0) {
-                int e = errno;
-                if (!a_retry(a))
-                    a_fail(a, -e, 501, strerror(e));
-                return -1;
-            }
+        ssize_t w = sw_conn_write(&a->conn, a->out.p + a->out_off, a->out.len - a->out_off, &want,
+                                  why, sizeof why);
+        if (w == -EAGAIN) { /* in clear, reads go on meanwhile: the broker may close */
+            sw_io_want(&a->conn.tcp.io, a->conn.ssl ? want : SW_IO_READ | SW_IO_WRITE);
+            return 0;
+        }
+        if (w < 0) {
+            if (!a_retry(a))
+                a_fail(a, (int)w, 501, why);
+            return -1;
         }
         a->out_off += (size_t)w;
     }
     sw_buf_free(&a->out);
     a->out_off = 0;
-    sw_io_want(&a->tcp.io, SW_IO_READ);
+    sw_io_want(&a->conn.tcp.io, SW_IO_READ);
     return 1;
 }
 
@@ -194,17 +162,8 @@ static void a_send(sw_amqp_t *a, int put_result, uint32_t expect)
 /* Best effort, never waiting: one write of a Close or Close-Ok before the connection goes. */
 static void a_send_now(sw_amqp_t *a, int put_result)
 {
-    if (put_result == 0 && a->tcp.io.fd >= 0 && a->out_off < a->out.len) {
-        if (a->ssl) {
-            ERR_clear_error();
-            SSL_write(a->ssl, a->out.p + a->out_off, (int)(a->out.len - a->out_off));
-            ERR_clear_error();
-        } else {
-            ssize_t w = send(a->tcp.io.fd, a->out.p + a->out_off, a->out.len - a->out_off,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)w;
-        }
-    }
+    if (put_result == 0 && a->out_off < a->out.len)
+        sw_conn_write_now(&a->conn, a->out.p + a->out_off, a->out.len - a->out_off);
     sw_buf_free(&a->out);
     a->out_off = 0;
 }
@@ -217,7 +176,7 @@ static void a_succeed(sw_amqp_t *a, uint32_t count)
     a->state = A_IDLE;
     a->expect = 0;
     a->done = NULL;
-    sw_io_want(&a->tcp.io, SW_IO_READ);
+    sw_io_want(&a->conn.tcp.io, SW_IO_READ);
     if (done)
         done(arg, 0, count, NULL, 0);
 }
@@ -361,32 +320,13 @@ static void a_on_method(sw_amqp_t *a, uint16_t channel, const sw_amqp_method_t *
 /* Reads: >0 bytes, 0 end of stream, -EAGAIN waiting, other -errno with why. */
 static ssize_t a_recv(sw_amqp_t *a, char *why, size_t whylen)
 {
-    uint8_t *buf = a->in + a->in_len;
-    size_t cap = sizeof a->in - a->in_len;
+    uint32_t want = 0;
+    ssize_t n =
+        sw_conn_read(&a->conn, a->in + a->in_len, sizeof a->in - a->in_len, &want, why, whylen);
 
-    if (a->ssl) {
-        ERR_clear_error();
-        int r = SSL_read(a->ssl, buf, (int)cap);
-        if (r > 0)
-            return r;
-        int e = SSL_get_error(a->ssl, r);
-        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
-            return 0;
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            if (e == SSL_ERROR_WANT_WRITE)
-                sw_io_want(&a->tcp.io, SW_IO_READ | SW_IO_WRITE);
-            return -EAGAIN;
-        }
-        sw_tls_why(a->ssl, why, whylen);
-        return -EPROTO;
-    }
-    ssize_t n = recv(a->tcp.io.fd, buf, cap, 0);
-    if (n >= 0)
-        return n;
-    if (errno == EAGAIN || errno == EINTR)
-        return -EAGAIN;
-    snprintf(why, whylen, "%s", strerror(errno));
-    return -errno;
+    if (n == -EAGAIN && want == SW_IO_WRITE) /* TLS wants to write: keep reading too */
+        sw_io_want(&a->conn.tcp.io, SW_IO_READ | SW_IO_WRITE);
+    return n;
 }
 
 static void a_on_eof(sw_amqp_t *a, int err, const char *why)
@@ -471,19 +411,16 @@ static void a_start_protocol(sw_amqp_t *a)
 static void a_tls_step(sw_amqp_t *a)
 {
     char why[300], detail[256];
-    uint32_t want = 0;
-    int r = sw_tls_handshake_step(a->ssl, &want, detail, sizeof detail);
+    int r = sw_conn_handshake(&a->conn, detail, sizeof detail);
 
-    if (r == 0) {
-        a_start_protocol(a);
+    if (r == -EAGAIN)
+        return;
+    if (r < 0) {
+        snprintf(why, sizeof why, "TLS handshake with %s:%s: %s", a->host, a->port, detail);
+        a_end(a, r, SW_AMQP_ERR_CONNECT, why, false);
         return;
     }
-    if (r == -EAGAIN) {
-        sw_io_want(&a->tcp.io, want);
-        return;
-    }
-    snprintf(why, sizeof why, "TLS handshake with %s:%s: %s", a->host, a->port, detail);
-    a_end(a, -EPROTO, SW_AMQP_ERR_CONNECT, why, false);
+    a_start_protocol(a);
 }
 
 static void a_connected(sw_amqp_t *a)
@@ -492,7 +429,7 @@ static void a_connected(sw_amqp_t *a)
         a_start_protocol(a);
         return;
     }
-    if (!(a->ssl = sw_tls_session_new(a->ctx, a->tcp.io.fd, a->host, a->unsafe_ssl))) {
+    if (sw_conn_tls_start(&a->conn, a->ctx, a->host, a->unsafe_ssl) < 0) {
         a_end(a, -ENOMEM, SW_AMQP_ERR_CONNECT, "could not create a TLS session", false);
         return;
     }
@@ -520,7 +457,7 @@ static void a_on_io(sw_io_t *io, uint32_t revents)
 
 static void a_on_connect(sw_tcp_t *c, int err, const char *errtext)
 {
-    sw_amqp_t *a = (sw_amqp_t *)((char *)c - offsetof(sw_amqp_t, tcp));
+    sw_amqp_t *a = (sw_amqp_t *)((char *)c - offsetof(sw_amqp_t, conn.tcp));
 
     if (err) {
         a_end(a, err, SW_AMQP_ERR_CONNECT, errtext, false);
@@ -537,7 +474,7 @@ static void a_connect(sw_amqp_t *a)
     a->state = A_CONNECTING;
     a->opening = true;
     a->got_bytes = false;
-    r = sw_tcp_connect(&a->tcp, a->host, a->port, a_on_connect, a_on_io, err, sizeof err);
+    r = sw_tcp_connect(&a->conn.tcp, a->host, a->port, a_on_connect, a_on_io, err, sizeof err);
     if (r == 0)
         a_connected(a);
     else if (r != -EINPROGRESS)
@@ -589,21 +526,13 @@ void sw_amqp_cancel(sw_amqp_t *a, char *why, size_t len)
     a_drop(a);
 }
 
-static void a_free_secret(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 sw_amqp_t *sw_amqp_new(const sw_amqp_opts_t *o)
 {
     sw_amqp_t *a = calloc(1, sizeof *a);
 
     if (!a)
         return NULL;
-    sw_tcp_init(&a->tcp);
+    sw_conn_init(&a->conn);
     snprintf(a->host, sizeof a->host, "%s", o->host);
     snprintf(a->port, sizeof a->port, "%s", o->port);
     a->ctx = o->ctx;
@@ -626,15 +555,12 @@ void sw_amqp_free(sw_amqp_t *a)
         return;
     if (a->state == A_IDLE) /* a polite goodbye; the broker logs an abrupt close otherwise */
         a_send_now(a, sw_amqp_put_close(&a->out, 0, false));
-    if (a->ssl && a->state == A_IDLE) {
-        ERR_clear_error();
-        SSL_shutdown(a->ssl);
-        ERR_clear_error();
-    }
+    if (a->state == A_IDLE)
+        sw_conn_close(&a->conn, true);
     a->done = NULL;
     a_drop(a);
-    a_free_secret(a->username);
-    a_free_secret(a->password);
+    sw_secret_str_free(a->username);
+    sw_secret_str_free(a->password);
     free(a->vhost);
     free(a->connection_name);
     free(a);

@@ -84,14 +84,6 @@ static char *ex_dup(const char *s, size_t n)
     return d;
 }
 
-static void ex_wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 /* Go's strconv.ParseBool. */
 static int ex_parse_bool(const char *s, size_t n, bool *ret)
 {
@@ -203,14 +195,14 @@ static int ex_metadata(const cJSON *md, sw_external_cfg_t *c)
 
 void sw_external_cfg_free(sw_external_cfg_t *c)
 {
-    ex_wipe_free(c->ca_cert);
-    ex_wipe_free(c->client_cert);
-    ex_wipe_free(c->client_key);
+    sw_secret_str_free(c->ca_cert);
+    sw_secret_str_free(c->client_cert);
+    sw_secret_str_free(c->client_key);
     free(c->so_name);
     free(c->so_namespace);
     for (size_t i = 0; i < c->nmetadata; i++) {
-        ex_wipe_free((char *)c->metadata[i].key);
-        ex_wipe_free((char *)c->metadata[i].value);
+        sw_secret_str_free((char *)c->metadata[i].key);
+        sw_secret_str_free((char *)c->metadata[i].value);
     }
     free(c->metadata);
     memset(c, 0, sizeof *c);

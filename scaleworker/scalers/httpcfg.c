@@ -4,6 +4,7 @@
  * struct marked optional (the auth block) makes every field in it optional, and its Validate()
  * then checks what each enabled mode needs.
  */
+#include "common/base64.h"
 #include "common/json.h"
 #include "scaleworker/scalers/httpcfg.h"
 
@@ -485,15 +486,6 @@ int sw_http_auth_parse(const sw_params_t *p, sw_http_auth_t *ret, char *err, siz
     return 0;
 }
 
-static void hc_wipe(char **s)
-{
-    if (*s) {
-        explicit_bzero(*s, strlen(*s));
-        free(*s);
-        *s = NULL;
-    }
-}
-
 void sw_http_auth_free(sw_http_auth_t *a)
 {
     char **all[] = {
@@ -501,8 +493,23 @@ void sw_http_auth_free(sw_http_auth_t *a)
         &a->ca,           &a->custom_header, &a->custom_value, &a->api_key, &a->key_param_name};
 
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        hc_wipe(all[i]);
+        sw_secret_str_free(*all[i]);
     memset(a, 0, sizeof *a);
+}
+
+char *sw_http_basic_value(const char *username, const char *password)
+{
+    sw_buf_t b = {0};
+    char *enc, *value;
+
+    if (sw_buf_addf(&b, "%s:%s", username, password ? password : "") < 0)
+        return NULL;
+    enc = base64_encode(b.p, b.len);
+    sw_buf_free(&b);
+    if (!enc || asprintf(&value, "Basic %s", enc) < 0)
+        value = NULL;
+    sw_secret_str_free(enc);
+    return value;
 }
 
 /* ---- Kubernetes quantities ----------------------------------------------------------------- */

@@ -39,6 +39,9 @@ typedef struct sw_http_auth {
 
 int sw_http_auth_parse(const sw_params_t *p, sw_http_auth_t *ret, char *err, size_t errlen);
 void sw_http_auth_free(sw_http_auth_t *a);
+/* The Authorization value "Basic base64(username:password)" (password NULL: empty), malloc'ed
+ * (free with sw_secret_str_free), or NULL when out of memory. */
+char *sw_http_basic_value(const char *username, const char *password);
 
 /* ---- typed-config values: each returns 1 found, 0 absent (default kept), -EINVAL/-ENOMEM --- */
 

@@ -19,9 +19,6 @@
  */
 #include "scaleworker/scalers/httpscalers.h"
 
-#include "common/base64.h"
-#include "shm/shm.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,12 +198,12 @@ static void ma_poll(sw_poll_t *p, void *state)
 {
     ma_state_t *st = state;
     char err[MA_ERR_MAX], msg[MA_ERR_MAX + 64];
-    uint64_t d = st->cfg.timeout_ms ? shm_now_mono_ms() + st->cfg.timeout_ms : 0;
     int r;
 
     st->poll = p;
     r = sw_http_request(st->http, "GET", &st->url, st->headers, st->nheaders, NULL, 0,
-                        d && d < sw_poll_deadline_ms(p) ? d : 0, ma_done, st, err, sizeof err);
+                        sw_poll_own_deadline_ms(p, st->cfg.timeout_ms), ma_done, st, err,
+                        sizeof err);
     if (r < 0) {
         st->poll = NULL;
         snprintf(msg, sizeof msg, "error requesting metrics endpoint: %s", err);
@@ -222,14 +219,6 @@ static void ma_cancel(void *state, char *why, size_t len)
     sw_http_cancel(st->http, why, len);
 }
 
-static void ma_free_secret(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static void ma_close(void *state)
 {
     ma_state_t *st = state;
@@ -239,8 +228,8 @@ static void ma_close(void *state)
     sw_http_free(st->http);
     sw_url_free(&st->url);
     sw_mapi_cfg_free(&st->cfg);
-    ma_free_secret(st->basic);
-    ma_free_secret(st->bearer);
+    sw_secret_str_free(st->basic);
+    sw_secret_str_free(st->bearer);
     free(st);
 }
 
@@ -253,18 +242,8 @@ static int ma_headers(ma_state_t *st)
         st->headers[st->nheaders++] =
             (sw_http_header_t){a->key_param_name ? a->key_param_name : "X-API-KEY", a->api_key};
     if (a->modes & SW_AUTH_BASIC) {
-        sw_buf_t b = {0};
-        char *enc;
-        if (sw_buf_addf(&b, "%s:%s", a->username, a->password ? a->password : "") < 0)
+        if (!(st->basic = sw_http_basic_value(a->username, a->password)))
             return -ENOMEM;
-        enc = base64_encode(b.p, b.len);
-        sw_buf_free(&b);
-        if (!enc || asprintf(&st->basic, "Basic %s", enc) < 0) {
-            st->basic = NULL;
-            ma_free_secret(enc);
-            return -ENOMEM;
-        }
-        ma_free_secret(enc);
         st->headers[st->nheaders++] = (sw_http_header_t){"Authorization", st->basic};
     }
     if (a->modes & SW_AUTH_BEARER) {

@@ -352,7 +352,7 @@ int sw_mysql_cfg_parse(const sw_params_t *params, sw_mysql_cfg_t *ret, char *err
                      rc == 1 ? "authentication.connectionString" : "metadata (host, port, dbName)",
                      err, errlen);
 out:
-    sw_sql_free_secret(p);
+    sw_secret_str_free(p);
     free(u);
     free(h);
     free(pt);
@@ -370,8 +370,8 @@ out:
 
 void sw_mysql_cfg_free(sw_mysql_cfg_t *c)
 {
-    sw_sql_free_secret(c->dsn);
-    sw_sql_free_secret(c->password);
+    sw_secret_str_free(c->dsn);
+    sw_secret_str_free(c->password);
     free(c->user);
     free(c->net);
     free(c->addr);

@@ -97,12 +97,12 @@ static int pc_append(char **buf, size_t *len, const char *key, const char *v, si
         return -ENOMEM;
     need = *len + strlen(key) + strlen(e) + 3;
     if (!(nb = malloc(need))) {
-        sw_sql_free_secret(e);
+        sw_secret_str_free(e);
         return -ENOMEM;
     }
     snprintf(nb, need, "%s%s%s=%s", *buf ? *buf : "", *len ? " " : "", key, e);
-    sw_sql_free_secret(e);
-    sw_sql_free_secret(*buf);
+    sw_secret_str_free(e);
+    sw_secret_str_free(*buf);
     *buf = nb;
     *len = strlen(nb);
     return 0;
@@ -181,7 +181,7 @@ fail:
 
 void sw_pg_cfg_free(sw_pg_cfg_t *c)
 {
-    sw_sql_free_secret(c->conninfo);
+    sw_secret_str_free(c->conninfo);
     free(c->query);
     memset(c, 0, sizeof *c);
 }

@@ -21,7 +21,6 @@
  */
 #include "scaleworker/scalers/httpscalers.h"
 
-#include "common/base64.h"
 #include "shm/shm.h"
 
 #include <errno.h>
@@ -296,13 +295,6 @@ static void pr_done(void *arg, int e, const sw_http_response_t *resp, const char
         sw_poll_done(p, true, v, NULL);
 }
 
-/* A deadline of the trigger's own `timeout`, when it comes before the poll's. */
-static uint64_t pr_deadline(sw_poll_t *p, uint64_t timeout_ms)
-{
-    uint64_t d = timeout_ms ? shm_now_mono_ms() + timeout_ms : 0;
-    return d && d < sw_poll_deadline_ms(p) ? d : 0;
-}
-
 static void pr_poll(sw_poll_t *p, void *state)
 {
     pr_state_t *st = state;
@@ -327,7 +319,8 @@ static void pr_poll(sw_poll_t *p, void *state)
     }
     st->poll = p;
     r = sw_http_request(st->http, "GET", &u, h, pr_headers(st, h), NULL, 0,
-                        pr_deadline(p, st->cfg.timeout_ms), pr_done, st, err, sizeof err);
+                        sw_poll_own_deadline_ms(p, st->cfg.timeout_ms), pr_done, st, err,
+                        sizeof err);
     sw_url_free(&u);
     if (r < 0) {
         st->poll = NULL;
@@ -343,14 +336,6 @@ static void pr_cancel(void *state, char *why, size_t len)
     sw_http_cancel(st->http, why, len);
 }
 
-static void pr_free_secret(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 static void pr_close(void *state)
 {
     pr_state_t *st = state;
@@ -359,8 +344,8 @@ static void pr_close(void *state)
         return;
     sw_http_free(st->http);
     sw_prom_cfg_free(&st->cfg);
-    pr_free_secret(st->basic);
-    pr_free_secret(st->bearer);
+    sw_secret_str_free(st->basic);
+    sw_secret_str_free(st->bearer);
     free(st);
 }
 
@@ -373,22 +358,8 @@ static int pr_auth_values(pr_state_t *st)
         st->bearer = NULL;
         return -ENOMEM;
     }
-    if (a->username) {
-        sw_buf_t b = {0};
-        char *enc;
-        if (sw_buf_addf(&b, "%s:%s", a->username, a->password ? a->password : "") < 0)
-            return -ENOMEM;
-        enc = base64_encode(b.p, b.len);
-        sw_buf_free(&b);
-        if (!enc)
-            return -ENOMEM;
-        int r = asprintf(&st->basic, "Basic %s", enc);
-        pr_free_secret(enc);
-        if (r < 0) {
-            st->basic = NULL;
-            return -ENOMEM;
-        }
-    }
+    if (a->username && !(st->basic = sw_http_basic_value(a->username, a->password)))
+        return -ENOMEM;
     return 0;
 }
 

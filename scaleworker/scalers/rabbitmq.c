@@ -36,8 +36,6 @@
 #include "scaleworker/scalers/rabbitmq.h"
 #include "scaleworker/tls.h"
 
-#include "shm/shm.h"
-
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -149,7 +147,6 @@ static void rq_poll_http(sw_poll_t *p, rq_state_t *st)
 {
     char err[RQ_ERR_MAX];
     char *url = sw_rmq_http_url(&st->cfg);
-    uint64_t deadline = 0;
     sw_url_t u;
     int r;
 
@@ -165,12 +162,8 @@ static void rq_poll_http(sw_poll_t *p, rq_state_t *st)
         return;
     }
     snprintf(st->shown, sizeof st->shown, "%s", u.shown);
-    if (st->cfg.timeout_ms) {
-        deadline = shm_now_mono_ms() + st->cfg.timeout_ms;
-        if (deadline >= sw_poll_deadline_ms(p))
-            deadline = 0;
-    }
-    r = sw_http_request(st->http, "GET", &u, NULL, 0, NULL, 0, deadline, rq_http_done, st, err,
+    r = sw_http_request(st->http, "GET", &u, NULL, 0, NULL, 0,
+                        sw_poll_own_deadline_ms(p, st->cfg.timeout_ms), rq_http_done, st, err,
                         sizeof err);
     sw_url_free(&u);
     if (r < 0)

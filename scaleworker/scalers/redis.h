@@ -8,7 +8,7 @@
 #ifndef CKEDA_SCALEWORKER_REDIS_H
 #define CKEDA_SCALEWORKER_REDIS_H
 
-#include "scaleworker/net.h"
+#include "scaleworker/conn.h"
 #include "scaleworker/scaler.h"
 #include "scaleworker/scalers/resp.h"
 
@@ -113,7 +113,7 @@ typedef struct sw_redis_ops {
 struct sw_redis_client {
     const sw_redis_conn_cfg_t *cfg;
     const sw_redis_ops_t *ops;
-    sw_tcp_t tcp;
+    sw_conn_t conn;  /* in clear: TLS is not supported */
     sw_poll_t *poll; /* the poll in flight, NULL between polls */
     char *out;       /* commands not yet sent; wiped once sent (AUTH) */
     size_t out_len, out_off, out_cap;

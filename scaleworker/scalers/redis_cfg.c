@@ -328,18 +328,10 @@ int sw_redis_cfg_parse(const sw_params_t *params, sw_redis_cfg_t *ret, char *err
     return 0;
 }
 
-static void rc_wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 void sw_redis_conn_free(sw_redis_conn_cfg_t *c)
 {
-    rc_wipe_free(c->username);
-    rc_wipe_free(c->password);
+    sw_secret_str_free(c->username);
+    sw_secret_str_free(c->password);
     memset(c, 0, sizeof *c);
 }
 

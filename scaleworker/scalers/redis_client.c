@@ -1,6 +1,6 @@
 /*
  * redis_client: the connection of the redis scalers (redis.c, redis_streams.c): RESP2 over our
- * own non-blocking socket (net.h), one connection per trigger, kept between polls. Runs in the
+ * own non-blocking socket (conn.h), one connection per trigger, kept between polls. Runs in the
  * redis workers.
  *
  * A new connection sends AUTH (username and password, or password alone) and SELECT (only for
@@ -20,8 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define RC_IN_FIRST  16384 /* most replies are a few bytes; an error line at most 4 KiB */
 #define RC_ERROR_MAX 200
@@ -30,13 +28,12 @@ enum { RC_TAG_AUTH = -1, RC_TAG_SELECT = -2 };
 
 static sw_redis_client_t *rc_of(sw_io_t *io)
 {
-    return (sw_redis_client_t *)((char *)io - offsetof(sw_redis_client_t, tcp) -
-                                 offsetof(sw_tcp_t, io));
+    return (sw_redis_client_t *)((char *)io - offsetof(sw_redis_client_t, conn.tcp.io));
 }
 
 static void rc_disconnect(sw_redis_client_t *c)
 {
-    sw_tcp_close(&c->tcp);
+    sw_conn_close(&c->conn, false);
     explicit_bzero(c->out, c->out_cap); /* it may have held AUTH */
     c->out_len = c->out_off = c->in_len = 0;
     c->n_expect = c->i_expect = 0;
@@ -83,23 +80,23 @@ void sw_redis_succeed(sw_redis_client_t *c, double value)
 void sw_redis_send(sw_redis_client_t *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->tcp.io.fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) {
-            sw_io_want(&c->tcp.io, SW_IO_READ | SW_IO_WRITE);
+        uint32_t want;
+        char why[128];
+        ssize_t n = sw_conn_write(&c->conn, c->out + c->out_off, c->out_len - c->out_off, &want,
+                                  why, sizeof why);
+        if (n == -EAGAIN) {
+            sw_io_want(&c->conn.tcp.io, SW_IO_READ | SW_IO_WRITE);
             return;
         }
         if (n < 0) {
-            const char *e = strerror(errno);
-            sw_redis_fail(c, SW_REDIS_DROP, "sending: %.*s", e, strlen(e));
+            sw_redis_fail(c, SW_REDIS_DROP, "sending: %.*s", why, strlen(why));
             return;
         }
         c->out_off += (size_t)n;
     }
     explicit_bzero(c->out, c->out_len);
     c->out_len = c->out_off = 0;
-    sw_io_want(&c->tcp.io, SW_IO_READ);
+    sw_io_want(&c->conn.tcp.io, SW_IO_READ);
 }
 
 int sw_redis_queue(sw_redis_client_t *c, int tag, int argc, const char *const *argv,
@@ -208,13 +205,15 @@ static void rc_consume(sw_redis_client_t *c)
 
 static void rc_read(sw_redis_client_t *c)
 {
-    ssize_t n = read(c->tcp.io.fd, c->in + c->in_len, c->in_cap - c->in_len);
+    uint32_t want;
+    char why[128];
+    ssize_t n =
+        sw_conn_read(&c->conn, c->in + c->in_len, c->in_cap - c->in_len, &want, why, sizeof why);
 
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (n == -EAGAIN)
         return;
     if (n <= 0) {
-        const char *e = n == 0 ? "connection closed by the server" : strerror(errno);
-        sw_redis_fail_text(c, SW_REDIS_DROP, e);
+        sw_redis_fail_text(c, SW_REDIS_DROP, n == 0 ? "connection closed by the server" : why);
         return;
     }
     c->in_len += (size_t)n;
@@ -227,7 +226,7 @@ static void rc_on_io(sw_io_t *io, uint32_t revents)
 
     if ((revents & SW_IO_WRITE) && c->out_off < c->out_len) {
         sw_redis_send(c);
-        if (c->tcp.io.fd < 0)
+        if (c->conn.tcp.io.fd < 0)
             return;
     }
     if (revents & (SW_IO_READ | EPOLLHUP | EPOLLERR))
@@ -236,7 +235,7 @@ static void rc_on_io(sw_io_t *io, uint32_t revents)
 
 static void rc_on_connect(sw_tcp_t *t, int err, const char *errtext)
 {
-    sw_redis_client_t *c = (sw_redis_client_t *)((char *)t - offsetof(sw_redis_client_t, tcp));
+    sw_redis_client_t *c = (sw_redis_client_t *)((char *)t - offsetof(sw_redis_client_t, conn.tcp));
 
     if (err)
         sw_redis_fail_text(c, SW_REDIS_DROP | SW_REDIS_NAMED, errtext);
@@ -250,12 +249,12 @@ void sw_redis_client_poll(sw_redis_client_t *c, sw_poll_t *p)
     int r;
 
     c->poll = p;
-    if (c->tcp.connected) {
+    if (c->conn.tcp.connected) {
         rc_send_query(c, false);
         return;
     }
     rc_disconnect(c);
-    r = sw_tcp_connect(&c->tcp, c->cfg->host, c->cfg->port, rc_on_connect, rc_on_io, err,
+    r = sw_tcp_connect(&c->conn.tcp, c->cfg->host, c->cfg->port, rc_on_connect, rc_on_io, err,
                        sizeof err);
     if (r == 0)
         rc_send_query(c, true);
@@ -265,8 +264,9 @@ void sw_redis_client_poll(sw_redis_client_t *c, sw_poll_t *p)
 
 void sw_redis_client_cancel(sw_redis_client_t *c, char *why, size_t len)
 {
-    snprintf(why, len, "%s %s:%s", c->tcp.connected ? "waiting for a reply from" : "connecting to",
-             c->cfg->host, c->cfg->port);
+    snprintf(why, len, "%s %s:%s",
+             c->conn.tcp.connected ? "waiting for a reply from" : "connecting to", c->cfg->host,
+             c->cfg->port);
     c->poll = NULL;
     rc_disconnect(c);
 }
@@ -286,7 +286,7 @@ int sw_redis_client_init(sw_redis_client_t *c, const sw_redis_conn_cfg_t *cfg,
         c->out = NULL;
         return -ENOMEM;
     }
-    sw_tcp_init(&c->tcp);
+    sw_conn_init(&c->conn);
     return 0;
 }
 

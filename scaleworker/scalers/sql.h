@@ -19,8 +19,6 @@
 
 /* ---- shared by both (sql_common.c) --------------------------------------------------------- */
 
-/* Wipes and frees a credential. Accepts NULL. */
-void sw_sql_free_secret(char *s);
 /* A NUL-terminated copy of n bytes of s, or NULL. */
 char *sw_sql_strndup(const char *s, size_t n);
 /* sw_param_find of one name (`<name>FromEnv` reads the scale target's container environment),

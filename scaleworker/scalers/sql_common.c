@@ -18,14 +18,6 @@
 
 #define SQL_QUOTE 64 /* at most this much of a bad value is quoted back */
 
-void sw_sql_free_secret(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
 char *sw_sql_strndup(const char *s, size_t n)
 {
     char *d = malloc(n + 1);

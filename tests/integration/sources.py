@@ -575,15 +575,13 @@ def _resp_read(f):
 
 
 # ---------------------------------------------------------------------------
-# PostgreSQL
+# SQL databases
 
 
-class PostgresServer(Source):
-    """PostgreSQL 15: superuser `user` with `password` (scram over TCP, trust on
-    the unix socket in the temporary directory) and a database `dbname`."""
+class SQLServer(Source):
+    """What the SQL servers share: a user `user` with `password` (random unless given, so a
+    replacement server can take the same one) and a database `dbname`, on 127.0.0.1."""
 
-    name = "postgres"
-    start_timeout = 60.0
     user = "ckeda"
     dbname = "ckeda"
 
@@ -592,6 +590,22 @@ class PostgresServer(Source):
         self.host = "127.0.0.1"
         self.port = 0
         self.password = password or "ckeda-" + secrets.token_hex(6)
+
+    def info(self):
+        return {"host": self.host, "port": self.port, "user": self.user, "password": self.password,
+                "dbname": self.dbname, "url": self.url}
+
+
+# ---------------------------------------------------------------------------
+# PostgreSQL
+
+
+class PostgresServer(SQLServer):
+    """PostgreSQL 15: superuser `user` with `password` (scram over TCP, trust on
+    the unix socket in the temporary directory) and a database `dbname`."""
+
+    name = "postgres"
+    start_timeout = 60.0
 
     def _start(self):
         self.port = free_port()
@@ -649,8 +663,7 @@ class PostgresServer(Source):
         return psycopg.connect(self.dsn, autocommit=True, **kwargs)
 
     def info(self):
-        return {"host": self.host, "port": self.port, "user": self.user, "password": self.password,
-                "dbname": self.dbname, "dsn": self.dsn, "url": self.url}
+        return {**super().info(), "dsn": self.dsn}
 
 
 def _pg_env():
@@ -663,20 +676,12 @@ def _pg_env():
 # MariaDB
 
 
-class MariaDBServer(Source):
+class MariaDBServer(SQLServer):
     """MariaDB (mariadbd): user `user`@'%' with `password`, all privileges, a
     database `dbname`; root without password on the unix socket only."""
 
     name = "mariadb"
     start_timeout = 90.0
-    user = "ckeda"
-    dbname = "ckeda"
-
-    def __init__(self, password: str | None = None):
-        super().__init__()
-        self.host = "127.0.0.1"
-        self.port = 0
-        self.password = password or "ckeda-" + secrets.token_hex(6)
 
     def _start(self):
         self.port = free_port()
@@ -737,8 +742,7 @@ class MariaDBServer(Source):
                                autocommit=True, **kwargs)
 
     def info(self):
-        return {"host": self.host, "port": self.port, "user": self.user, "password": self.password,
-                "dbname": self.dbname, "url": self.url, "connectionString": self.connection_string}
+        return {**super().info(), "connectionString": self.connection_string}
 
 
 # ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pytest
 
 from external_scaler_server import ExternalScalerServer
 from fake_kube_api import FakeKubeAPI
-from test_redis_scaler import BIN, Ckeda, budget, eventually, openssl, state_of
+from test_redis_scaler import SERVER_EXT, BIN, Ckeda, budget, eventually, openssl_pki, state_of
 
 PUSH_LATENCY_MAX_S = 0.5  # against a pollingInterval of 30 s
 
@@ -104,19 +104,9 @@ def test_hung_server_is_error_after_the_timeout_and_a_stopped_one_too(ckeda, ser
 
 
 def make_pki(d):
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
-    openssl("req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"),
-            "-subj", "/CN=external-test-ca", "-days", "2")
-    for name, subj, ext in (
-            ("srv", "/CN=localhost",
-             "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
-            ("client", "/CN=ckeda", "extendedKeyUsage=clientAuth")):
-        (d / f"{name}.ext").write_text(ext + "\n")
-        openssl("req", *ec, "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"),
-                "-subj", subj)
-        openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.crt"),
-                "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-out", str(d / f"{name}.crt"),
-                "-days", "2", "-extfile", str(d / f"{name}.ext"))
+    openssl_pki(d, "/CN=external-test-ca", (
+        ("srv", "/CN=localhost", SERVER_EXT),
+        ("client", "/CN=ckeda", "extendedKeyUsage=clientAuth")))
     return {n: (d / n).read_text() for n in ("ca.crt", "srv.crt", "srv.key", "client.crt",
                                              "client.key")}
 

@@ -19,14 +19,14 @@ import base64
 import http.server
 import json
 import ssl
-import subprocess
 import threading
 import time
 import urllib.parse
 
 import pytest
 
-from test_redis_scaler import Ckeda, budget, eventually, state_of, wait_state
+from test_redis_scaler import (SERVER_EXT, Ckeda, budget, error_of, eventually, openssl_pki,
+                               wait_state)
 
 TIMEOUT_MS = 3000
 API_KEY = "k-0123456789-secret"
@@ -123,13 +123,6 @@ def mapi(url, loc, *extra, target=10, activation=0):
                      f"activationTargetValue={activation}", *extra])
 
 
-def wait_error(ck, so, index, word, timeout=None):
-    def failed():
-        t = state_of(ck, so, index)
-        return t if t["state"] == "ERROR" and word in t["error"] else None
-    return eventually(failed, timeout or budget(10), f"trigger {index} to fail with {word!r}")
-
-
 def test_value_locations_and_formats(ckeda, api, unique):
     so = f"apps/{unique}"
     ckeda.add(so, mapi(api.url("/json"), "components.0.tasks", activation=32),
@@ -149,7 +142,7 @@ def test_value_locations_and_formats(ckeda, api, unique):
     wait_state(ckeda, so, "ACTIVE", 5, index=5)     # an escaped dot
     wait_state(ckeda, so, "ACTIVE", 32, index=6)
     wait_state(ckeda, so, "ACTIVE", 32, index=7)
-    t = wait_error(ckeda, so, 8, "not parseable as a Quantity")
+    t = error_of(ckeda, so, 8, "not parseable as a Quantity")
     assert t["error"].startswith("error requesting metrics endpoint: "), t
     api.values["tasks"] = 40
     wait_state(ckeda, so, "ACTIVE", 40, index=0)
@@ -167,9 +160,9 @@ def test_api_key_and_basic_auth_never_leak(ckeda, api, unique):
     wait_state(ckeda, so, "ACTIVE", 11, index=0)
     wait_state(ckeda, so, "ACTIVE", 12, index=1)
     wait_state(ckeda, so, "ACTIVE", 13, index=2)
-    t = wait_error(ckeda, so, 3, "api returned 401")
+    t = error_of(ckeda, so, 3, "api returned 401")
     assert t["error"] == "error requesting metrics endpoint: /basic: api returned 401", t
-    wait_error(ckeda, so, 4, "api returned 401")
+    error_of(ckeda, so, 4, "api returned 401")
     published = ckeda._ctl("get", so).stdout + ckeda._ctl("triggers").stdout
     for secret in (API_KEY, PASSWORD, "wrong-secret", "abc-secret"):
         assert secret not in published
@@ -180,7 +173,7 @@ def test_server_error_and_slow_server(ckeda, api, unique):
     so = f"apps/{unique}"
     ckeda.add(so, mapi(api.url("/fail"), "v"), mapi(api.url("/slow"), "v"),
               mapi(api.url("/json"), "components.0.tasks"))
-    t = wait_error(ckeda, so, 0, "api returned 500")
+    t = error_of(ckeda, so, 0, "api returned 500")
     assert t["error"] == "error requesting metrics endpoint: /fail: api returned 500", t
     wait_state(ckeda, so, "ACTIVE", 32, index=2)
     t0 = time.monotonic()
@@ -201,21 +194,8 @@ def test_server_error_and_slow_server(ckeda, api, unique):
     assert worst_age < budget(2500), worst_age
 
 
-def openssl(*args):
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 def make_ca_and_server_cert(d):
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
-    openssl("req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"),
-            "-subj", "/CN=ckeda-it-ca", "-days", "2")
-    (d / "srv.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-                               "extendedKeyUsage=serverAuth\n")
-    openssl("req", *ec, "-keyout", str(d / "srv.key"), "-out", str(d / "srv.csr"),
-            "-subj", "/CN=localhost")
-    openssl("x509", "-req", "-in", str(d / "srv.csr"), "-CA", str(d / "ca.crt"), "-CAkey",
-            str(d / "ca.key"), "-CAcreateserial", "-out", str(d / "srv.crt"), "-days", "2",
-            "-extfile", str(d / "srv.ext"))
+    openssl_pki(d, "/CN=ckeda-it-ca", (("srv", "/CN=localhost", SERVER_EXT),))
     cadir = d / "cadir"
     cadir.mkdir()
     (cadir / "test-ca.pem").write_bytes((d / "ca.crt").read_bytes())
@@ -237,7 +217,7 @@ def test_tls_verified_against_ca_dir(tmp_path, unique):
                   mapi(api.url("/json"), "components.0.tasks", "unsafeSsl=true"))
         wait_state(trusting, so, "ACTIVE", 32, index=0)
         wait_state(trusting, so, "ACTIVE", 2.43, index=1)
-        t = wait_error(other, so, 0, "certificate verif")
+        t = error_of(other, so, 0, "certificate verif")
         assert f"https://127.0.0.1:{api.port}/json" in t["error"], t
         wait_state(other, so, "ACTIVE", 32, index=1)
     finally:

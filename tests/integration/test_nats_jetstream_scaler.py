@@ -16,12 +16,10 @@ is down, a server that stops answering (SIGSTOP) as ERROR after the timeout whil
 of the same worker keeps its schedule, and recovery when the server is back on its ports.
 """
 
-import subprocess
-
-
 import sources
-from test_redis_scaler import BIN, budget, eventually, state_of, wait_state
-from test_redis_streams_scaler import stopped, stuck_trigger_times_out
+from test_redis_scaler import (active_in_one_worker, budget, error_of, stopped,
+                               stuck_trigger_times_out, validate_accepts_then_refuses,
+                               wait_state)
 
 
 def nats_trigger(server, stream, consumer, *extra, activation=0, target=10, account=None):
@@ -42,13 +40,6 @@ def fetch(server, stream, consumer, count):
             c.request(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", b'{"batch":1}')
 
 
-def error_of(ck, so, index=0, word=""):
-    def failed():
-        t = state_of(ck, so, index)
-        return t if t["state"] == "ERROR" and word in t["error"] else None
-    return eventually(failed, budget(10), f"trigger {index} of {so} to fail with {word!r}")
-
-
 def make_stream(server, unique, *consumers, **config):
     stream = unique.upper().replace("-", "_")
     server.create_stream(stream, [f"{unique}.>"])
@@ -58,8 +49,7 @@ def make_stream(server, unique, *consumers, **config):
 
 
 def test_validate_serves_the_type_with_keda_metric_checks(tmp_path):
-    ok = tmp_path / "ok.yaml"
-    ok.write_text("""apiVersion: keda.sh/v1alpha1
+    ok = """apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
 metadata: {name: orders, namespace: shop}
 spec:
@@ -68,15 +58,9 @@ spec:
     - type: nats-jetstream
       metadata: {natsServerMonitoringEndpoint: "nats:8222", account: "$G", stream: ORDERS,
                  consumer: worker, lagThreshold: "5"}
-""")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(ok.read_text().replace("consumer: worker, ", ""))
-    r = subprocess.run([str(BIN / "ckeda"), "validate", str(ok)], capture_output=True,
-                       text=True, timeout=budget(30))
-    assert r.returncode == 0, r.stdout + r.stderr
-    r = subprocess.run([str(BIN / "ckeda"), "validate", str(bad)], capture_output=True,
-                       text=True, timeout=budget(30))
-    assert r.returncode == 1 and "metadata.consumer" in r.stdout + r.stderr, r.stdout + r.stderr
+"""
+    validate_accepts_then_refuses(tmp_path, ok, ok.replace("consumer: worker, ", ""),
+                                  "metadata.consumer")
 
 
 def test_pending_plus_ack_pending_and_activation(ckeda, nats_server, unique):
@@ -156,10 +140,7 @@ def test_down_stopped_and_back(ckeda, nats_server, unique):
         stuck.publish(f"{unique}.jobs", b"j")
         healthy.publish(f"{unique}.jobs", b"j")
         ckeda.add(so, nats_trigger(stuck, s1, "worker"), nats_trigger(healthy, s2, "worker"))
-        wait_state(ckeda, so, "ACTIVE", 1, index=0)
-        wait_state(ckeda, so, "ACTIVE", 1, index=1)
-        ts = ckeda.triggers(so)
-        assert ts[0]["worker_pid"] == ts[1]["worker_pid"], "both triggers must share one worker"
+        active_in_one_worker(ckeda, so)
 
         with stopped(stuck.main_proc.pid):
             stuck_trigger_times_out(ckeda, so, stuck.monitoring_endpoint,

@@ -15,14 +15,11 @@ timeout while another trigger of the same worker keeps its schedule, and recover
 server's connection is killed and after the server is replaced by a new one.
 """
 
-import os
-import signal
-import time
 import uuid
 
-
 import sources
-from test_redis_scaler import TIMEOUT_MS, budget, eventually, state_of, wait_state
+import sql_checks
+from test_redis_scaler import error_of, wait_state
 
 
 def pg_trigger(api, server, query, *extra, activation=0, target=5, secret=None):
@@ -34,22 +31,6 @@ def pg_trigger(api, server, query, *extra, activation=0, target=5, secret=None):
                      f"dbName={server.dbname}", "sslmode=disable", f"query={query}",
                      f"targetQueryValue={target}", f"activationTargetQueryValue={activation}",
                      f"auth.password={secret}:password", *extra])
-
-
-def signal_server(server, sig):
-    """Signals the postmaster and every backend (each backend is a session of its own)."""
-    for pid in sources._tree([server.main_proc.pid]):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def error_of(ck, so, index=0, word="postgreSQL"):
-    def failed():
-        t = state_of(ck, so, index)
-        return t if t["state"] == "ERROR" and word in t["error"] else None
-    return eventually(failed, budget(10), f"{so} trigger {index} to fail with {word!r}")
 
 
 def test_value_is_the_first_column_and_activation_is_strict(env, postgres_server, unique):
@@ -81,78 +62,29 @@ def test_query_results_keda_refuses(env, postgres_server, unique):
            pg_trigger(api, pg, "SELECT 'many' AS word"),
            pg_trigger(api, pg, f"SELECT x FROM {unique}_missing"))
     prefix = "error inspecting postgreSQL: could not query postgreSQL: "
-    assert error_of(ck, so, 0)["error"] == prefix + "sql: no rows in result set"
-    assert error_of(ck, so, 1)["error"] == (
+    assert error_of(ck, so, 0, prefix)["error"] == prefix + "sql: no rows in result set"
+    assert error_of(ck, so, 1, prefix)["error"] == (
         prefix + 'sql: Scan error on column index 0, name "n": converting NULL to float64 '
         "is unsupported")
-    assert "converting driver.Value type string (\"many\") to a float64" in error_of(ck, so, 2)[
-        "error"]
-    assert error_of(ck, so, 3)["error"] == (
+    t = error_of(ck, so, 2, prefix)
+    assert "converting driver.Value type string (\"many\") to a float64" in t["error"], t
+    assert error_of(ck, so, 3, prefix)["error"] == (
         prefix + f'ERROR: relation "{unique}_missing" does not exist (SQLSTATE 42P01)')
 
 
 def test_wrong_password_is_an_error_without_the_password(env, postgres_server, unique):
-    ck, api = env
-    wrong, secret = f"wrong-{uuid.uuid4().hex}", f"bad-{unique}"
-    trigger = pg_trigger(api, postgres_server, "SELECT 1", secret=secret)
-    api.secrets[("apps", secret)] = {"password": wrong}
-    ck.add(f"apps/{unique}", trigger)
-    t = error_of(ck, f"apps/{unique}", 0, "password authentication failed")
-    assert t["value"] is None and t["errors"] >= 1
-    snapshot = ck._ctl("get", f"apps/{unique}").stdout + ck._ctl("triggers").stdout
-    assert wrong not in snapshot and wrong not in ck.log()
-    # A refused password makes the worker read the Secret again before the next poll.
-    path = f"/api/v1/namespaces/apps/secrets/{secret}"
-    eventually(lambda: api.requests.count(path) >= 2, budget(10), "the Secret read again")
-    api.secrets[("apps", secret)] = {"password": postgres_server.password}
-    wait_state(ck, f"apps/{unique}", "ACTIVE", 1, timeout=budget(10))
+    sql_checks.wrong_password_is_an_error_without_the_password(
+        env, postgres_server, pg_trigger, unique, "password authentication failed")
+
+
+def kill_connections(server):
+    server.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
 
 
 def test_stopped_server_times_out_then_recovers(env, postgres_server, monkeypatch, unique):
-    ck, api = env
-    healthy, so = postgres_server, f"apps/{unique}"
-    stuck = sources.PostgresServer().start()
-    port, password = stuck.port, stuck.password
-    try:
-        ck.add(so, pg_trigger(api, stuck, "SELECT 1"), pg_trigger(api, healthy, "SELECT 1"))
-        wait_state(ck, so, "ACTIVE", 1, index=0)
-        wait_state(ck, so, "ACTIVE", 1, index=1)
-        ts = ck.triggers(so)
-        assert ts[0]["worker_pid"] == ts[1]["worker_pid"], "both triggers must share one worker"
-
-        signal_server(stuck, signal.SIGSTOP)
-        try:
-            t0, worst_age = time.monotonic(), 0
-
-            def stuck_failed():
-                nonlocal worst_age
-                a, b = ck.triggers(so)
-                assert b["state"] == "ACTIVE", b
-                worst_age = max(worst_age, b["age_ms"])
-                return a if a["state"] == "ERROR" else None
-            t = eventually(stuck_failed, budget(10), "the stuck trigger's timeout")
-            assert f"no answer within the timeout of {TIMEOUT_MS} ms" in t["error"], t
-            assert time.monotonic() - t0 >= TIMEOUT_MS / 1000 - 1.0
-            assert worst_age < budget(2500), worst_age  # the other kept its 1 s schedule
-        finally:
-            signal_server(stuck, signal.SIGCONT)
-        wait_state(ck, so, "ACTIVE", 1, index=0, timeout=budget(10))
-
-        # The server ends the kept connection: the next poll connects again, without an error.
-        before = state_of(ck, so, 0)["errors_total"]
-        stuck.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                   "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
-        killed = time.monotonic()
-        t = eventually(lambda: (lambda t: t if t["age_ms"] < (time.monotonic() - killed) * 1000
-                                - 100 else None)(state_of(ck, so, 0)),
-                       budget(5), "a poll after the connection was killed")
-        assert t["state"] == "ACTIVE" and t["errors_total"] == before, t
-    finally:
-        stuck.stop()
-    t = error_of(ck, so, 0)  # the server is gone
-    assert "127.0.0.1" in t["error"], t
-    monkeypatch.setattr(sources, "free_port", lambda: port)  # the same address again
-    with sources.PostgresServer(password=password) as second:
-        assert second.port == port
-        t = wait_state(ck, so, "ACTIVE", 1, timeout=budget(15))
-        assert t["errors"] == 0 and t["error"] == ""
+    # The postmaster and every backend (each backend is a session of its own).
+    sql_checks.stopped_server_times_out_then_recovers(
+        env, postgres_server, monkeypatch, unique, make_trigger=pg_trigger,
+        server_class=sources.PostgresServer, pids_of=lambda s: sources._tree([s.main_proc.pid]),
+        kill_connections=kill_connections, word="postgreSQL")

@@ -30,7 +30,8 @@ import uuid
 import pytest
 
 import sources
-from test_redis_scaler import TIMEOUT_MS, budget, eventually, state_of, wait_state
+from test_redis_scaler import (TIMEOUT_MS, budget, error_of, eventually, polled_after, state_of,
+                               wait_state)
 
 PREFIX = "error inspecting RabbitMQ: "
 CONNECT_PREFIX = "error establishing connection to RabbitMQ: "
@@ -58,13 +59,6 @@ def mq_trigger(host, queue, *extra, activation=0, target=5, mode=None):
              f"queueName={queue}", f"activationValue={activation}"]
     parts += [f"mode={mode}", f"value={target}"] if mode else [f"queueLength={target}"]
     return ",".join(parts + list(extra))
-
-
-def error_of(ck, so, index=0, word="RabbitMQ"):
-    def failed():
-        t = state_of(ck, so, index)
-        return t if t["state"] == "ERROR" and word in t["error"] else None
-    return eventually(failed, budget(10), f"{so} trigger {index} to fail with {word!r}")
 
 
 class AmqpPublisher:
@@ -315,10 +309,7 @@ def test_stopped_broker_times_out_then_recovers(env, broker, unique):
     for c in conns:
         status, _ = mq.api("DELETE", f"/api/connections/{urllib.parse.quote(c, safe='')}")
         assert status in (200, 204)
-    closed = time.monotonic()
-    t = eventually(lambda: (lambda t: t if t["age_ms"] is not None and t["age_ms"] <
-                            (time.monotonic() - closed) * 1000 - 100 else None)(
-        state_of(ck, so, 0)), budget(5), "a poll after the connection was closed")
+    t = polled_after(ck, so, time.monotonic(), "a poll after the connection was closed")
     assert t["state"] == "ACTIVE" and t["errors_total"] == before, t
 
     os.kill(mq.main_proc.pid, signal.SIGSTOP)

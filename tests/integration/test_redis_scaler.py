@@ -15,6 +15,7 @@ request through the adapter, long before its pollingInterval, and one with it is
 Every wait polls against a deadline; deadlines are stretched for the sanitizer build.
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -121,23 +122,31 @@ def openssl(*args):
     subprocess.run(["openssl", *args], check=True, capture_output=True)
 
 
-def make_certs(d):
-    """A CA, the adapter's serving certificate (--cert-dir: tls.crt, tls.key, ca.crt) and a
-    client certificate in group system:masters, which the adapter authorizes without a cluster
-    (as tests/process/test_adapter.py does)."""
+def openssl_pki(d, ca_subject, leaves):
+    """In d: a P-256 CA (ca.crt, ca.key) valid two days and, for each (name, subject,
+    extensions) of leaves, a key and a certificate it signs (name.key, name.crt)."""
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
     openssl("req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.crt"),
-            "-subj", "/CN=ca", "-days", "2")
-    for name, subj, ext in (
-            ("tls", "/CN=localhost",
-             "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
-            ("admin", "/O=system:masters/CN=admin", "extendedKeyUsage=clientAuth")):
+            "-subj", ca_subject, "-days", "2")
+    for name, subj, ext in leaves:
         (d / f"{name}.ext").write_text(ext + "\n")
         openssl("req", *ec, "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"),
                 "-subj", subj)
         openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.crt"),
                 "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-out", str(d / f"{name}.crt"),
                 "-days", "2", "-extfile", str(d / f"{name}.ext"))
+
+
+SERVER_EXT = "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"
+
+
+def make_certs(d):
+    """A CA, the adapter's serving certificate (--cert-dir: tls.crt, tls.key, ca.crt) and a
+    client certificate in group system:masters, which the adapter authorizes without a cluster
+    (as tests/process/test_adapter.py does)."""
+    openssl_pki(d, "/CN=ca", (
+        ("tls", "/CN=localhost", SERVER_EXT),
+        ("admin", "/O=system:masters/CN=admin", "extendedKeyUsage=clientAuth")))
     serving = d / "serving"
     serving.mkdir()
     for f in ("tls.crt", "tls.key", "ca.crt"):
@@ -193,6 +202,90 @@ def wait_state(ck, nsname, want_state, want_value, index=0, timeout=None):
         return t if t["state"] == want_state and t["value"] == want_value else None
     return eventually(ok, timeout or budget(10),
                       f"{nsname} trigger {index} to be {want_state} with value {want_value}")
+
+
+def error_of(ck, nsname, index=0, word=""):
+    """The trigger once it is ERROR with word in its error text."""
+    def failed():
+        t = state_of(ck, nsname, index)
+        return t if t["state"] == "ERROR" and word in t["error"] else None
+    return eventually(failed, budget(10), f"{nsname} trigger {index} to fail with {word!r}")
+
+
+def validate_accepts_then_refuses(tmp_path, manifest, bad_manifest, field):
+    """`ckeda validate` (the admission rules) accepts manifest and refuses bad_manifest, naming
+    field."""
+    for name, text, code in (("ok.yaml", manifest, 0), ("bad.yaml", bad_manifest, 1)):
+        path = tmp_path / name
+        path.write_text(text)
+        r = subprocess.run([str(BIN / "ckeda"), "validate", str(path)], capture_output=True,
+                           text=True, timeout=budget(30))
+        assert r.returncode == code, r.stdout + r.stderr
+    assert field in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def polled_after(ck, nsname, since, what, index=0):
+    """The trigger once its last measurement is younger than the monotonic time since (less
+    100 ms of slack): a poll that began after since."""
+    def fresh():
+        t = state_of(ck, nsname, index)
+        age = t["age_ms"]
+        return t if age is not None and age < (time.monotonic() - since) * 1000 - 100 else None
+    return eventually(fresh, budget(5), what)
+
+
+def active_in_one_worker(ck, nsname, value=1):
+    """Triggers 0 and 1 of nsname ACTIVE with value, polled by the same worker."""
+    wait_state(ck, nsname, "ACTIVE", value, index=0)
+    wait_state(ck, nsname, "ACTIVE", value, index=1)
+    ts = ck.triggers(nsname)
+    assert ts[0]["worker_pid"] == ts[1]["worker_pid"], "both triggers must share one worker"
+
+
+@contextlib.contextmanager
+def stopped(*pids):
+    """The processes SIGSTOPped for the block, SIGCONTinued after it whatever happens (one that
+    is gone is skipped)."""
+    def signal_all(sig):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+    signal_all(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        signal_all(signal.SIGCONT)
+
+
+def stuck_trigger_times_out(ck, nsname, stuck_address=None, poke_healthy=None, healthy_value=1,
+                            healthy_within=2.5):
+    """Trigger 0's source is stopped, trigger 1's is not (one worker polls both): after
+    poke_healthy(), trigger 1 shows healthy_value within healthy_within seconds (a poll or two),
+    trigger 0 turns ERROR only at its timeout, naming stuck_address, and trigger 1 is polled
+    every second throughout. Returns trigger 0."""
+    t0 = time.monotonic()
+    if poke_healthy:
+        poke_healthy()
+    wait_state(ck, nsname, "ACTIVE", healthy_value, index=1, timeout=budget(healthy_within))
+    saw_healthy = time.monotonic() - t0
+    worst_age = 0
+
+    def stuck_failed():
+        nonlocal worst_age
+        a, b = ck.triggers(nsname)
+        assert b["state"] == "ACTIVE", b
+        worst_age = max(worst_age, b["age_ms"])
+        return a if a["state"] == "ERROR" else None
+    t = eventually(stuck_failed, budget(10), "the stuck trigger's timeout")
+    took = time.monotonic() - t0
+    assert f"no answer within the timeout of {TIMEOUT_MS} ms" in t["error"], t
+    assert stuck_address is None or stuck_address in t["error"], t
+    assert took >= TIMEOUT_MS / 1000 - 1.0  # not before its timeout (less one interval)
+    assert saw_healthy < took
+    assert worst_age < budget(2500), worst_age  # polled every second throughout
+    return t
 
 
 def test_list_length_is_the_value_and_activation_is_strict(ckeda, redis_server, unique):
@@ -252,13 +345,9 @@ def test_wrong_password_is_an_error_without_the_password(ckeda, redis_auth_serve
                             f"password={wrong}"),
               redis_trigger(redis_auth_server, unique))  # no password at all: NOAUTH
 
-    def failed(index, word):
-        t = state_of(ckeda, f"apps/{unique}", index)
-        return t if t["state"] == "ERROR" and word in t["error"] else None
-
-    t = eventually(lambda: failed(0, "WRONGPASS"), budget(10), "WRONGPASS")
+    t = error_of(ckeda, f"apps/{unique}", 0, "WRONGPASS")
     assert t["value"] is None and t["errors"] >= 1
-    eventually(lambda: failed(1, "NOAUTH"), budget(10), "NOAUTH")
+    error_of(ckeda, f"apps/{unique}", 1, "NOAUTH")
     # The password is in no published text and in no log line of any process.
     snapshot = ckeda._ctl("get", f"apps/{unique}").stdout + ckeda._ctl("triggers").stdout
     assert wrong not in snapshot
@@ -277,35 +366,11 @@ def test_stopped_redis_times_out_and_never_delays_another_trigger(ckeda, redis_s
     stuck.command("RPUSH", unique, "a")
     healthy.command("RPUSH", unique, "a")
     ckeda.add(f"apps/{unique}", redis_trigger(stuck, unique), redis_trigger(healthy, unique))
-    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 1, index=0)
-    wait_state(ckeda, f"apps/{unique}", "ACTIVE", 1, index=1)
-    ts = ckeda.triggers(f"apps/{unique}")
-    assert ts[0]["worker_pid"] == ts[1]["worker_pid"], "both triggers must share one worker"
-
-    os.kill(stuck.main_proc.pid, signal.SIGSTOP)
-    try:
-        t0 = time.monotonic()
+    active_in_one_worker(ckeda, f"apps/{unique}")
+    with stopped(stuck.main_proc.pid):
         # While the stuck poll waits out its timeout, the other trigger sees a change at once.
-        healthy.command("RPUSH", unique, "b")
-        wait_state(ckeda, f"apps/{unique}", "ACTIVE", 2, index=1, timeout=budget(2.5))
-        saw_healthy = time.monotonic() - t0
-        worst_age = 0
-
-        def stuck_failed():
-            nonlocal worst_age
-            a, b = ckeda.triggers(f"apps/{unique}")
-            assert b["state"] == "ACTIVE", b
-            worst_age = max(worst_age, b["age_ms"])
-            return a if a["state"] == "ERROR" else None
-        t = eventually(stuck_failed, budget(10), "the stuck trigger's timeout")
-        took = time.monotonic() - t0
-        assert f"no answer within the timeout of {TIMEOUT_MS} ms" in t["error"], t
-        assert stuck.address in t["error"]
-        assert took >= TIMEOUT_MS / 1000 - 1.0  # not before its timeout (less one interval)
-        assert saw_healthy < took
-        assert worst_age < budget(2500), worst_age  # polled every second throughout
-    finally:
-        os.kill(stuck.main_proc.pid, signal.SIGCONT)
+        stuck_trigger_times_out(ckeda, f"apps/{unique}", stuck.address,
+                                lambda: healthy.command("RPUSH", unique, "b"), 2)
     stuck.command("RPUSH", unique, "b", "c")
     wait_state(ckeda, f"apps/{unique}", "ACTIVE", 3, index=0, timeout=budget(10))
 

@@ -17,16 +17,15 @@ another trigger of the same worker keeps its schedule, and recovery after the se
 and started again on the same port.
 """
 
-import contextlib
 import os
 import signal
-import subprocess
-import time
 import uuid
 
 
 import sources
-from test_redis_scaler import BIN, TIMEOUT_MS, budget, eventually, state_of, wait_state
+from test_redis_scaler import (active_in_one_worker, budget, error_of, stopped,
+                               stuck_trigger_times_out, validate_accepts_then_refuses,
+                               wait_state)
 
 
 def streams_trigger(server, stream, *extra, activation=0, target=5):
@@ -36,53 +35,10 @@ def streams_trigger(server, stream, *extra, activation=0, target=5):
                      f"activationLagCount={activation}", *extra])
 
 
-def error_of(ck, so, index=0, word=""):
-    def failed():
-        t = state_of(ck, so, index)
-        return t if t["state"] == "ERROR" and word in t["error"] else None
-    return eventually(failed, budget(10), f"trigger {index} of {so} to fail with {word!r}")
-
-
-@contextlib.contextmanager
-def stopped(pid):
-    """The process SIGSTOPped for the block, SIGCONTinued after it whatever happens."""
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
-
-
-def stuck_trigger_times_out(ck, so, stuck_address, poke_healthy, healthy_value):
-    """Trigger 0's source is stopped, trigger 1's is not (one worker polls both): after
-    poke_healthy(), trigger 1 shows healthy_value within a poll or two, trigger 0 turns ERROR
-    only at its timeout, naming its address, and trigger 1 is polled every second throughout."""
-    t0 = time.monotonic()
-    poke_healthy()
-    wait_state(ck, so, "ACTIVE", healthy_value, index=1, timeout=budget(2.5))
-    saw_healthy = time.monotonic() - t0
-    worst_age = 0
-
-    def stuck_failed():
-        nonlocal worst_age
-        a, b = ck.triggers(so)
-        assert b["state"] == "ACTIVE", b
-        worst_age = max(worst_age, b["age_ms"])
-        return a if a["state"] == "ERROR" else None
-    t = eventually(stuck_failed, budget(10), "the stuck trigger's timeout")
-    took = time.monotonic() - t0
-    assert f"no answer within the timeout of {TIMEOUT_MS} ms" in t["error"], t
-    assert stuck_address in t["error"], t
-    assert took >= TIMEOUT_MS / 1000 - 1.0  # not before its timeout (less one interval)
-    assert saw_healthy < took
-    assert worst_age < budget(2500), worst_age
-
-
 def test_validate_serves_the_type_with_keda_metric_checks(tmp_path):
     """`ckeda validate` (the admission rules) accepts redis-streams triggers of every mode and
     names the missing stream."""
-    ok = tmp_path / "ok.yaml"
-    ok.write_text("""apiVersion: keda.sh/v1alpha1
+    ok = """apiVersion: keda.sh/v1alpha1
 kind: ScaledObject
 metadata: {name: orders, namespace: shop}
 spec:
@@ -92,15 +48,9 @@ spec:
       metadata: {address: "redis:6379", stream: orders, streamLength: "10"}
     - type: redis-streams
       metadata: {address: "redis:6379", stream: orders, consumerGroup: g, lagCount: "3"}
-""")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(ok.read_text().replace("stream: orders, streamLength", "streamLength"))
-    r = subprocess.run([str(BIN / "ckeda"), "validate", str(ok)], capture_output=True,
-                       text=True, timeout=budget(30))
-    assert r.returncode == 0, r.stdout + r.stderr
-    r = subprocess.run([str(BIN / "ckeda"), "validate", str(bad)], capture_output=True,
-                       text=True, timeout=budget(30))
-    assert r.returncode == 1 and "metadata.stream" in r.stdout + r.stderr, r.stdout + r.stderr
+"""
+    validate_accepts_then_refuses(
+        tmp_path, ok, ok.replace("stream: orders, streamLength", "streamLength"), "metadata.stream")
 
 
 def test_stream_length_without_a_group(ckeda, redis_server, unique):
@@ -196,11 +146,7 @@ def test_stopped_redis_times_out_and_never_delays_another_trigger(ckeda, redis_s
     stuck.command("XADD", unique, "*", "a", "1")
     healthy.command("XADD", unique, "*", "a", "1")
     ckeda.add(so, streams_trigger(stuck, unique), streams_trigger(healthy, unique))
-    wait_state(ckeda, so, "ACTIVE", 1, index=0)
-    wait_state(ckeda, so, "ACTIVE", 1, index=1)
-    ts = ckeda.triggers(so)
-    assert ts[0]["worker_pid"] == ts[1]["worker_pid"], "both triggers must share one worker"
-
+    active_in_one_worker(ckeda, so)
     with stopped(stuck.main_proc.pid):
         stuck_trigger_times_out(ckeda, so, stuck.address,
                                 lambda: healthy.command("XADD", unique, "*", "b", "2"), 2)

@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_fixture.h"
+
 #include "common/scaler_spec.h"
 #include "scaleworker/scalers/httpscalers.h"
 
@@ -26,29 +28,13 @@
 static int parse_with(int (*fn)(const sw_params_t *, void *, char *, size_t), void *cfg,
                       const char *const *kv, char *err, size_t errlen)
 {
-    cJSON *md = cJSON_CreateObject();
-    sw_auth_param_t av[16];
-    sw_auth_params_t auth = {.v = av};
-    char *dups[32];
-    size_t nd = 0;
-    bool has_auth = false;
+    sw_fx_t f;
+    sw_params_t p = sw_fx_of_kv(&f, kv);
+    int r;
 
-    for (; *kv; kv++) {
-        char *d = dups[nd++] = strdup(*kv), *eq = strchr(d, '=');
-        *eq = '\0';
-        if (d[0] == '@') {
-            av[auth.n++] = (sw_auth_param_t){d + 1, eq + 1};
-            has_auth = true;
-        } else {
-            cJSON_AddStringToObject(md, d, eq + 1);
-        }
-    }
-    sw_params_t p = {.metadata = md, .auth = has_auth ? &auth : NULL};
     err[0] = '\0';
-    int r = fn(&p, cfg, err, errlen);
-    cJSON_Delete(md);
-    for (size_t i = 0; i < nd; i++)
-        free(dups[i]);
+    r = fn(&p, cfg, err, errlen);
+    sw_fx_fini(&f);
     return r;
 }
 
@@ -437,14 +423,8 @@ static void test_scaler_spec_build_metric_names_as_keda(void **state)
     assert_string_equal(s.metric_name, "s1-metric-api-metric-test");
     assert_true(s.target == 42 && s.activation == 0);
     cJSON_Delete(md);
-    md = cJSON_Parse("{\"query\":\"up\"}");
-    assert_int_equal(scaler_spec_build("prometheus", 0, md, &s, &err), -EINVAL);
-    assert_non_null(strstr(err.text, "threshold"));
-    cJSON_Delete(md);
-    md = cJSON_Parse("{\"valueLocation\":\"m\"}");
-    assert_int_equal(scaler_spec_build("metrics-api", 0, md, &s, &err), -EINVAL);
-    assert_non_null(strstr(err.text, "no targetValue given"));
-    cJSON_Delete(md);
+    sw_fx_expect_spec_error("prometheus", "{\"query\":\"up\"}", "threshold");
+    sw_fx_expect_spec_error("metrics-api", "{\"valueLocation\":\"m\"}", "no targetValue given");
 }
 
 int main(void)

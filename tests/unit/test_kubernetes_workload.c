@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_fixture.h"
+
 #include "common/scaler_spec.h"
 #include "scaleworker/scalers/kubernetes_workload.h"
 
@@ -144,18 +146,12 @@ static void test_scaler_spec_build_kubernetes_workload(void **state)
     assert_string_equal(s.metric_name, "s2-kubernetes-workload");
     cJSON_Delete(md);
 
-    md = md_of("{\"value\": \"0\", \"podSelector\": \"a=b\"}");
-    assert_int_equal(scaler_spec_build("kubernetes-workload", 0, md, &s, &err), -EINVAL);
-    assert_non_null(strstr(err.text, "value must be a float greater than 0"));
-    cJSON_Delete(md);
-    md = md_of("{\"value\": \"1\"}");
-    assert_int_equal(scaler_spec_build("kubernetes-workload", 0, md, &s, &err), -EINVAL);
-    assert_non_null(strstr(err.text, "podSelector"));
-    cJSON_Delete(md);
-    md = md_of("{\"value\": \"1\", \"podSelector\": \"a=b\", \"groupByNode\": \"yes\"}");
-    assert_int_equal(scaler_spec_build("kubernetes-workload", 0, md, &s, &err), -EINVAL);
-    assert_non_null(strstr(err.text, "groupByNode"));
-    cJSON_Delete(md);
+    sw_fx_expect_spec_error("kubernetes-workload", "{\"value\": \"0\", \"podSelector\": \"a=b\"}",
+                            "value must be a float greater than 0");
+    sw_fx_expect_spec_error("kubernetes-workload", "{\"value\": \"1\"}", "podSelector");
+    sw_fx_expect_spec_error(
+        "kubernetes-workload",
+        "{\"value\": \"1\", \"podSelector\": \"a=b\", \"groupByNode\": \"yes\"}", "groupByNode");
 }
 
 /* ---- the request --------------------------------------------------------------------------- */

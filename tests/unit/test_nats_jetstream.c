@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_fixture.h"
+
 #include "common/scaler_spec.h"
 #include "scaleworker/scalers/nats_jetstream.h"
 
@@ -20,32 +22,21 @@
 #include <string.h>
 
 typedef struct fixture {
-    cJSON *md;
-    sw_auth_params_t auth;
-    sw_auth_param_t av[8];
-    bool has_auth;
+    sw_fx_t fx; /* first: the trigger's parameters (sw_fx_setup) */
     sw_nj_cfg_t cfg;
-    char err[512];
 } fixture_t;
-
-static void md(fixture_t *f, const char *k, const char *v)
-{
-    cJSON_DeleteItemFromObjectCaseSensitive(f->md, k);
-    if (v)
-        cJSON_AddStringToObject(f->md, k, v);
-}
 
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof *f);
+    fixture_t *f;
 
-    f->md = cJSON_CreateObject();
-    f->auth.v = f->av;
-    md(f, "natsServerMonitoringEndpoint", "nats.apps:8222");
-    md(f, "account", "$G");
-    md(f, "stream", "ORDERS");
-    md(f, "consumer", "worker");
-    *state = f;
+    if (sw_fx_setup(state, sizeof *f) < 0)
+        return -1;
+    f = *state;
+    sw_fx_md(&f->fx, "natsServerMonitoringEndpoint", "nats.apps:8222");
+    sw_fx_md(&f->fx, "account", "$G");
+    sw_fx_md(&f->fx, "stream", "ORDERS");
+    sw_fx_md(&f->fx, "consumer", "worker");
     return 0;
 }
 
@@ -54,25 +45,21 @@ static int teardown(void **state)
     fixture_t *f = *state;
 
     sw_nj_cfg_free(&f->cfg);
-    cJSON_Delete(f->md);
-    free(f);
-    return 0;
+    return sw_fx_teardown(state);
 }
 
 static int run(fixture_t *f)
 {
-    sw_params_t p = {.metadata = f->md, .auth = f->has_auth ? &f->auth : NULL};
+    sw_params_t p = sw_fx_params(&f->fx);
 
     sw_nj_cfg_free(&f->cfg);
-    f->err[0] = '\0';
-    return sw_nj_cfg_parse(&p, &f->cfg, f->err, sizeof f->err);
+    f->fx.err[0] = '\0';
+    return sw_nj_cfg_parse(&p, &f->cfg, f->fx.err, sizeof f->fx.err);
 }
 
 static void expect_error(fixture_t *f, const char *want)
 {
-    assert_int_equal(run(f), -EINVAL);
-    if (!strstr(f->err, want))
-        fail_msg("error \"%s\" does not contain \"%s\"", f->err, want);
+    sw_fx_expect_error(run(f), f->fx.err, want);
 }
 
 /* Proves KEDA's defaults and the URL it asks (url.Values.Encode: sorted, escaped). */
@@ -87,10 +74,10 @@ static void test_sw_nj_cfg_parse_defaults_and_url(void **state)
     assert_string_equal(f->cfg.account_id, "$G"); /* accountID defaults to account */
     assert_string_equal(f->cfg.url,
                         "http://nats.apps:8222/jsz?acc=%24G&config=true&consumers=true");
-    md(f, "useHttps", "true");
-    md(f, "lagThreshold", "25");
-    md(f, "activationLagThreshold", "3");
-    md(f, "accountID", "ACC ID");
+    sw_fx_md(&f->fx, "useHttps", "true");
+    sw_fx_md(&f->fx, "lagThreshold", "25");
+    sw_fx_md(&f->fx, "activationLagThreshold", "3");
+    sw_fx_md(&f->fx, "accountID", "ACC ID");
     assert_int_equal(run(f), 0);
     assert_int_equal(f->cfg.lag_threshold, 25);
     assert_int_equal(f->cfg.activation_lag_threshold, 3);
@@ -105,10 +92,9 @@ static void test_sw_nj_cfg_parse_auth_first(void **state)
 {
     fixture_t *f = *state;
 
-    f->av[f->auth.n++] = (sw_auth_param_t){"natsServerMonitoringEndpoint", "secret.host:9"};
-    f->av[f->auth.n++] = (sw_auth_param_t){"accountID", "AID"};
-    f->has_auth = true;
-    md(f, "account", NULL);
+    sw_fx_auth(&f->fx, "natsServerMonitoringEndpoint", "secret.host:9");
+    sw_fx_auth(&f->fx, "accountID", "AID");
+    sw_fx_md(&f->fx, "account", NULL);
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.endpoint, "secret.host:9");
     assert_string_equal(f->cfg.account, "");
@@ -120,26 +106,26 @@ static void test_sw_nj_cfg_parse_errors(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "account", NULL);
+    sw_fx_md(&f->fx, "account", NULL);
     expect_error(f, "no account name or id given");
-    md(f, "account", "$G");
-    md(f, "stream", NULL);
+    sw_fx_md(&f->fx, "account", "$G");
+    sw_fx_md(&f->fx, "stream", NULL);
     expect_error(f, "stream");
-    md(f, "stream", "S");
-    md(f, "consumer", " ");
+    sw_fx_md(&f->fx, "stream", "S");
+    sw_fx_md(&f->fx, "consumer", " ");
     expect_error(f, "consumer");
-    md(f, "consumer", "c");
-    md(f, "lagThreshold", "1.5");
+    sw_fx_md(&f->fx, "consumer", "c");
+    sw_fx_md(&f->fx, "lagThreshold", "1.5");
     expect_error(f, "metadata.lagThreshold: \"1.5\" is not an integer");
-    md(f, "lagThreshold", "99999999999999999999");
+    sw_fx_md(&f->fx, "lagThreshold", "99999999999999999999");
     expect_error(f, "metadata.lagThreshold");
-    md(f, "lagThreshold", "5");
-    md(f, "useHttps", "maybe");
+    sw_fx_md(&f->fx, "lagThreshold", "5");
+    sw_fx_md(&f->fx, "useHttps", "maybe");
     expect_error(f, "useHttps");
-    md(f, "useHttps", "0");
-    md(f, "natsServerMonitoringEndpoint", NULL);
+    sw_fx_md(&f->fx, "useHttps", "0");
+    sw_fx_md(&f->fx, "natsServerMonitoringEndpoint", NULL);
     expect_error(f, "natsServerMonitoringEndpoint");
-    md(f, "natsServerMonitoringEndpoint", "http://host:8222");
+    sw_fx_md(&f->fx, "natsServerMonitoringEndpoint", "http://host:8222");
     expect_error(f, "natsServerMonitoringEndpoint: must be host:port");
 }
 
@@ -150,16 +136,16 @@ static void test_scaler_spec_build_nats_jetstream(void **state)
     scaler_spec_t s;
     errtext_t e;
 
-    md(f, "stream", "orders.v1");
-    assert_int_equal(scaler_spec_build("nats-jetstream", 1, f->md, &s, &e), 0);
+    sw_fx_md(&f->fx, "stream", "orders.v1");
+    assert_int_equal(scaler_spec_build("nats-jetstream", 1, f->fx.md, &s, &e), 0);
     assert_string_equal(s.metric_name, "s1-nats-jetstream-orders-v1");
     assert_true(s.target == 10 && s.activation == 0);
-    md(f, "lagThreshold", "4");
-    md(f, "activationLagThreshold", "2");
-    assert_int_equal(scaler_spec_build("nats-jetstream", 0, f->md, &s, &e), 0);
+    sw_fx_md(&f->fx, "lagThreshold", "4");
+    sw_fx_md(&f->fx, "activationLagThreshold", "2");
+    assert_int_equal(scaler_spec_build("nats-jetstream", 0, f->fx.md, &s, &e), 0);
     assert_true(s.target == 4 && s.activation == 2);
-    md(f, "consumer", NULL);
-    assert_int_equal(scaler_spec_build("nats-jetstream", 0, f->md, &s, &e), -EINVAL);
+    sw_fx_md(&f->fx, "consumer", NULL);
+    assert_int_equal(scaler_spec_build("nats-jetstream", 0, f->fx.md, &s, &e), -EINVAL);
     assert_non_null(strstr(e.text, "metadata.consumer"));
 }
 
@@ -176,7 +162,7 @@ static const char jsz_two[] =
 
 static int extract(fixture_t *f, const char *body, sw_jsz_t *j)
 {
-    return sw_jsz_extract(body, strlen(body), &f->cfg, j, f->err, sizeof f->err);
+    return sw_jsz_extract(body, strlen(body), &f->cfg, j, f->fx.err, sizeof f->fx.err);
 }
 
 /* Proves the value is num_pending + num_ack_pending of the consumer of the named stream in the
@@ -192,12 +178,12 @@ static void test_sw_jsz_extract_value(void **state)
     assert_int_equal(j.pending, 8);
     assert_string_equal(j.leader, "srv");
     assert_int_equal(j.cluster_size, 0);
-    md(f, "account", "OTHERACC");
+    sw_fx_md(&f->fx, "account", "OTHERACC");
     assert_int_equal(run(f), 0);
     assert_int_equal(extract(f, jsz_two, &j), 0);
     assert_false(j.stream_found);
-    md(f, "consumer", "gone");
-    md(f, "account", "$G");
+    sw_fx_md(&f->fx, "consumer", "gone");
+    sw_fx_md(&f->fx, "account", "$G");
     assert_int_equal(run(f), 0);
     assert_int_equal(extract(f, jsz_two, &j), 0);
     assert_true(j.stream_found && !j.consumer_found);
@@ -225,7 +211,7 @@ static void test_sw_jsz_extract_refuses_bad_answers(void **state)
     assert_int_equal(run(f), 0);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(extract(f, bad[i], &j), -EINVAL);
-        assert_non_null(strstr(f->err, "unable to decode NATS JetStream account details"));
+        assert_non_null(strstr(f->fx.err, "unable to decode NATS JetStream account details"));
     }
 }
 
@@ -234,7 +220,7 @@ static int step(fixture_t *f, sw_nj_state_t *st, const char *body, double *v)
     sw_jsz_t j;
 
     assert_int_equal(extract(f, body, &j), 0);
-    return sw_nj_step(st, &j, &f->cfg, v, f->err, sizeof f->err);
+    return sw_nj_step(st, &j, &f->cfg, v, f->fx.err, sizeof f->fx.err);
 }
 
 /* Proves KEDA's errors across polls: a consumer missing from the start is "consumer not found",
@@ -249,15 +235,15 @@ static void test_sw_nj_step_keda_state(void **state)
 
     assert_int_equal(run(f), 0);
     assert_int_equal(step(f, &st, empty, &v), -EINVAL);
-    assert_string_equal(f->err, "consumer \"worker\" not found in stream \"ORDERS\"");
+    assert_string_equal(f->fx.err, "consumer \"worker\" not found in stream \"ORDERS\"");
     assert_int_equal(step(f, &st, jsz_two, &v), 0);
     assert_true(v == 8);
     assert_int_equal(step(f, &st, jsz_two, &v), 0);
     assert_true(v == 8);
     assert_int_equal(step(f, &st, empty, &v), -EINVAL);
-    assert_string_equal(f->err, "stream not found");
+    assert_string_equal(f->fx.err, "stream not found");
     assert_int_equal(step(f, &st, empty, &v), -EINVAL);
-    assert_string_equal(f->err, "stream not found");
+    assert_string_equal(f->fx.err, "stream not found");
     assert_int_equal(step(f, &st, jsz_two, &v), 0);
     assert_true(v == 8);
 }
@@ -274,7 +260,7 @@ static void test_sw_nj_step_cluster_left_out(void **state)
     snprintf(body, sizeof body, "{\"meta_cluster\":{\"cluster_size\":3},%s", jsz_two + 1);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(step(f, &st, body, &v), -EINVAL);
-        assert_non_null(strstr(f->err, "cluster of 3 servers"));
+        assert_non_null(strstr(f->fx.err, "cluster of 3 servers"));
     }
     assert_true(v == -1);
 }
@@ -284,15 +270,15 @@ static void test_sw_nats_jetstream_vtable(void **state)
 {
     fixture_t *f = *state;
     const sw_scaler_t *s = sw_scaler_find("nats-jetstream");
-    sw_params_t p = {.metadata = f->md};
+    sw_params_t p = {.metadata = f->fx.md};
     void *st = NULL;
 
     assert_non_null(s);
-    assert_int_equal(s->parse(&p, &st, f->err, sizeof f->err), 0);
+    assert_int_equal(s->parse(&p, &st, f->fx.err, sizeof f->fx.err), 0);
     assert_non_null(st);
     s->close(st);
-    md(f, "stream", NULL);
-    assert_int_equal(s->parse(&p, &st, f->err, sizeof f->err), -EINVAL);
+    sw_fx_md(&f->fx, "stream", NULL);
+    assert_int_equal(s->parse(&p, &st, f->fx.err, sizeof f->fx.err), -EINVAL);
 }
 
 int main(void)

@@ -12,6 +12,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_fixture.h"
+
 #include "common/scaler_spec.h"
 #include "scaleworker/scalers/amqp.h"
 #include "scaleworker/scalers/rabbitmq.h"
@@ -27,32 +29,15 @@
 /* "k=v" pairs; "@k=v" is an authentication parameter. */
 static int parse(const char *const *kv, sw_rmq_cfg_t *c, char *err, size_t errlen)
 {
-    cJSON *md = cJSON_CreateObject();
-    sw_auth_param_t av[16];
-    sw_auth_params_t auth = {.v = av};
-    char *dups[32];
-    size_t nd = 0;
-    bool has_auth = false;
+    sw_fx_t f;
+    sw_params_t p = sw_fx_of_kv(&f, kv);
+    int r;
 
-    for (; *kv; kv++) {
-        char *d = dups[nd++] = strdup(*kv), *eq = strchr(d, '=');
-        *eq = '\0';
-        if (d[0] == '@') {
-            av[auth.n++] = (sw_auth_param_t){d + 1, eq + 1};
-            has_auth = true;
-        } else {
-            cJSON_AddStringToObject(md, d, eq + 1);
-        }
-    }
-    sw_params_t p = {.metadata = md,
-                     .auth = has_auth ? &auth : NULL,
-                     .so_namespace = "apps",
-                     .so_name = "orders"};
+    p.so_namespace = "apps";
+    p.so_name = "orders";
     err[0] = '\0';
-    int r = sw_rmq_cfg_parse(&p, c, err, errlen);
-    cJSON_Delete(md);
-    for (size_t i = 0; i < nd; i++)
-        free(dups[i]);
+    r = sw_rmq_cfg_parse(&p, c, err, errlen);
+    sw_fx_fini(&f);
     return r;
 }
 

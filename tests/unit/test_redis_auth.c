@@ -13,6 +13,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_fixture.h"
+
 #include "scaleworker/sw_internal.h"
 
 #include <errno.h>
@@ -20,40 +22,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct fake_api {
-    int requests;
-    char last_ns[64];
-} fake_api_t;
-
 /* Secret apps/redis-secret: pw = "s3cret pw", user = "ckeda"; Secret keda/cluster-secret:
  * pw = "cluster-pw"; ConfigMap apps/redis-cm: host = "redis.apps:6379". */
-static int fake_fetch(void *ctx, const char *kind, const char *ns, const char *name,
-                      cJSON **ret_obj, char *err, size_t errlen)
-{
-    fake_api_t *api = ctx;
-    const char *json = NULL;
-
-    api->requests++;
-    snprintf(api->last_ns, sizeof api->last_ns, "%s", ns);
-    if (strcmp(kind, "Secret") == 0 && strcmp(ns, "apps") == 0 && strcmp(name, "redis-secret") == 0)
-        json = "{\"data\":{\"pw\":\"czNjcmV0IHB3\",\"user\":\"Y2tlZGE=\",\"nul\":\"YQBi\"}}";
-    else if (strcmp(kind, "Secret") == 0 && strcmp(ns, "keda") == 0 &&
-             strcmp(name, "cluster-secret") == 0)
-        json = "{\"data\":{\"pw\":\"Y2x1c3Rlci1wdw==\"}}";
-    else if (strcmp(kind, "ConfigMap") == 0 && strcmp(ns, "apps") == 0 &&
-             strcmp(name, "redis-cm") == 0)
-        json = "{\"data\":{\"host\":\"redis.apps:6379\"}}";
-    if (!json) {
-        snprintf(err, errlen, "%s %s/%s not found", kind, ns, name);
-        return -ENOENT;
-    }
-    *ret_obj = cJSON_Parse(json);
-    return 0;
-}
+static const sw_fx_object_t objects[] = {
+    {"Secret", "apps", "redis-secret",
+     "{\"data\":{\"pw\":\"czNjcmV0IHB3\",\"user\":\"Y2tlZGE=\",\"nul\":\"YQBi\"}}"},
+    {"Secret", "keda", "cluster-secret", "{\"data\":{\"pw\":\"Y2x1c3Rlci1wdw==\"}}"},
+    {"ConfigMap", "apps", "redis-cm", "{\"data\":{\"host\":\"redis.apps:6379\"}}"},
+    {NULL, NULL, NULL, NULL},
+};
 
 typedef struct fixture {
     cfg_t cfg;
-    fake_api_t api;
+    sw_fx_fake_api_t api;
     sw_auth_t *a;
     cJSON *auth;
     char err[SHM_ERROR_MAX];
@@ -64,7 +45,8 @@ static int setup(void **state)
     fixture_t *f = calloc(1, sizeof *f);
 
     cfg_defaults(&f->cfg); /* pod namespace "keda" */
-    f->a = sw_auth_new(&f->cfg, fake_fetch, &f->api);
+    f->api.objects = objects;
+    f->a = sw_auth_new(&f->cfg, sw_fx_fake_fetch, &f->api);
     *state = f;
     return 0;
 }
@@ -97,14 +79,6 @@ static const cJSON *auth_obj(fixture_t *f, const char *kind, const char *uid, co
     return f->auth;
 }
 
-static const char *param(const sw_auth_params_t *p, const char *name)
-{
-    for (size_t i = 0; i < p->n; i++)
-        if (strcmp(p->v[i].name, name) == 0)
-            return p->v[i].value;
-    return NULL;
-}
-
 static const char *SPEC_PW_USER =
     "{\"secretTargetRef\":[{\"parameter\":\"password\",\"name\":\"redis-secret\",\"key\":\"pw\"},"
     "{\"parameter\":\"username\",\"name\":\"redis-secret\",\"key\":\"user\"}]}";
@@ -123,9 +97,9 @@ static void test_sw_auth_resolve_secret_target_ref(void **state)
     assert_int_equal(sw_auth_resolve(f->a, auth_obj(f, "TriggerAuthentication", "u1", "7", spec),
                                      "apps", &p, f->err, sizeof f->err),
                      0);
-    assert_string_equal(param(p, "password"), "s3cret pw");
-    assert_string_equal(param(p, "username"), "ckeda");
-    assert_string_equal(param(p, "extra"), "");
+    assert_string_equal(sw_fx_param(p, "password"), "s3cret pw");
+    assert_string_equal(sw_fx_param(p, "username"), "ckeda");
+    assert_string_equal(sw_fx_param(p, "extra"), "");
     assert_int_equal(f->api.requests, 1);
     assert_string_equal(f->api.last_ns, "apps");
 }
@@ -154,7 +128,7 @@ static void test_sw_auth_resolve_cache_per_uid_and_version(void **state)
                                      "apps", &p, f->err, sizeof f->err),
                      0);
     assert_int_equal(f->api.requests, 3);
-    assert_string_equal(param(p, "password"), "s3cret pw");
+    assert_string_equal(sw_fx_param(p, "password"), "s3cret pw");
     /* without a uid nothing is cached */
     sw_auth_resolve(f->a, auth_obj(f, "TriggerAuthentication", NULL, NULL, SPEC_PW_USER), "apps",
                     &p, f->err, sizeof f->err);
@@ -176,14 +150,14 @@ static void test_sw_auth_resolve_namespaces(void **state)
                                      auth_obj(f, "ClusterTriggerAuthentication", "c1", "1", spec),
                                      "apps", &p, f->err, sizeof f->err),
                      0);
-    assert_string_equal(param(p, "password"), "cluster-pw");
+    assert_string_equal(sw_fx_param(p, "password"), "cluster-pw");
     assert_string_equal(f->api.last_ns, "keda");
     f->cfg.restrict_secret_access = true;
     assert_int_equal(sw_auth_resolve(f->a, auth_obj(f, "TriggerAuthentication", "t1", "1", spec),
                                      "apps", &p, f->err, sizeof f->err),
                      0);
     assert_string_equal(f->api.last_ns, "keda");
-    assert_string_equal(param(p, "password"), "cluster-pw");
+    assert_string_equal(sw_fx_param(p, "password"), "cluster-pw");
 }
 
 /* Proves configMapTargetRef is read too, and a Secret overrides it as in KEDA's order. */
@@ -200,8 +174,8 @@ static void test_sw_auth_resolve_config_map_then_secret(void **state)
     assert_int_equal(sw_auth_resolve(f->a, auth_obj(f, "TriggerAuthentication", "u2", "1", spec),
                                      "apps", &p, f->err, sizeof f->err),
                      0);
-    assert_string_equal(param(p, "address"), "redis.apps:6379");
-    assert_string_equal(param(p, "password"), "s3cret pw");
+    assert_string_equal(sw_fx_param(p, "address"), "redis.apps:6379");
+    assert_string_equal(sw_fx_param(p, "password"), "s3cret pw");
 }
 
 /* Proves a missing Secret is a retryable failure naming the TA and the Secret, and that a

@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_fixture.h"
+
 #include "scaleworker/scalers/redis.h"
 
 #include <errno.h>
@@ -17,22 +19,13 @@
 #include <string.h>
 
 typedef struct fixture {
-    cJSON *md;
-    sw_auth_params_t auth;
-    sw_auth_param_t av[8];
-    bool has_auth;
+    sw_fx_t fx; /* first: the trigger's parameters (sw_fx_setup) */
     sw_redis_cfg_t cfg;
-    char err[256];
 } fixture_t;
 
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof *f);
-
-    f->md = cJSON_CreateObject();
-    f->auth.v = f->av;
-    *state = f;
-    return 0;
+    return sw_fx_setup(state, sizeof(fixture_t));
 }
 
 static int teardown(void **state)
@@ -40,36 +33,21 @@ static int teardown(void **state)
     fixture_t *f = *state;
 
     sw_redis_cfg_free(&f->cfg);
-    cJSON_Delete(f->md);
-    free(f);
-    return 0;
-}
-
-static void md(fixture_t *f, const char *k, const char *v)
-{
-    cJSON_AddStringToObject(f->md, k, v);
-}
-
-static void auth(fixture_t *f, const char *k, const char *v)
-{
-    f->av[f->auth.n++] = (sw_auth_param_t){(char *)k, (char *)v};
-    f->has_auth = true;
+    return sw_fx_teardown(state);
 }
 
 static int run(fixture_t *f)
 {
-    sw_params_t p = {.metadata = f->md, .auth = f->has_auth ? &f->auth : NULL};
+    sw_params_t p = sw_fx_params(&f->fx);
 
     sw_redis_cfg_free(&f->cfg);
-    f->err[0] = '\0';
-    return sw_redis_cfg_parse(&p, &f->cfg, f->err, sizeof f->err);
+    f->fx.err[0] = '\0';
+    return sw_redis_cfg_parse(&p, &f->cfg, f->fx.err, sizeof f->fx.err);
 }
 
 static void expect_error(fixture_t *f, const char *want)
 {
-    assert_int_equal(run(f), -EINVAL);
-    if (!strstr(f->err, want))
-        fail_msg("error \"%s\" does not contain \"%s\"", f->err, want);
+    sw_fx_expect_error(run(f), f->fx.err, want);
 }
 
 /* Proves KEDA's defaults: listLength 5, activation 0, database 0, no TLS, no credentials. */
@@ -77,8 +55,8 @@ static void test_sw_redis_cfg_parse_defaults(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "listName", "jobs");
-    md(f, "address", "redis.apps.svc:6379");
+    sw_fx_md(&f->fx, "listName", "jobs");
+    sw_fx_md(&f->fx, "address", "redis.apps.svc:6379");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.list_name, "jobs");
     assert_int_equal(f->cfg.list_len, 4);
@@ -97,11 +75,11 @@ static void test_sw_redis_cfg_parse_trims_and_reads_numbers(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "listName", "  jobs\t");
-    md(f, "address", " [::1]:6380 ");
-    md(f, "listLength", " 12 ");
-    md(f, "activationListLength", "-3");
-    md(f, "databaseIndex", "2");
+    sw_fx_md(&f->fx, "listName", "  jobs\t");
+    sw_fx_md(&f->fx, "address", " [::1]:6380 ");
+    sw_fx_md(&f->fx, "listLength", " 12 ");
+    sw_fx_md(&f->fx, "activationListLength", "-3");
+    sw_fx_md(&f->fx, "databaseIndex", "2");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.list_name, "jobs");
     assert_string_equal(f->cfg.conn.host, "::1");
@@ -116,9 +94,9 @@ static void test_sw_redis_cfg_parse_list_name_required(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "address", "r:1");
+    sw_fx_md(&f->fx, "address", "r:1");
     expect_error(f, "metadata.listName: missing required parameter");
-    md(f, "listName", "   ");
+    sw_fx_md(&f->fx, "listName", "   ");
     expect_error(f, "metadata.listName: missing required parameter");
 }
 
@@ -138,11 +116,11 @@ static void test_sw_redis_cfg_parse_integer_errors(void **state)
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fixture_t *f = *state;
-        cJSON_Delete(f->md);
-        f->md = cJSON_CreateObject();
-        md(f, "listName", "q");
-        md(f, "address", "r:1");
-        md(f, cases[i].field, cases[i].value);
+        cJSON_Delete(f->fx.md);
+        f->fx.md = cJSON_CreateObject();
+        sw_fx_md(&f->fx, "listName", "q");
+        sw_fx_md(&f->fx, "address", "r:1");
+        sw_fx_md(&f->fx, cases[i].field, cases[i].value);
         expect_error(f, cases[i].want);
     }
 }
@@ -152,16 +130,16 @@ static void test_sw_redis_cfg_parse_address_errors(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "listName", "q");
+    sw_fx_md(&f->fx, "listName", "q");
     expect_error(f, "metadata.address: no addresses or hosts given");
-    md(f, "address", "redis");
+    sw_fx_md(&f->fx, "address", "redis");
     expect_error(f, "metadata.address: \"redis\" missing port in address");
-    cJSON_ReplaceItemInObject(f->md, "address", cJSON_CreateString("a:b:1"));
+    sw_fx_md(&f->fx, "address", "a:b:1");
     expect_error(f, "too many colons in address");
-    cJSON_ReplaceItemInObject(f->md, "address", cJSON_CreateString(",r:1"));
+    sw_fx_md(&f->fx, "address", ",r:1");
     expect_error(f, "no addresses or hosts given");
-    cJSON_DeleteItemFromObject(f->md, "address");
-    md(f, "addresses", "first:1, second:2");
+    sw_fx_md(&f->fx, "address", NULL);
+    sw_fx_md(&f->fx, "addresses", "first:1, second:2");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.conn.host, "first");
     assert_string_equal(f->cfg.conn.port, "1");
@@ -172,21 +150,21 @@ static void test_sw_redis_cfg_parse_host_port(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "listName", "q");
-    md(f, "host", "h1");
+    sw_fx_md(&f->fx, "listName", "q");
+    sw_fx_md(&f->fx, "host", "h1");
     expect_error(f, "no addresses or hosts given");
-    md(f, "port", "x");
+    sw_fx_md(&f->fx, "port", "x");
     expect_error(f, "metadata.port: \"x\" is not a port number");
-    cJSON_ReplaceItemInObject(f->md, "port", cJSON_CreateString("70000"));
+    sw_fx_md(&f->fx, "port", "70000");
     expect_error(f, "metadata.port: \"70000\" is not a port number");
-    cJSON_ReplaceItemInObject(f->md, "port", cJSON_CreateString("6380"));
+    sw_fx_md(&f->fx, "port", "6380");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.conn.host, "h1");
     assert_string_equal(f->cfg.conn.port, "6380");
-    cJSON_ReplaceItemInObject(f->md, "host", cJSON_CreateString("h1,h2"));
+    sw_fx_md(&f->fx, "host", "h1,h2");
     expect_error(f, "metadata.host: not enough hosts or ports given");
-    cJSON_ReplaceItemInObject(f->md, "host", cJSON_CreateString("h1"));
-    md(f, "address", "a:1");
+    sw_fx_md(&f->fx, "host", "h1");
+    sw_fx_md(&f->fx, "address", "a:1");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.conn.host, "a");
 }
@@ -197,18 +175,18 @@ static void test_sw_redis_cfg_parse_sources(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "listName", "q");
-    auth(f, "address", "from-auth");
+    sw_fx_md(&f->fx, "listName", "q");
+    sw_fx_auth(&f->fx, "address", "from-auth");
     expect_error(f, "authentication.address: \"from-auth\" missing port in address");
-    f->av[0].value = "auth:7";
-    auth(f, "password", "auth-pw");
-    auth(f, "username", "auth-user");
+    f->fx.av[0].value = "auth:7";
+    sw_fx_auth(&f->fx, "password", "auth-pw");
+    sw_fx_auth(&f->fx, "username", "auth-user");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.conn.host, "auth");
     assert_string_equal(f->cfg.conn.password, "auth-pw");
     assert_string_equal(f->cfg.conn.username, "auth-user");
-    md(f, "address", "meta:8");
-    md(f, "password", "meta-pw");
+    sw_fx_md(&f->fx, "address", "meta:8");
+    sw_fx_md(&f->fx, "password", "meta-pw");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.conn.host, "meta");
     assert_string_equal(f->cfg.conn.password, "meta-pw");
@@ -222,24 +200,24 @@ static void test_sw_redis_cfg_parse_from_env(void **state)
     fixture_t *f = *state;
     sw_auth_param_t ev[] = {{"REDIS_PASSWORD", "env-pw"}, {"REDIS_ADDR", "envhost"}};
     sw_auth_params_t env = {2, ev};
-    sw_params_t p = {.metadata = f->md, .auth = &f->auth, .env = &env};
+    sw_params_t p = {.metadata = f->fx.md, .auth = &f->fx.auth, .env = &env};
 
-    md(f, "listName", "q");
-    md(f, "address", "r:1");
-    md(f, "passwordFromEnv", "REDIS_PASSWORD");
-    auth(f, "password", "auth-pw");
-    assert_int_equal(sw_redis_cfg_parse(&p, &f->cfg, f->err, sizeof f->err), 0);
+    sw_fx_md(&f->fx, "listName", "q");
+    sw_fx_md(&f->fx, "address", "r:1");
+    sw_fx_md(&f->fx, "passwordFromEnv", "REDIS_PASSWORD");
+    sw_fx_auth(&f->fx, "password", "auth-pw");
+    assert_int_equal(sw_redis_cfg_parse(&p, &f->cfg, f->fx.err, sizeof f->fx.err), 0);
     assert_string_equal(f->cfg.conn.password, "env-pw");
     sw_redis_cfg_free(&f->cfg);
-    md(f, "password", "given");
-    assert_int_equal(sw_redis_cfg_parse(&p, &f->cfg, f->err, sizeof f->err), 0);
+    sw_fx_md(&f->fx, "password", "given");
+    assert_int_equal(sw_redis_cfg_parse(&p, &f->cfg, f->fx.err, sizeof f->fx.err), 0);
     assert_string_equal(f->cfg.conn.password, "given");
     sw_redis_cfg_free(&f->cfg);
-    cJSON_DeleteItemFromObject(f->md, "address");
-    md(f, "addressFromEnv", "REDIS_ADDR");
-    assert_int_equal(sw_redis_cfg_parse(&p, &f->cfg, f->err, sizeof f->err), -EINVAL);
-    assert_non_null(strstr(f->err, "metadata.addressFromEnv: \"envhost\" missing port"));
-    cJSON_ReplaceItemInObject(f->md, "addressFromEnv", cJSON_CreateString("NOT_SET"));
+    sw_fx_md(&f->fx, "address", NULL);
+    sw_fx_md(&f->fx, "addressFromEnv", "REDIS_ADDR");
+    assert_int_equal(sw_redis_cfg_parse(&p, &f->cfg, f->fx.err, sizeof f->fx.err), -EINVAL);
+    assert_non_null(strstr(f->fx.err, "metadata.addressFromEnv: \"envhost\" missing port"));
+    sw_fx_md(&f->fx, "addressFromEnv", "NOT_SET");
     expect_error(f, "metadata.address: no addresses or hosts given"); /* not set: absent */
 }
 
@@ -249,22 +227,22 @@ static void test_sw_redis_cfg_parse_tls(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "listName", "q");
-    md(f, "address", "r:1");
-    md(f, "enableTLS", "maybe");
+    sw_fx_md(&f->fx, "listName", "q");
+    sw_fx_md(&f->fx, "address", "r:1");
+    sw_fx_md(&f->fx, "enableTLS", "maybe");
     expect_error(f, "metadata.enableTLS: \"maybe\" is not a boolean");
-    cJSON_ReplaceItemInObject(f->md, "enableTLS", cJSON_CreateString("True"));
+    sw_fx_md(&f->fx, "enableTLS", "True");
     expect_error(f, "metadata.enableTLS: TLS connections to redis are not supported by ckeda yet");
-    cJSON_ReplaceItemInObject(f->md, "enableTLS", cJSON_CreateString("0"));
+    sw_fx_md(&f->fx, "enableTLS", "0");
     assert_int_equal(run(f), 0);
-    auth(f, "tls", "enable");
+    sw_fx_auth(&f->fx, "tls", "enable");
     expect_error(f, "unable to set `tls` in both ScaledObject and TriggerAuthentication");
-    cJSON_DeleteItemFromObject(f->md, "enableTLS");
+    sw_fx_md(&f->fx, "enableTLS", NULL);
     expect_error(f, "authentication.tls: TLS connections to redis are not supported");
-    f->av[0].value = "sometimes";
+    f->fx.av[0].value = "sometimes";
     expect_error(f, "authentication.tls: \"sometimes\" is not enable or disable");
-    f->av[0].value = "disable";
-    md(f, "unsafeSsl", "nope");
+    f->fx.av[0].value = "disable";
+    sw_fx_md(&f->fx, "unsafeSsl", "nope");
     expect_error(f, "metadata.unsafeSsl: \"nope\" is not a boolean");
 }
 
@@ -274,20 +252,20 @@ static void test_sw_redis_parse_vtable_keeps_secrets_out(void **state)
 {
     fixture_t *f = *state;
     const sw_scaler_t *s = sw_scaler_find("redis");
-    sw_params_t p = {.metadata = f->md};
+    sw_params_t p = {.metadata = f->fx.md};
     void *st = NULL;
 
     assert_non_null(s);
-    md(f, "listName", "q");
-    md(f, "address", "nowhere");
-    md(f, "password", " pass, word ");
-    md(f, "listLength", "3");
-    assert_int_equal(s->parse(&p, &st, f->err, sizeof f->err), -EINVAL);
+    sw_fx_md(&f->fx, "listName", "q");
+    sw_fx_md(&f->fx, "address", "nowhere");
+    sw_fx_md(&f->fx, "password", " pass, word ");
+    sw_fx_md(&f->fx, "listLength", "3");
+    assert_int_equal(s->parse(&p, &st, f->fx.err, sizeof f->fx.err), -EINVAL);
     assert_null(st);
-    assert_non_null(strstr(f->err, "metadata.address"));
-    assert_null(strstr(f->err, "pass, word"));
-    cJSON_ReplaceItemInObject(f->md, "address", cJSON_CreateString("r:1"));
-    assert_int_equal(s->parse(&p, &st, f->err, sizeof f->err), 0);
+    assert_non_null(strstr(f->fx.err, "metadata.address"));
+    assert_null(strstr(f->fx.err, "pass, word"));
+    sw_fx_md(&f->fx, "address", "r:1");
+    assert_int_equal(s->parse(&p, &st, f->fx.err, sizeof f->fx.err), 0);
     assert_non_null(st);
     s->close(st);
     assert_int_equal(run(f), 0);

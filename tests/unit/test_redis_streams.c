@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_fixture.h"
+
 #include "common/scaler_spec.h"
 #include "scaleworker/scalers/redis.h"
 
@@ -20,22 +22,18 @@
 #include <string.h>
 
 typedef struct fixture {
-    cJSON *md;
-    sw_auth_params_t auth;
-    sw_auth_param_t av[8];
-    bool has_auth;
+    sw_fx_t fx; /* first: the trigger's parameters (sw_fx_setup) */
     sw_rstream_cfg_t cfg;
-    char err[256];
 } fixture_t;
 
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof *f);
+    fixture_t *f;
 
-    f->md = cJSON_CreateObject();
-    f->auth.v = f->av;
-    cJSON_AddStringToObject(f->md, "address", "redis.apps:6379");
-    *state = f;
+    if (sw_fx_setup(state, sizeof *f) < 0)
+        return -1;
+    f = *state;
+    sw_fx_md(&f->fx, "address", "redis.apps:6379");
     return 0;
 }
 
@@ -44,31 +42,21 @@ static int teardown(void **state)
     fixture_t *f = *state;
 
     sw_rstream_cfg_free(&f->cfg);
-    cJSON_Delete(f->md);
-    free(f);
-    return 0;
-}
-
-static void md(fixture_t *f, const char *k, const char *v)
-{
-    cJSON_DeleteItemFromObjectCaseSensitive(f->md, k);
-    cJSON_AddStringToObject(f->md, k, v);
+    return sw_fx_teardown(state);
 }
 
 static int run(fixture_t *f)
 {
-    sw_params_t p = {.metadata = f->md, .auth = f->has_auth ? &f->auth : NULL};
+    sw_params_t p = sw_fx_params(&f->fx);
 
     sw_rstream_cfg_free(&f->cfg);
-    f->err[0] = '\0';
-    return sw_rstream_cfg_parse(&p, &f->cfg, f->err, sizeof f->err);
+    f->fx.err[0] = '\0';
+    return sw_rstream_cfg_parse(&p, &f->cfg, f->fx.err, sizeof f->fx.err);
 }
 
 static void expect_error(fixture_t *f, const char *want)
 {
-    assert_int_equal(run(f), -EINVAL);
-    if (!strstr(f->err, want))
-        fail_msg("error \"%s\" does not contain \"%s\"", f->err, want);
+    sw_fx_expect_error(run(f), f->fx.err, want);
 }
 
 /* Proves KEDA's defaults: XLEN mode without a consumerGroup, targets 5, activation 0, the
@@ -77,7 +65,7 @@ static void test_sw_rstream_cfg_parse_defaults(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "stream", " orders ");
+    sw_fx_md(&f->fx, "stream", " orders ");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.stream, "orders");
     assert_int_equal(f->cfg.stream_len, 6);
@@ -98,23 +86,23 @@ static void test_sw_rstream_cfg_parse_modes(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "stream", "s");
-    md(f, "consumerGroup", "g");
-    md(f, "pendingEntriesCount", "7");
+    sw_fx_md(&f->fx, "stream", "s");
+    sw_fx_md(&f->fx, "consumerGroup", "g");
+    sw_fx_md(&f->fx, "pendingEntriesCount", "7");
     assert_int_equal(run(f), 0);
     assert_int_equal(f->cfg.mode, SW_RSTREAM_PENDING);
     assert_string_equal(f->cfg.group, "g");
     assert_int_equal(f->cfg.pending_entries_count, 7);
-    md(f, "lagCount", "0");
+    sw_fx_md(&f->fx, "lagCount", "0");
     assert_int_equal(run(f), 0);
     assert_int_equal(f->cfg.mode, SW_RSTREAM_PENDING);
-    md(f, "lagCount", "12");
-    md(f, "activationLagCount", "3");
+    sw_fx_md(&f->fx, "lagCount", "12");
+    sw_fx_md(&f->fx, "activationLagCount", "3");
     assert_int_equal(run(f), 0);
     assert_int_equal(f->cfg.mode, SW_RSTREAM_LAG);
     assert_int_equal(f->cfg.lag_count, 12);
     assert_int_equal(f->cfg.activation_lag_count, 3);
-    md(f, "consumerGroup", "  "); /* blank is absent */
+    sw_fx_md(&f->fx, "consumerGroup", "  "); /* blank is absent */
     assert_int_equal(run(f), 0);
     assert_int_equal(f->cfg.mode, SW_RSTREAM_LENGTH);
 }
@@ -126,24 +114,23 @@ static void test_sw_rstream_cfg_parse_errors_and_auth(void **state)
     fixture_t *f = *state;
 
     expect_error(f, "metadata.stream: missing required parameter");
-    md(f, "stream", "s");
-    md(f, "streamLength", "1.5");
+    sw_fx_md(&f->fx, "stream", "s");
+    sw_fx_md(&f->fx, "streamLength", "1.5");
     expect_error(f, "metadata.streamLength: \"1.5\" is not an integer");
-    md(f, "streamLength", "10");
-    md(f, "activationLagCount", "x");
+    sw_fx_md(&f->fx, "streamLength", "10");
+    sw_fx_md(&f->fx, "activationLagCount", "x");
     expect_error(f, "metadata.activationLagCount: \"x\" is not a number");
-    md(f, "activationLagCount", "1");
-    md(f, "databaseIndex", "two");
+    sw_fx_md(&f->fx, "activationLagCount", "1");
+    sw_fx_md(&f->fx, "databaseIndex", "two");
     expect_error(f, "metadata.databaseIndex");
-    md(f, "databaseIndex", "2");
-    md(f, "enableTLS", "true");
+    sw_fx_md(&f->fx, "databaseIndex", "2");
+    sw_fx_md(&f->fx, "enableTLS", "true");
     expect_error(f, "metadata.enableTLS: TLS connections to redis are not supported");
-    cJSON_DeleteItemFromObjectCaseSensitive(f->md, "enableTLS");
-    cJSON_DeleteItemFromObjectCaseSensitive(f->md, "address");
+    sw_fx_md(&f->fx, "enableTLS", NULL);
+    sw_fx_md(&f->fx, "address", NULL);
     expect_error(f, "metadata.address: no addresses or hosts given");
-    f->av[f->auth.n++] = (sw_auth_param_t){"address", "auth.host:6380"};
-    f->av[f->auth.n++] = (sw_auth_param_t){"password", "from-secret"};
-    f->has_auth = true;
+    sw_fx_auth(&f->fx, "address", "auth.host:6380");
+    sw_fx_auth(&f->fx, "password", "from-secret");
     assert_int_equal(run(f), 0);
     assert_string_equal(f->cfg.conn.host, "auth.host");
     assert_string_equal(f->cfg.conn.password, "from-secret");
@@ -153,7 +140,7 @@ static void test_sw_rstream_cfg_parse_errors_and_auth(void **state)
 
 static int spec(fixture_t *f, uint32_t index, scaler_spec_t *s, errtext_t *e)
 {
-    return scaler_spec_build("redis-streams", index, f->md, s, e);
+    return scaler_spec_build("redis-streams", index, f->fx.md, s, e);
 }
 
 /* Proves the metric name `sN-redis-streams-<stream>` (normalized) and the target of each mode,
@@ -164,24 +151,24 @@ static void test_scaler_spec_build_redis_streams(void **state)
     scaler_spec_t s;
     errtext_t e;
 
-    md(f, "stream", "my.stream:1");
+    sw_fx_md(&f->fx, "stream", "my.stream:1");
     assert_int_equal(spec(f, 2, &s, &e), 0);
     assert_string_equal(s.metric_name, "s2-redis-streams-my-stream-1");
     assert_true(s.target == 5 && s.activation == 0);
-    md(f, "streamLength", "9");
-    md(f, "activationLagCount", "4");
+    sw_fx_md(&f->fx, "streamLength", "9");
+    sw_fx_md(&f->fx, "activationLagCount", "4");
     assert_int_equal(spec(f, 0, &s, &e), 0);
     assert_true(s.target == 9 && s.activation == 4);
-    md(f, "consumerGroup", "g");
+    sw_fx_md(&f->fx, "consumerGroup", "g");
     assert_int_equal(spec(f, 0, &s, &e), 0);
     assert_true(s.target == 5); /* pendingEntriesCount's default */
-    md(f, "pendingEntriesCount", "3");
+    sw_fx_md(&f->fx, "pendingEntriesCount", "3");
     assert_int_equal(spec(f, 0, &s, &e), 0);
     assert_true(s.target == 3);
-    md(f, "lagCount", "20");
+    sw_fx_md(&f->fx, "lagCount", "20");
     assert_int_equal(spec(f, 0, &s, &e), 0);
     assert_true(s.target == 20 && s.activation == 4);
-    cJSON_DeleteItemFromObjectCaseSensitive(f->md, "stream");
+    sw_fx_md(&f->fx, "stream", NULL);
     assert_int_equal(spec(f, 0, &s, &e), -EINVAL);
     assert_non_null(strstr(e.text, "metadata.stream"));
 }
@@ -295,18 +282,18 @@ static void test_sw_redis_streams_vtable(void **state)
 {
     fixture_t *f = *state;
     const sw_scaler_t *s = sw_scaler_find("redis-streams");
-    sw_params_t p = {.metadata = f->md};
+    sw_params_t p = {.metadata = f->fx.md};
     void *st = NULL;
 
     assert_non_null(s);
-    assert_int_equal(s->parse(&p, &st, f->err, sizeof f->err), -EINVAL);
+    assert_int_equal(s->parse(&p, &st, f->fx.err, sizeof f->fx.err), -EINVAL);
     assert_null(st);
-    assert_non_null(strstr(f->err, "metadata.stream"));
-    md(f, "stream", "s");
-    md(f, "consumerGroup", "g");
-    md(f, "lagCount", "5");
-    md(f, "password", "pw");
-    assert_int_equal(s->parse(&p, &st, f->err, sizeof f->err), 0);
+    assert_non_null(strstr(f->fx.err, "metadata.stream"));
+    sw_fx_md(&f->fx, "stream", "s");
+    sw_fx_md(&f->fx, "consumerGroup", "g");
+    sw_fx_md(&f->fx, "lagCount", "5");
+    sw_fx_md(&f->fx, "password", "pw");
+    assert_int_equal(s->parse(&p, &st, f->fx.err, sizeof f->fx.err), 0);
     assert_non_null(st);
     s->close(st);
 }

@@ -13,6 +13,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_fixture.h"
+
 #include "common/scaler_spec.h"
 #include "scaleworker/scalers/sql.h"
 
@@ -22,25 +24,14 @@
 #include <string.h>
 
 typedef struct fixture {
-    cJSON *md;
-    sw_auth_params_t auth;
-    sw_auth_param_t av[8];
-    sw_auth_params_t env; /* the scale target's container environment */
-    sw_auth_param_t ev[8];
+    sw_fx_t fx; /* first: the trigger's parameters (sw_fx_setup) */
     sw_pg_cfg_t pg;
     sw_mysql_cfg_t my;
-    char err[512];
 } fixture_t;
 
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof *f);
-
-    f->md = cJSON_CreateObject();
-    f->auth.v = f->av;
-    f->env.v = f->ev;
-    *state = f;
-    return 0;
+    return sw_fx_setup(state, sizeof(fixture_t));
 }
 
 static int teardown(void **state)
@@ -49,54 +40,30 @@ static int teardown(void **state)
 
     sw_pg_cfg_free(&f->pg);
     sw_mysql_cfg_free(&f->my);
-    cJSON_Delete(f->md);
-    free(f);
-    return 0;
-}
-
-static void md(fixture_t *f, const char *k, const char *v)
-{
-    cJSON_AddStringToObject(f->md, k, v);
-}
-
-static void auth(fixture_t *f, const char *k, const char *v)
-{
-    f->av[f->auth.n++] = (sw_auth_param_t){(char *)k, (char *)v};
-}
-
-static void env(fixture_t *f, const char *k, const char *v)
-{
-    f->ev[f->env.n++] = (sw_auth_param_t){(char *)k, (char *)v};
-}
-
-static sw_params_t params(fixture_t *f)
-{
-    return (sw_params_t){.metadata = f->md, .auth = f->auth.n ? &f->auth : NULL, .env = &f->env};
+    return sw_fx_teardown(state);
 }
 
 static int run_pg(fixture_t *f)
 {
-    sw_params_t p = params(f);
+    sw_params_t p = sw_fx_params(&f->fx);
 
     sw_pg_cfg_free(&f->pg);
-    f->err[0] = '\0';
-    return sw_pg_cfg_parse(&p, &f->pg, f->err, sizeof f->err);
+    f->fx.err[0] = '\0';
+    return sw_pg_cfg_parse(&p, &f->pg, f->fx.err, sizeof f->fx.err);
 }
 
 static int run_my(fixture_t *f)
 {
-    sw_params_t p = params(f);
+    sw_params_t p = sw_fx_params(&f->fx);
 
     sw_mysql_cfg_free(&f->my);
-    f->err[0] = '\0';
-    return sw_mysql_cfg_parse(&p, &f->my, f->err, sizeof f->err);
+    f->fx.err[0] = '\0';
+    return sw_mysql_cfg_parse(&p, &f->my, f->fx.err, sizeof f->fx.err);
 }
 
 static void expect(fixture_t *f, int r, const char *want)
 {
-    assert_int_equal(r, -EINVAL);
-    if (!strstr(f->err, want))
-        fail_msg("error \"%s\" does not contain \"%s\"", f->err, want);
+    sw_fx_expect_error(r, f->fx.err, want);
 }
 
 /* ---- postgresql ---------------------------------------------------------------------------- */
@@ -107,14 +74,14 @@ static void test_sw_pg_cfg_parse_params_from_authentication(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "query", "query");
-    md(f, "targetQueryValue", "12");
-    auth(f, "host", "test_host");
-    auth(f, "port", "test_port");
-    auth(f, "userName", "test_username");
-    auth(f, "password", "POSTGRE_PASSWORD");
-    auth(f, "dbName", "test_dbname");
-    auth(f, "sslmode", "disable");
+    sw_fx_md(&f->fx, "query", "query");
+    sw_fx_md(&f->fx, "targetQueryValue", "12");
+    sw_fx_auth(&f->fx, "host", "test_host");
+    sw_fx_auth(&f->fx, "port", "test_port");
+    sw_fx_auth(&f->fx, "userName", "test_username");
+    sw_fx_auth(&f->fx, "password", "POSTGRE_PASSWORD");
+    sw_fx_auth(&f->fx, "dbName", "test_dbname");
+    sw_fx_auth(&f->fx, "sslmode", "disable");
     assert_int_equal(run_pg(f), 0);
     assert_string_equal(f->pg.conninfo, "host=test_host port=test_port user=test_username "
                                         "dbname=test_dbname sslmode=disable "
@@ -131,25 +98,25 @@ static void test_sw_pg_cfg_parse_connection_strings(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "query", "test_query");
-    md(f, "targetQueryValue", "5");
-    auth(f, "connection", "test_connection_from_auth");
+    sw_fx_md(&f->fx, "query", "test_query");
+    sw_fx_md(&f->fx, "targetQueryValue", "5");
+    sw_fx_auth(&f->fx, "connection", "test_connection_from_auth");
     assert_int_equal(run_pg(f), 0);
     assert_string_equal(f->pg.conninfo, "test_connection_from_auth");
     assert_true(f->pg.conninfo_given);
 
-    f->auth.n = 0;
-    md(f, "host", "localhost");
-    md(f, "port", "1234");
-    md(f, "dbName", "testDb");
-    md(f, "userName", "user");
-    md(f, "sslmode", "required");
+    sw_fx_auth_clear(&f->fx);
+    sw_fx_md(&f->fx, "host", "localhost");
+    sw_fx_md(&f->fx, "port", "1234");
+    sw_fx_md(&f->fx, "dbName", "testDb");
+    sw_fx_md(&f->fx, "userName", "user");
+    sw_fx_md(&f->fx, "sslmode", "required");
     assert_int_equal(run_pg(f), 0);
     assert_string_equal(f->pg.conninfo,
                         "host=localhost port=1234 user=user dbname=testDb sslmode=required "
                         "password=");
 
-    cJSON_ReplaceItemInObject(f->md, "host", cJSON_CreateString("host1,host2"));
+    sw_fx_md(&f->fx, "host", "host1,host2");
     assert_int_equal(run_pg(f), 0);
     assert_string_equal(f->pg.conninfo,
                         "host=host1,host2 port=1234 user=user dbname=testDb sslmode=required "
@@ -163,16 +130,16 @@ static void test_sw_pg_cfg_parse_sources(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "query", "q");
-    md(f, "targetQueryValue", "5");
-    md(f, "connection", "postgresql://username:password@localhost:5432");
-    md(f, "password", "from-metadata");
-    md(f, "host", "meta-host");
-    md(f, "port", "1");
-    md(f, "userName", "u");
-    md(f, "dbName", "d");
-    md(f, "sslmode", "disable");
-    auth(f, "host", "auth-host");
+    sw_fx_md(&f->fx, "query", "q");
+    sw_fx_md(&f->fx, "targetQueryValue", "5");
+    sw_fx_md(&f->fx, "connection", "postgresql://username:password@localhost:5432");
+    sw_fx_md(&f->fx, "password", "from-metadata");
+    sw_fx_md(&f->fx, "host", "meta-host");
+    sw_fx_md(&f->fx, "port", "1");
+    sw_fx_md(&f->fx, "userName", "u");
+    sw_fx_md(&f->fx, "dbName", "d");
+    sw_fx_md(&f->fx, "sslmode", "disable");
+    sw_fx_auth(&f->fx, "host", "auth-host");
     assert_int_equal(run_pg(f), 0);
     assert_string_equal(f->pg.conninfo,
                         "host=auth-host port=1 user=u dbname=d sslmode=disable password=");
@@ -201,14 +168,14 @@ static void test_sw_pg_escape_as_keda(void **state)
         assert_string_equal(got, cases[i].want);
         free(got);
     }
-    md(f, "query", "test_query");
-    md(f, "targetQueryValue", "5");
-    md(f, "host", "db.example");
-    md(f, "port", "5432");
-    md(f, "dbName", "testdb");
-    md(f, "userName", "user\tsslmode=disable");
-    md(f, "sslmode", "require");
-    auth(f, "password", "secret\nhost=attacker");
+    sw_fx_md(&f->fx, "query", "test_query");
+    sw_fx_md(&f->fx, "targetQueryValue", "5");
+    sw_fx_md(&f->fx, "host", "db.example");
+    sw_fx_md(&f->fx, "port", "5432");
+    sw_fx_md(&f->fx, "dbName", "testdb");
+    sw_fx_md(&f->fx, "userName", "user\tsslmode=disable");
+    sw_fx_md(&f->fx, "sslmode", "require");
+    sw_fx_auth(&f->fx, "password", "secret\nhost=attacker");
     assert_int_equal(run_pg(f), 0);
     assert_string_equal(f->pg.conninfo, "host=db.example port=5432 user='user\tsslmode=disable' "
                                         "dbname=testdb sslmode=require "
@@ -224,28 +191,28 @@ static void test_sw_pg_cfg_parse_errors(void **state)
     fixture_t *f = *state;
 
     expect(f, run_pg(f), "metadata.query: missing required parameter");
-    md(f, "query", "q");
-    auth(f, "connection", "host=h");
+    sw_fx_md(&f->fx, "query", "q");
+    sw_fx_auth(&f->fx, "connection", "host=h");
     expect(f, run_pg(f), "metadata.targetQueryValue: no targetQueryValue given");
-    md(f, "targetQueryValue", "0");
+    sw_fx_md(&f->fx, "targetQueryValue", "0");
     expect(f, run_pg(f), "metadata.targetQueryValue: no targetQueryValue given");
-    cJSON_ReplaceItemInObject(f->md, "targetQueryValue", cJSON_CreateString("+5"));
+    sw_fx_md(&f->fx, "targetQueryValue", "+5");
     expect(f, run_pg(f), "metadata.targetQueryValue: \"+5\" is not a number");
-    cJSON_ReplaceItemInObject(f->md, "targetQueryValue", cJSON_CreateString(".5"));
+    sw_fx_md(&f->fx, "targetQueryValue", ".5");
     expect(f, run_pg(f), "metadata.targetQueryValue: \".5\" is not a number");
-    cJSON_ReplaceItemInObject(f->md, "targetQueryValue", cJSON_CreateString(" 1.5e3 "));
-    md(f, "activationTargetQueryValue", "AA");
+    sw_fx_md(&f->fx, "targetQueryValue", " 1.5e3 ");
+    sw_fx_md(&f->fx, "activationTargetQueryValue", "AA");
     expect(f, run_pg(f), "metadata.activationTargetQueryValue: \"AA\" is not a number");
-    cJSON_ReplaceItemInObject(f->md, "activationTargetQueryValue", cJSON_CreateString("3"));
+    sw_fx_md(&f->fx, "activationTargetQueryValue", "3");
     assert_int_equal(run_pg(f), 0);
     assert_true(f->pg.target == 1500 && f->pg.activation == 3);
 
-    f->auth.n = 0;
+    sw_fx_auth_clear(&f->fx);
     for (size_t i = 0; i < 5; i++) {
         char want[64];
         snprintf(want, sizeof want, "metadata.%s: no %s given", required[i], required[i]);
         expect(f, run_pg(f), want);
-        md(f, required[i], "x");
+        sw_fx_md(&f->fx, required[i], "x");
     }
     assert_int_equal(run_pg(f), 0);
 }
@@ -257,29 +224,29 @@ static void test_sw_pg_cfg_parse_from_env(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "query", "query");
-    md(f, "targetQueryValue", "12");
-    md(f, "connectionFromEnv", "POSTGRE_CONN_STR");
-    env(f, "POSTGRE_CONN_STR", " test_connection_string ");
+    sw_fx_md(&f->fx, "query", "query");
+    sw_fx_md(&f->fx, "targetQueryValue", "12");
+    sw_fx_md(&f->fx, "connectionFromEnv", "POSTGRE_CONN_STR");
+    sw_fx_env(&f->fx, "POSTGRE_CONN_STR", " test_connection_string ");
     assert_int_equal(run_pg(f), 0);
     assert_string_equal(f->pg.conninfo, "test_connection_string");
     assert_true(f->pg.conninfo_given);
-    auth(f, "connection", "host=h");
+    sw_fx_auth(&f->fx, "connection", "host=h");
     assert_int_equal(run_pg(f), 0);
     assert_string_equal(f->pg.conninfo, "host=h");
 
-    f->auth.n = 0;
-    cJSON_DeleteItemFromObject(f->md, "connectionFromEnv");
-    md(f, "host", "test_host");
-    md(f, "port", "test_port");
-    md(f, "userName", "test_username");
-    md(f, "dbName", "test_dbname");
-    md(f, "sslmode", "require");
-    md(f, "passwordFromEnv", "POSTGRE_PASSWORD");
+    sw_fx_auth_clear(&f->fx);
+    sw_fx_md(&f->fx, "connectionFromEnv", NULL);
+    sw_fx_md(&f->fx, "host", "test_host");
+    sw_fx_md(&f->fx, "port", "test_port");
+    sw_fx_md(&f->fx, "userName", "test_username");
+    sw_fx_md(&f->fx, "dbName", "test_dbname");
+    sw_fx_md(&f->fx, "sslmode", "require");
+    sw_fx_md(&f->fx, "passwordFromEnv", "POSTGRE_PASSWORD");
     assert_int_equal(run_pg(f), 0); /* not set: no password */
     assert_string_equal(f->pg.conninfo, "host=test_host port=test_port user=test_username "
                                         "dbname=test_dbname sslmode=require password=");
-    env(f, "POSTGRE_PASSWORD", "pass word");
+    sw_fx_env(&f->fx, "POSTGRE_PASSWORD", "pass word");
     assert_int_equal(run_pg(f), 0);
     assert_string_equal(f->pg.conninfo, "host=test_host port=test_port user=test_username "
                                         "dbname=test_dbname sslmode=require password='pass word'");
@@ -295,15 +262,15 @@ static void test_sw_scaler_postgresql_parse_keeps_secrets_out(void **state)
     void *st = NULL;
 
     assert_non_null(s);
-    md(f, "query", "SELECT 1");
-    md(f, "targetQueryValue", "5");
-    auth(f, "connection", "host=db password='s3cret-pw-unterminated");
-    p = params(f);
-    assert_int_equal(s->parse(&p, &st, f->err, sizeof f->err), -EINVAL);
-    assert_null(strstr(f->err, "s3cret"));
-    assert_non_null(strstr(f->err, "authentication.connection"));
-    f->av[0].value = "postgresql://u:s3cret@db:5432/x?sslmode=disable";
-    assert_int_equal(s->parse(&p, &st, f->err, sizeof f->err), 0);
+    sw_fx_md(&f->fx, "query", "SELECT 1");
+    sw_fx_md(&f->fx, "targetQueryValue", "5");
+    sw_fx_auth(&f->fx, "connection", "host=db password='s3cret-pw-unterminated");
+    p = sw_fx_params(&f->fx);
+    assert_int_equal(s->parse(&p, &st, f->fx.err, sizeof f->fx.err), -EINVAL);
+    assert_null(strstr(f->fx.err, "s3cret"));
+    assert_non_null(strstr(f->fx.err, "authentication.connection"));
+    f->fx.av[0].value = "postgresql://u:s3cret@db:5432/x?sslmode=disable";
+    assert_int_equal(s->parse(&p, &st, f->fx.err, sizeof f->fx.err), 0);
     s->close(st);
 }
 
@@ -315,13 +282,13 @@ static void test_sw_mysql_cfg_parse_params(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "query", "query");
-    md(f, "queryValue", "12");
-    auth(f, "host", "test_host");
-    auth(f, "port", "test_port");
-    auth(f, "username", "test_username");
-    auth(f, "password", "MYSQL_PASSWORD");
-    auth(f, "dbName", "test_dbname");
+    sw_fx_md(&f->fx, "query", "query");
+    sw_fx_md(&f->fx, "queryValue", "12");
+    sw_fx_auth(&f->fx, "host", "test_host");
+    sw_fx_auth(&f->fx, "port", "test_port");
+    sw_fx_auth(&f->fx, "username", "test_username");
+    sw_fx_auth(&f->fx, "password", "MYSQL_PASSWORD");
+    sw_fx_auth(&f->fx, "dbName", "test_dbname");
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.dsn, "test_username:MYSQL_PASSWORD@tcp(test_host:test_port)/"
                                    "test_dbname");
@@ -333,14 +300,14 @@ static void test_sw_mysql_cfg_parse_params(void **state)
     assert_true(f->my.query_value == 12 && f->my.activation == 0);
 
     /* metadata wins for username, host, port, dbName; the password is authentication's only */
-    f->auth.n = 0;
-    md(f, "host", "test_host");
-    md(f, "port", "test_port");
-    md(f, "username", "test_username");
-    md(f, "dbName", "test_dbname");
-    md(f, "password", "ignored");
-    auth(f, "password", "pass");
-    auth(f, "username", "other");
+    sw_fx_auth_clear(&f->fx);
+    sw_fx_md(&f->fx, "host", "test_host");
+    sw_fx_md(&f->fx, "port", "test_port");
+    sw_fx_md(&f->fx, "username", "test_username");
+    sw_fx_md(&f->fx, "dbName", "test_dbname");
+    sw_fx_md(&f->fx, "password", "ignored");
+    sw_fx_auth(&f->fx, "password", "pass");
+    sw_fx_auth(&f->fx, "username", "other");
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.dsn, "test_username:pass@tcp(test_host:test_port)/test_dbname");
 }
@@ -352,17 +319,17 @@ static void test_sw_mysql_cfg_parse_dsn(void **state)
 {
     fixture_t *f = *state;
 
-    md(f, "query", "q");
-    md(f, "queryValue", "1");
-    md(f, "host", "ignored-host");
-    auth(f, "connectionString", "user@tcp(http://my.mysql.dev:3306)/stats_db");
+    sw_fx_md(&f->fx, "query", "q");
+    sw_fx_md(&f->fx, "queryValue", "1");
+    sw_fx_md(&f->fx, "host", "ignored-host");
+    sw_fx_auth(&f->fx, "connectionString", "user@tcp(http://my.mysql.dev:3306)/stats_db");
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.dsn, "user@tcp(http://my.mysql.dev:3306)/stats_db");
     assert_string_equal(f->my.user, "user");
     assert_string_equal(f->my.password, "");
     assert_string_equal(f->my.dbname, "stats_db");
 
-    f->av[0].value = "u:p@s:s@tcp(db.example)/d%20b?parseTime=true&charset=utf8,latin1";
+    f->fx.av[0].value = "u:p@s:s@tcp(db.example)/d%20b?parseTime=true&charset=utf8,latin1";
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.user, "u");
     assert_string_equal(f->my.password, "p@s:s");
@@ -370,14 +337,14 @@ static void test_sw_mysql_cfg_parse_dsn(void **state)
     assert_string_equal(f->my.dbname, "d b");
     assert_string_equal(f->my.charset, "utf8");
 
-    f->av[0].value = "u:p@/d";
+    f->fx.av[0].value = "u:p@/d";
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.addr, "127.0.0.1:3306");
-    f->av[0].value = "u@unix(/run/mysqld/mysqld.sock)/d";
+    f->fx.av[0].value = "u@unix(/run/mysqld/mysqld.sock)/d";
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.net, "unix");
     assert_string_equal(f->my.addr, "/run/mysqld/mysqld.sock");
-    f->av[0].value = "u@tcp(::1)/d";
+    f->fx.av[0].value = "u@tcp(::1)/d";
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.addr, "[::1]:3306");
 }
@@ -399,14 +366,14 @@ static void test_sw_mysql_cfg_parse_dsn_errors(void **state)
     };
     fixture_t *f = *state;
 
-    md(f, "query", "q");
-    md(f, "queryValue", "1");
-    auth(f, "connectionString", "");
+    sw_fx_md(&f->fx, "query", "q");
+    sw_fx_md(&f->fx, "queryValue", "1");
+    sw_fx_auth(&f->fx, "connectionString", "");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        f->av[0].value = (char *)cases[i].dsn;
+        f->fx.av[0].value = (char *)cases[i].dsn;
         expect(f, run_my(f), cases[i].want);
-        assert_non_null(strstr(f->err, "authentication.connectionString"));
-        assert_null(strstr(f->err, "s3cretpw"));
+        assert_non_null(strstr(f->fx.err, "authentication.connectionString"));
+        assert_null(strstr(f->fx.err, "s3cretpw"));
     }
 }
 
@@ -417,35 +384,35 @@ static void test_sw_mysql_cfg_parse_errors(void **state)
     fixture_t *f = *state;
 
     expect(f, run_my(f), "metadata.query: missing required parameter");
-    md(f, "query", "query");
+    sw_fx_md(&f->fx, "query", "query");
     expect(f, run_my(f), "metadata.queryValue: missing required parameter");
-    md(f, "queryValue", "12");
-    md(f, "activationQueryValue", "AA");
-    auth(f, "host", "test_host");
-    auth(f, "password", "MYSQL_PASSWORD");
+    sw_fx_md(&f->fx, "queryValue", "12");
+    sw_fx_md(&f->fx, "activationQueryValue", "AA");
+    sw_fx_auth(&f->fx, "host", "test_host");
+    sw_fx_auth(&f->fx, "password", "MYSQL_PASSWORD");
     expect(f, run_my(f), "metadata.activationQueryValue: \"AA\" is not a number");
-    cJSON_ReplaceItemInObject(f->md, "activationQueryValue", cJSON_CreateString("2.5"));
+    sw_fx_md(&f->fx, "activationQueryValue", "2.5");
     assert_int_equal(run_my(f), 0);
     assert_true(f->my.activation == 2.5);
 
-    f->auth.n = 0;
-    md(f, "connectionStringFromEnv", "MYSQL_CONN_STR");
-    env(f, "MYSQL_CONN_STR", "envuser:envpw@tcp(envhost:3307)/envdb");
+    sw_fx_auth_clear(&f->fx);
+    sw_fx_md(&f->fx, "connectionStringFromEnv", "MYSQL_CONN_STR");
+    sw_fx_env(&f->fx, "MYSQL_CONN_STR", "envuser:envpw@tcp(envhost:3307)/envdb");
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.user, "envuser");
     assert_string_equal(f->my.password, "envpw");
     assert_string_equal(f->my.addr, "envhost:3307");
-    cJSON_DeleteItemFromObject(f->md, "connectionStringFromEnv");
-    md(f, "host", "h");
-    md(f, "usernameFromEnv", "MYSQL_USERNAME");
-    md(f, "passwordFromEnv", "MYSQL_PASSWORD");
-    env(f, "MYSQL_USERNAME", "env-user");
-    env(f, "MYSQL_PASSWORD", "env-pw");
+    sw_fx_md(&f->fx, "connectionStringFromEnv", NULL);
+    sw_fx_md(&f->fx, "host", "h");
+    sw_fx_md(&f->fx, "usernameFromEnv", "MYSQL_USERNAME");
+    sw_fx_md(&f->fx, "passwordFromEnv", "MYSQL_PASSWORD");
+    sw_fx_env(&f->fx, "MYSQL_USERNAME", "env-user");
+    sw_fx_env(&f->fx, "MYSQL_PASSWORD", "env-pw");
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.user, "env-user");
     assert_string_equal(f->my.password, "env-pw");
-    md(f, "username", "meta-user"); /* username: metadata before the environment */
-    auth(f, "password", "auth-pw"); /* password: authentication before the environment */
+    sw_fx_md(&f->fx, "username", "meta-user"); /* username: metadata before the environment */
+    sw_fx_auth(&f->fx, "password", "auth-pw"); /* password: authentication before the environment */
     assert_int_equal(run_my(f), 0);
     assert_string_equal(f->my.user, "meta-user");
     assert_string_equal(f->my.password, "auth-pw");
@@ -457,7 +424,7 @@ static int spec(const char *type, uint32_t index, fixture_t *f, scaler_spec_t *s
 {
     memset(s, 0, sizeof *s);
     e->text[0] = '\0';
-    return scaler_spec_build(type, index, f->md, s, e);
+    return scaler_spec_build(type, index, f->fx.md, s, e);
 }
 
 /* Proves KEDA's metric names (`s0-postgresql`, `s1-postgresql`; `s1-mysql-test_dbname`, the
@@ -468,24 +435,24 @@ static void test_scaler_spec_build_sql_metric_names(void **state)
     scaler_spec_t s;
     errtext_t e;
 
-    md(f, "query", "test_query");
-    md(f, "targetQueryValue", "5");
-    md(f, "activationTargetQueryValue", "3");
+    sw_fx_md(&f->fx, "query", "test_query");
+    sw_fx_md(&f->fx, "targetQueryValue", "5");
+    sw_fx_md(&f->fx, "activationTargetQueryValue", "3");
     assert_int_equal(spec("postgresql", 0, f, &s, &e), 0);
     assert_string_equal(s.metric_name, "s0-postgresql");
     assert_true(s.target == 5 && s.activation == 3);
     assert_int_equal(spec("postgresql", 1, f, &s, &e), 0);
     assert_string_equal(s.metric_name, "s1-postgresql");
 
-    md(f, "queryValue", "12");
-    md(f, "dbName", "test_dbname");
+    sw_fx_md(&f->fx, "queryValue", "12");
+    sw_fx_md(&f->fx, "dbName", "test_dbname");
     assert_int_equal(spec("mysql", 1, f, &s, &e), 0);
     assert_string_equal(s.metric_name, "s1-mysql-test_dbname");
     assert_true(s.target == 12 && s.activation == 0);
-    cJSON_ReplaceItemInObject(f->md, "dbName", cJSON_CreateString(" app.db:1 "));
+    sw_fx_md(&f->fx, "dbName", " app.db:1 ");
     assert_int_equal(spec("mysql", 0, f, &s, &e), 0);
     assert_string_equal(s.metric_name, "s0-mysql-app-db-1");
-    cJSON_DeleteItemFromObject(f->md, "dbName");
+    sw_fx_md(&f->fx, "dbName", NULL);
     assert_int_equal(spec("mysql", 2, f, &s, &e), 0);
     assert_string_equal(s.metric_name, "s2-mysql-");
 }
@@ -501,16 +468,16 @@ static void test_scaler_spec_build_sql_errors(void **state)
     assert_non_null(strstr(e.text, "metadata.query: missing required parameter"));
     assert_int_equal(spec("mysql", 0, f, &s, &e), -EINVAL);
     assert_non_null(strstr(e.text, "metadata.query: missing required parameter"));
-    md(f, "query", "q");
+    sw_fx_md(&f->fx, "query", "q");
     assert_int_equal(spec("postgresql", 0, f, &s, &e), -EINVAL);
     assert_non_null(strstr(e.text, "metadata.targetQueryValue: no targetQueryValue given"));
     assert_int_equal(spec("mysql", 0, f, &s, &e), -EINVAL);
     assert_non_null(strstr(e.text, "metadata.queryValue: missing required parameter"));
-    md(f, "targetQueryValue", "1e400");
+    sw_fx_md(&f->fx, "targetQueryValue", "1e400");
     assert_int_equal(spec("postgresql", 0, f, &s, &e), -EINVAL);
     assert_non_null(strstr(e.text, "metadata.targetQueryValue: \"1e400\" is out of range"));
-    md(f, "queryValue", "5");
-    md(f, "activationQueryValue", "AA");
+    sw_fx_md(&f->fx, "queryValue", "5");
+    sw_fx_md(&f->fx, "activationQueryValue", "AA");
     assert_int_equal(spec("mysql", 0, f, &s, &e), -EINVAL);
     assert_non_null(strstr(e.text, "metadata.activationQueryValue: \"AA\" is not a number"));
 }

@@ -16,6 +16,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_fixture.h"
+
 #include "scaleworker/sw_internal.h"
 
 #include <errno.h>
@@ -31,56 +33,16 @@
 #define CM_APPS_SETTINGS                                                                           \
     "{\"data\":{\"host\":\"db.apps\",\"port\":\"5432\"},\"binaryData\":{\"bin\":\"AAE=\"}}"
 
-typedef struct fake_api {
-    int requests;
-    int target_reads;
-    int transport_down; /* every object read fails as an unreachable API */
-    const char *target; /* the scale target's JSON, NULL: not found */
-} fake_api_t;
-
-static int fake_fetch(void *ctx, const char *kind, const char *ns, const char *name,
-                      cJSON **ret_obj, char *err, size_t errlen)
-{
-    fake_api_t *api = ctx;
-    const char *json = NULL;
-
-    api->requests++;
-    if (api->transport_down) {
-        snprintf(err, errlen, "could not read %s %s/%s: connection refused", kind, ns, name);
-        return -ECONNREFUSED;
-    }
-    if (strcmp(kind, "Secret") == 0 && strcmp(ns, "apps") == 0 && strcmp(name, "db") == 0)
-        json = SECRET_APPS_DB;
-    else if (strcmp(kind, "Secret") == 0 && strcmp(ns, "keda") == 0 && strcmp(name, "db") == 0)
-        json = SECRET_KEDA_DB;
-    else if (strcmp(kind, "ConfigMap") == 0 && strcmp(ns, "apps") == 0 &&
-             strcmp(name, "settings") == 0)
-        json = CM_APPS_SETTINGS;
-    if (!json) {
-        snprintf(err, errlen, "%s %s/%s not found", kind, ns, name);
-        return -ENOENT;
-    }
-    *ret_obj = cJSON_Parse(json);
-    return 0;
-}
-
-static int fake_target(void *ctx, const char *api_version, const char *kind, const char *ns,
-                       const char *name, cJSON **ret_obj, char *err, size_t errlen)
-{
-    fake_api_t *api = ctx;
-
-    api->target_reads++;
-    if (!api->target) {
-        snprintf(err, errlen, "deployments.apps \"%s\" not found", name);
-        return -ENOENT;
-    }
-    *ret_obj = cJSON_Parse(api->target);
-    return 0;
-}
+static const sw_fx_object_t objects[] = {
+    {"Secret", "apps", "db", SECRET_APPS_DB},
+    {"Secret", "keda", "db", SECRET_KEDA_DB},
+    {"ConfigMap", "apps", "settings", CM_APPS_SETTINGS},
+    {NULL, NULL, NULL, NULL},
+};
 
 typedef struct fixture {
     cfg_t cfg;
-    fake_api_t api;
+    sw_fx_fake_api_t api;
     sw_auth_t *a;
     cJSON *doc;
     sw_auth_params_t out;
@@ -93,8 +55,9 @@ static int setup(void **state)
     fixture_t *f = calloc(1, sizeof *f);
 
     cfg_defaults(&f->cfg); /* pod namespace "keda" */
-    f->a = sw_auth_new(&f->cfg, fake_fetch, &f->api);
-    sw_auth_set_target_fetch(f->a, fake_target, &f->api);
+    f->api.objects = objects;
+    f->a = sw_auth_new(&f->cfg, sw_fx_fake_fetch, &f->api);
+    sw_auth_set_target_fetch(f->a, sw_fx_fake_target, &f->api);
     *state = f;
     return 0;
 }
@@ -108,14 +71,6 @@ static int teardown(void **state)
     cJSON_Delete(f->doc);
     free(f);
     return 0;
-}
-
-static const char *val(const sw_auth_params_t *p, const char *name)
-{
-    for (size_t i = 0; p && i < p->n; i++)
-        if (strcmp(p->v[i].name, name) == 0)
-            return p->v[i].value;
-    return NULL;
 }
 
 /* resolveEnv of one container (JSON text) in namespace ns, into f->out. */
@@ -175,16 +130,16 @@ static void test_sw_env_resolve_precedence(void **state)
             "{\"name\":\"BLANK\"},"
             "{\"name\":\"PW\",\"value\":\"last-wins\"}]}"),
         0);
-    assert_string_equal(val(&f->out, "host"), "override"); /* env over envFrom */
-    assert_string_equal(val(&f->out, "port"), "5432");     /* ConfigMap envFrom */
-    assert_string_equal(val(&f->out, "user"), "app");      /* Secret envFrom, decoded */
-    assert_string_equal(val(&f->out, "password"), "pw-from-secret");
-    assert_string_equal(val(&f->out, "PW"), "last-wins"); /* a later entry wins */
-    assert_string_equal(val(&f->out, "PORT"), "5432");
-    assert_string_equal(val(&f->out, "NOKEY"), "");
-    assert_string_equal(val(&f->out, "BIN"), ""); /* KEDA reads data only, not binaryData */
-    assert_null(val(&f->out, "NODE"));
-    assert_string_equal(val(&f->out, "BLANK"), "");
+    assert_string_equal(sw_fx_param(&f->out, "host"), "override"); /* env over envFrom */
+    assert_string_equal(sw_fx_param(&f->out, "port"), "5432");     /* ConfigMap envFrom */
+    assert_string_equal(sw_fx_param(&f->out, "user"), "app");      /* Secret envFrom, decoded */
+    assert_string_equal(sw_fx_param(&f->out, "password"), "pw-from-secret");
+    assert_string_equal(sw_fx_param(&f->out, "PW"), "last-wins"); /* a later entry wins */
+    assert_string_equal(sw_fx_param(&f->out, "PORT"), "5432");
+    assert_string_equal(sw_fx_param(&f->out, "NOKEY"), "");
+    assert_string_equal(sw_fx_param(&f->out, "BIN"), ""); /* KEDA reads data only, not binaryData */
+    assert_null(sw_fx_param(&f->out, "NODE"));
+    assert_string_equal(sw_fx_param(&f->out, "BLANK"), "");
 }
 
 /* Proves envFrom's prefix is put before every key of its source, and that a key defined by an
@@ -199,13 +154,13 @@ static void test_sw_env_resolve_envfrom_prefix(void **state)
                              "{\"configMapRef\":{\"name\":\"settings\"}},"
                              "{\"prefix\":\"ho\",\"secretRef\":{\"name\":\"db\"}}]}"),
                      0);
-    assert_string_equal(val(&f->out, "DB_password"), "pw-from-secret");
-    assert_string_equal(val(&f->out, "DB_user"), "app");
-    assert_string_equal(val(&f->out, "CFG_host"), "db.apps");
-    assert_string_equal(val(&f->out, "CFG_port"), "5432");
-    assert_string_equal(val(&f->out, "host"), "db.apps");
-    assert_string_equal(val(&f->out, "hopassword"), "pw-from-secret");
-    assert_null(val(&f->out, "password"));
+    assert_string_equal(sw_fx_param(&f->out, "DB_password"), "pw-from-secret");
+    assert_string_equal(sw_fx_param(&f->out, "DB_user"), "app");
+    assert_string_equal(sw_fx_param(&f->out, "CFG_host"), "db.apps");
+    assert_string_equal(sw_fx_param(&f->out, "CFG_port"), "5432");
+    assert_string_equal(sw_fx_param(&f->out, "host"), "db.apps");
+    assert_string_equal(sw_fx_param(&f->out, "hopassword"), "pw-from-secret");
+    assert_null(sw_fx_param(&f->out, "password"));
     assert_int_equal(f->out.n, 8);
 }
 
@@ -226,9 +181,9 @@ static void test_sw_env_resolve_optional_refs(void **state)
                 "{\"name\":\"C\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"db\",\"key\":"
                 "\"password\",\"optional\":true}}}]}"),
         0);
-    assert_null(val(&f->out, "A"));
-    assert_null(val(&f->out, "B"));
-    assert_string_equal(val(&f->out, "C"), "pw-from-secret");
+    assert_null(sw_fx_param(&f->out, "A"));
+    assert_null(sw_fx_param(&f->out, "B"));
+    assert_string_equal(sw_fx_param(&f->out, "C"), "pw-from-secret");
 
     assert_int_equal(resolve(f, "apps",
                              "{\"env\":[{\"name\":\"C\",\"valueFrom\":{\"secretKeyRef\":{\"name\":"
@@ -250,7 +205,7 @@ static void test_sw_env_resolve_optional_refs(void **state)
     assert_non_null(strstr(f->err, "error reading secret ref gone on namespace apps"));
 
     /* an unreachable API is not "absent": even an optional reference fails (and is retried) */
-    f->api.transport_down = 1;
+    f->api.transport_down = true;
     assert_int_equal(
         resolve(f, "apps", "{\"envFrom\":[{\"secretRef\":{\"name\":\"db\",\"optional\":true}}]}"),
         -ECONNREFUSED);
@@ -303,8 +258,8 @@ static void test_sw_env_resolve_dependent_values(void **state)
                              "{\"name\":\"LATE\",\"value\":\"late\"},"
                              "{\"name\":\"URL\",\"value\":\"postgres://$(host):$(port)/x\"}]}"),
                      0);
-    assert_string_equal(val(&f->out, "EARLY"), "$(LATE)");
-    assert_string_equal(val(&f->out, "URL"), "postgres://db.apps:5432/x");
+    assert_string_equal(sw_fx_param(&f->out, "EARLY"), "$(LATE)");
+    assert_string_equal(sw_fx_param(&f->out, "URL"), "postgres://db.apps:5432/x");
 }
 
 /* Proves KEDA_RESTRICT_SECRET_ACCESS: outside the cluster object namespace no Secret is read
@@ -321,9 +276,9 @@ static void test_sw_env_resolve_restricted_secret_access(void **state)
     f->cfg.restrict_secret_access = true;
     f->api.requests = 0;
     assert_int_equal(resolve(f, "apps", ctr), 0);
-    assert_null(val(&f->out, "PW"));
-    assert_null(val(&f->out, "password"));
-    assert_string_equal(val(&f->out, "H"), "db.apps");
+    assert_null(sw_fx_param(&f->out, "PW"));
+    assert_null(sw_fx_param(&f->out, "password"));
+    assert_string_equal(sw_fx_param(&f->out, "H"), "db.apps");
     assert_int_equal(f->api.requests, 1); /* the ConfigMap only */
 
     assert_int_equal(resolve(f, "keda",
@@ -331,10 +286,10 @@ static void test_sw_env_resolve_restricted_secret_access(void **state)
                              "\"secretKeyRef\":{\"name\":\"db\",\"key\":"
                              "\"password\"}}}]}"),
                      0);
-    assert_string_equal(val(&f->out, "PW"), "cluster-pw");
+    assert_string_equal(sw_fx_param(&f->out, "PW"), "cluster-pw");
     snprintf(f->cfg.cluster_object_namespace, sizeof f->cfg.cluster_object_namespace, "apps");
     assert_int_equal(resolve(f, "apps", ctr), 0);
-    assert_string_equal(val(&f->out, "PW"), "pw-from-secret");
+    assert_string_equal(sw_fx_param(&f->out, "PW"), "pw-from-secret");
 }
 
 /* Proves the container choice: the first by default, envSourceContainerName's otherwise;
@@ -352,9 +307,9 @@ static void test_sw_env_container_missing_container(void **state)
                "{\"name\":\"second\",\"env\":[{\"name\":\"WHO\",\"value\":\"second\"}]}]");
     assert_int_equal(sw_env_target(e, scale_target(f), "apps", &t, f->err, sizeof f->err), 0);
     assert_int_equal(sw_env_container(e, t, NULL, &env, f->err, sizeof f->err), 0);
-    assert_string_equal(val(env, "WHO"), "first");
+    assert_string_equal(sw_fx_param(env, "WHO"), "first");
     assert_int_equal(sw_env_container(e, t, "second", &env, f->err, sizeof f->err), 0);
-    assert_string_equal(val(env, "WHO"), "second");
+    assert_string_equal(sw_fx_param(env, "WHO"), "second");
     assert_int_equal(sw_env_container(e, t, "third", &env, f->err, sizeof f->err), -ESRCH);
     assert_string_equal(f->err, "couldn't find container with name third on Target object");
 
@@ -386,7 +341,7 @@ static void test_sw_env_target_cache_per_version(void **state)
     for (int i = 0; i < 3; i++) {
         assert_int_equal(sw_env_target(e, scale_target(f), "apps", &t, f->err, sizeof f->err), 0);
         assert_int_equal(sw_env_container(e, t, "c", &env, f->err, sizeof f->err), 0);
-        assert_string_equal(val(env, "PW"), "pw-from-secret");
+        assert_string_equal(sw_fx_param(env, "PW"), "pw-from-secret");
     }
     assert_int_equal(f->api.target_reads, 1);
     assert_int_equal(f->api.requests, 1);
@@ -432,19 +387,19 @@ static void test_sw_auth_resolve_env_source(void **state)
     assert_true(sw_auth_uses_env(auth));
     assert_int_equal(sw_env_target(e, scale_target(f), "apps", &t, f->err, sizeof f->err), 0);
     assert_int_equal(sw_auth_resolve_env(f->a, auth, "apps", t, &p, f->err, sizeof f->err), 0);
-    assert_string_equal(val(p, "password"), "pw-from-secret");
-    assert_string_equal(val(p, "user"), "sidecar");
-    assert_string_equal(val(p, "ghost"), "");
-    assert_string_equal(val(p, "unset"), "");
-    assert_string_equal(val(p, "host"), "app"); /* secretTargetRef after env */
+    assert_string_equal(sw_fx_param(p, "password"), "pw-from-secret");
+    assert_string_equal(sw_fx_param(p, "user"), "sidecar");
+    assert_string_equal(sw_fx_param(p, "ghost"), "");
+    assert_string_equal(sw_fx_param(p, "unset"), "");
+    assert_string_equal(sw_fx_param(p, "host"), "app"); /* secretTargetRef after env */
     int reads = f->api.requests;
     assert_int_equal(sw_auth_resolve_env(f->a, auth, "apps", t, &p, f->err, sizeof f->err), 0);
     assert_int_equal(f->api.requests, reads); /* cached */
 
     /* without a target (no pod template) every env parameter is "" */
     assert_int_equal(sw_auth_resolve(f->a, auth, "apps", &p, f->err, sizeof f->err), 0);
-    assert_string_equal(val(p, "password"), "");
-    assert_string_equal(val(p, "host"), "app");
+    assert_string_equal(sw_fx_param(p, "password"), "");
+    assert_string_equal(sw_fx_param(p, "host"), "app");
 
     /* a required reference of the container that is missing fails, naming no value */
     sw_env_invalidate(e, "u-web");
