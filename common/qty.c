@@ -107,10 +107,11 @@ static int qty_suffix(const char *s, qty_num_t *q)
         q->exp += 3 * (int)(strchr(dec, s[0]) - dec) - 9;
         return 0;
     }
-    if (s[0] == 'e' || s[0] == 'E') {
+    /* apimachinery keeps "1E3" and "1e+3" verbatim: refused, so what is written reads back */
+    if (s[0] == 'e') {
         char *end;
         long e = strtol(s + 1, &end, 10);
-        if (s[1] == '\0' || *end || s[1] == ' ' || e < -100 || e > 100)
+        if (s[1] == '\0' || *end || s[1] == ' ' || s[1] == '+' || e < -100 || e > 100)
             return -EINVAL;
         q->fmt = QTY_DECIMAL_EXPONENT;
         q->exp += (int)e;
@@ -124,7 +125,9 @@ static int qty_parse(const char *s, qty_num_t *q)
     bool any = false, dot = false;
 
     memset(q, 0, sizeof *q);
-    if (*s == '+' || *s == '-')
+    if (*s == '+') /* kept verbatim by apimachinery ("+2"): refused, as above */
+        return -EINVAL;
+    if (*s == '-')
         q->neg = *s++ == '-';
     for (; (*s >= '0' && *s <= '9') || (*s == '.' && !dot); s++) {
         if (*s == '.') {
@@ -215,8 +218,27 @@ static bool qty_binary(const qty_num_t *q, char *buf, size_t cap, int *ret_n)
         v /= 1024;
         k++;
     }
+    if (k == 0) /* apimachinery prints the bare integer, which reads back as DecimalSI */
+        return false;
     *ret_n = snprintf(buf, cap, "%s%llu%s", q->neg ? "-" : "", (unsigned long long)v, bin[k]);
     return true;
+}
+
+/* Past int64 apimachinery prints its own clamped value: refused rather than rewritten. */
+static bool qty_too_big(const qty_num_t *q)
+{
+    static const char max[] = "9223372036854775807";
+    char whole[32];
+    size_t n = q->nd + (size_t)(q->exp > 0 ? q->exp : 0);
+
+    if (q->exp < 0 || n < 19)
+        return false;
+    if (n > 19)
+        return true;
+    memcpy(whole, q->digits, q->nd);
+    memset(whole + q->nd, '0', n - q->nd);
+    whole[n] = '\0';
+    return strcmp(whole, max) > 0;
 }
 
 int qty_canonical(const char *s, char *buf, size_t cap)
@@ -225,9 +247,7 @@ int qty_canonical(const char *s, char *buf, size_t cap)
     qty_num_t q;
     int n, shift;
 
-    /* apimachinery keeps such spellings verbatim ("+2", "1E3", "1e+3"): refused, so that what
-     * is written always reads back the same */
-    if (strpbrk(s, "+E") || qty_parse(s, &q) < 0 || qty_normalize(&q) < 0)
+    if (qty_parse(s, &q) < 0 || qty_normalize(&q) < 0 || qty_too_big(&q))
         return -EINVAL;
     if (q.nd == 0)
         return snprintf(buf, cap, "0") < (int)cap ? 0 : -ERANGE;

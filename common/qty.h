@@ -26,11 +26,13 @@ int qty_format_value(double v, char *buf, size_t cap);
  * truncated toward zero to a thousandth. Saturates near 9.2e15. */
 int qty_format_target(double v, char *buf, size_t cap);
 
-/* Parses a resource.Quantity ("500m", "0.5", "512Mi", "1.5Gi", "1e3") and writes it as
- * apimachinery's String() does, so an HPA target written with it reads back unchanged: DecimalSI
- * with the largest exponent, BinarySI for integers of at least 1Ki, exponent form kept; more
- * precise than nano rounds up. -EINVAL if it is not a quantity, or is one spelled with '+' or
- * 'E' (which the API server would store verbatim); -ERANGE if cap is too small. */
+/* Parses a resource.Quantity ("500m", "0.5", "512Mi", "1.5Gi", "1e3") and writes the text
+ * whose parse the API server prints back unchanged (the HPA target is then never rewritten):
+ * apimachinery's String() (DecimalSI with the largest exponent, BinarySI for multiples of 1Ki,
+ * the exponent form kept, finer than nano rounded up), except that a binary quantity that is no
+ * multiple of 1Ki is written as DecimalSI, as the bare integer apimachinery prints reads back.
+ * -EINVAL if it is not a quantity, or is one apimachinery would store verbatim ("+2", "1E3",
+ * "1e+3") or clamp (past int64); -ERANGE if cap is too small. */
 int qty_canonical(const char *s, char *buf, size_t cap);
 
 #endif
