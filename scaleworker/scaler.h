@@ -80,6 +80,8 @@ typedef struct sw_param {
  * ret when found (ret->name is "<name>FromEnv" for SW_SRC_ENV), 0 when absent. */
 int sw_param_find(const sw_params_t *p, const char *const *names, const sw_src_t *order,
                   sw_param_t *ret);
+/* The value of name in a (auth or env) parameter list, or NULL (also for a NULL list). */
+const char *sw_auth_param(const sw_auth_params_t *a, const char *name);
 /* Where the message of a parameter error points: "metadata" or "authentication", followed by
  * sw_param_t.name: "metadata.listName", "authentication.password", "metadata.passwordFromEnv". */
 const char *sw_src_prefix(sw_src_t src);

@@ -72,7 +72,7 @@ const char *sw_src_prefix(sw_src_t src)
     return src == SW_SRC_AUTH ? "authentication" : "metadata";
 }
 
-static const char *sw_auth_lookup(const sw_auth_params_t *a, const char *name)
+const char *sw_auth_param(const sw_auth_params_t *a, const char *name)
 {
     for (size_t i = 0; a && i < a->n; i++)
         if (strcmp(a->v[i].name, name) == 0)
@@ -110,14 +110,14 @@ int sw_param_find(const sw_params_t *p, const char *const *names, const sw_src_t
                     continue;
                 break;
             case SW_SRC_AUTH:
-                if (!sw_trim(sw_auth_lookup(p->auth, *n), &v))
+                if (!sw_trim(sw_auth_param(p->auth, *n), &v))
                     continue;
                 break;
             default: { /* SW_SRC_ENV: metadata `<name>FromEnv` names a variable */
                 const cJSON *var;
                 snprintf(key, sizeof key, "%sFromEnv", *n);
                 var = cJSON_GetObjectItemCaseSensitive(p->metadata, key);
-                if (!cJSON_IsString(var) || !sw_trim(sw_auth_lookup(p->env, var->valuestring), &v))
+                if (!cJSON_IsString(var) || !sw_trim(sw_auth_param(p->env, var->valuestring), &v))
                     continue;
                 v.name = var->string; /* "<name>FromEnv": where an error points */
                 break;

@@ -166,8 +166,10 @@ static int ex_address(const char *s, size_t n, sw_external_cfg_t *c, char *err, 
     return 0;
 }
 
-/* KEDA's originalMetadata: every metadata entry but `<key>FromEnv` (unresolved here). */
-static int ex_metadata(const cJSON *md, sw_external_cfg_t *c)
+/* KEDA's originalMetadata: every metadata entry as it is, but a `<key>FromEnv` entry carries the
+ * value of the variable it names in the scale target's environment (under the same key), and is
+ * left out when that variable is unset or empty. */
+static int ex_metadata(const cJSON *md, const sw_auth_params_t *env, sw_external_cfg_t *c)
 {
     const cJSON *e;
     size_t n = 0;
@@ -178,11 +180,14 @@ static int ex_metadata(const cJSON *md, sw_external_cfg_t *c)
     cJSON_ArrayForEach(e, md)
     {
         size_t kl = strlen(e->string);
-        if (!cJSON_IsString(e) || (kl >= 7 && strcmp(e->string + kl - 7, "FromEnv") == 0))
+        const char *v = cJSON_GetStringValue(e);
+        if (v && kl >= 7 && strcmp(e->string + kl - 7, "FromEnv") == 0)
+            v = sw_auth_param(env, v);
+        if (!v || !*v)
             continue;
         sw_pb_kv_t *kv = &c->metadata[c->nmetadata];
         kv->key = ex_dup(e->string, kl);
-        kv->value = ex_dup(e->valuestring, strlen(e->valuestring));
+        kv->value = ex_dup(v, strlen(v));
         if (!kv->key || !kv->value) {
             free((char *)kv->key);
             free((char *)kv->value);
@@ -229,7 +234,7 @@ int sw_external_cfg_parse(const sw_params_t *p, sw_external_cfg_t *ret, char *er
     if ((r = ex_auth_str(p, "caCert", &c.ca_cert)) < 0 ||
         (r = ex_auth_str(p, "tlsClientCert", &c.client_cert)) < 0 ||
         (r = ex_auth_str(p, "tlsClientKey", &c.client_key)) < 0 ||
-        (r = ex_metadata(p->metadata, &c)) < 0 ||
+        (r = ex_metadata(p->metadata, p->env, &c)) < 0 ||
         !(c.so_name = strdup(p->so_name ? p->so_name : "")) ||
         !(c.so_namespace = strdup(p->so_namespace ? p->so_namespace : ""))) {
         sw_external_cfg_free(&c);

@@ -171,10 +171,7 @@ static inline void sw_fx_expect_spec_error(const char *type, const char *json, c
 /* The value of name in p, or NULL. */
 static inline const char *sw_fx_param(const sw_auth_params_t *p, const char *name)
 {
-    for (size_t i = 0; p && i < p->n; i++)
-        if (strcmp(p->v[i].name, name) == 0)
-            return p->v[i].value;
-    return NULL;
+    return sw_auth_param(p, name);
 }
 
 /* ---- a fake Kubernetes API (see above) ------------------------------------------------------ */

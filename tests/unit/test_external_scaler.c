@@ -162,14 +162,15 @@ static void test_sw_pb_metric_name_longer_than_kept_is_flagged(void **state)
 
 /* ---- metadata ------------------------------------------------------------------------------ */
 
-static int parse(const char *md_json, const sw_auth_param_t *auth, size_t nauth,
-                 sw_external_cfg_t *c, char *err)
+static int parse_env(const char *md_json, const sw_auth_param_t *auth, size_t nauth,
+                     const sw_auth_params_t *env, sw_external_cfg_t *c, char *err)
 {
     cJSON *md = cJSON_Parse(md_json);
     sw_auth_params_t a = {nauth, (sw_auth_param_t *)auth};
     shm_trig_cfg_t cfg = {.index = 2};
     sw_params_t p = {.metadata = md,
                      .auth = nauth ? &a : NULL,
+                     .env = env,
                      .cfg = &cfg,
                      .so_namespace = "apps",
                      .so_name = "orders"};
@@ -177,6 +178,43 @@ static int parse(const char *md_json, const sw_auth_param_t *auth, size_t nauth,
 
     cJSON_Delete(md);
     return r;
+}
+
+static int parse(const char *md_json, const sw_auth_param_t *auth, size_t nauth,
+                 sw_external_cfg_t *c, char *err)
+{
+    return parse_env(md_json, auth, nauth, NULL, c, err);
+}
+
+static const char *md_value(const sw_external_cfg_t *c, const char *key)
+{
+    for (size_t i = 0; i < c->nmetadata; i++)
+        if (strcmp(c->metadata[i].key, key) == 0)
+            return c->metadata[i].value;
+    return NULL;
+}
+
+/* KEDA's parseExternalScalerMetadata: a `<key>FromEnv` entry is sent under its own key with the
+ * value of the variable it names, and left out when that variable is unset or empty. */
+static void test_sw_external_cfg_metadata_from_env(void **state)
+{
+    sw_auth_param_t vars[] = {{"DEPTH", "12"}, {"EMPTY", ""}};
+    sw_auth_params_t env = {2, vars};
+    sw_external_cfg_t c;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(parse_env("{\"scalerAddress\":\"a:1\",\"depthFromEnv\":\"DEPTH\","
+                               "\"emptyFromEnv\":\"EMPTY\",\"unsetFromEnv\":\"NOPE\","
+                               "\"queue\":\"q1\"}",
+                               NULL, 0, &env, &c, err),
+                     0);
+    assert_string_equal(md_value(&c, "depthFromEnv"), "12");
+    assert_string_equal(md_value(&c, "queue"), "q1");
+    assert_null(md_value(&c, "emptyFromEnv"));
+    assert_null(md_value(&c, "unsetFromEnv"));
+    assert_int_equal(c.nmetadata, 3); /* scalerAddress, depthFromEnv, queue */
+    sw_external_cfg_free(&c);
 }
 
 /* KEDA's testExternalScalerMetadata cases. */
@@ -272,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_sw_pb_metric_name_longer_than_kept_is_flagged),
         cmocka_unit_test(test_sw_external_cfg_parse_keda_cases),
         cmocka_unit_test(test_sw_external_cfg_parse_tls_rule_and_booleans),
+        cmocka_unit_test(test_sw_external_cfg_metadata_from_env),
         cmocka_unit_test(test_scaler_spec_build_external_is_from_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
