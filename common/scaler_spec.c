@@ -305,8 +305,9 @@ static int spec_external_push(uint32_t index, const cJSON *md, scaler_spec_t *s,
 }
 
 /* kubernetes-workload: KEDA names the metric `sN-workload-<ScaledObject namespace>`, which the
- * metadata does not hold: from_source, with `sN-kubernetes-workload` standing in until the
- * worker publishes the name (at its first poll, failed or not). Target value (a float > 0),
+ * metadata does not hold: scaler_spec_set_namespace() names it once the object's namespace is
+ * known; without one (a spec built from metadata alone) it is from_source, with
+ * `sN-kubernetes-workload` standing in until the worker publishes it. Target value (a float > 0),
  * activation activationValue (0); podSelector required (the API server parses it), groupByNode
  * a boolean. */
 static int spec_kubernetes_workload(uint32_t index, const cJSON *md, scaler_spec_t *s,
@@ -581,6 +582,18 @@ static const struct {
     {"ckeda-test", spec_test},
 #endif
 };
+
+void scaler_spec_set_namespace(const char *type, uint32_t index, const char *ns, scaler_spec_t *s)
+{
+    char part[SHM_METRIC_MAX];
+
+    if (strcmp(type, "kubernetes-workload") != 0 || !ns || !*ns)
+        return;
+    snprintf(part, sizeof part, "workload-%s", ns);
+    scaler_normalize(part);
+    if (scaler_metric_name(index, part, s->metric_name, sizeof s->metric_name) == 0)
+        s->from_source = false;
+}
 
 int scaler_spec_build(const char *type, uint32_t index, const cJSON *metadata, scaler_spec_t *ret,
                       errtext_t *err)

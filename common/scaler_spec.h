@@ -48,6 +48,9 @@ int scaler_metric_name(uint32_t index, const char *part, char *buf, size_t cap);
 int scaler_spec_build(const char *type, uint32_t index, const cJSON *metadata, scaler_spec_t *ret,
                       errtext_t *err);
 
+/* For the types whose metric name holds the ScaledObject's namespace (kubernetes-workload), names
+ * it and clears from_source; others are left as they are. */
+void scaler_spec_set_namespace(const char *type, uint32_t index, const char *ns, scaler_spec_t *s);
 /* True for the types whose trigger is an HPA Resource metric (cpu, memory). */
 bool scaler_is_resource(const char *type);
 /* cpu, memory (KEDA's parseResourceMetadata): metricType is the trigger's (NULL when absent),

@@ -293,6 +293,8 @@ static int so_parse_triggers(const cJSON *obj, uint32_t max_triggers, so_t *so, 
         }
         if (r < 0 && r != -EOPNOTSUPP)
             return r;
+        so_trigger_t *tr = &so->triggers[so->ntriggers];
+        scaler_spec_set_namespace(tr->type, so->ntriggers, so->ns, &tr->spec);
         so->ntriggers++;
     }
     return unsupported;

@@ -77,6 +77,14 @@ static void test_so_parse_metric_names_are_keda_golden(void **state)
     assert_string_equal(so.triggers[1].spec.metric_name, "s1-redis-my-li-st-x");
     assert_true(so.triggers[0].spec.target == 5);
     assert_true(so.triggers[0].spec.activation == 0);
+    /* kubernetes-workload's name holds the object's namespace: known at parse, not waited for */
+    assert_int_equal(parse("{\"scaleTargetRef\":{\"name\":\"web\"},\"triggers\":[" REDIS
+                           ",{\"type\":\"kubernetes-workload\",\"metadata\":{\"podSelector\":"
+                           "\"app=x\",\"value\":\"2\"}}]}",
+                           &so, &err),
+                     0);
+    assert_string_equal(so.triggers[1].spec.metric_name, "s1-workload-apps");
+    assert_false(so.triggers[1].spec.from_source);
 }
 
 static void test_so_parse_cron_metric_names_are_keda_golden(void **state)
