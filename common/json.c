@@ -391,3 +391,17 @@ void jsonu_delete_secret(cJSON *node)
     jsonu_wipe(node);
     cJSON_Delete(node);
 }
+
+int jsonu_get_int32_or(const cJSON *root, const char *path, int32_t min, int32_t def, int32_t *ret,
+                       bool *ret_set, errtext_t *err)
+{
+    int r = jsonu_get_int32(root, path, min, INT32_MAX, ret, err);
+
+    if (ret_set)
+        *ret_set = r == 0;
+    if (r == -ENOENT) {
+        *ret = def;
+        return 0;
+    }
+    return r;
+}

@@ -56,6 +56,10 @@ int jsonu_get_int64(const cJSON *root, const char *path, int64_t min, int64_t ma
                     int64_t *ret_value, errtext_t *err);
 int jsonu_get_int32(const cJSON *root, const char *path, int32_t min, int32_t max,
                     int32_t *ret_value, errtext_t *err);
+/* jsonu_get_int32() in [min, INT32_MAX] with def when absent (0 then); ret_set (may be NULL)
+ * says whether the field was there. */
+int jsonu_get_int32_or(const cJSON *root, const char *path, int32_t min, int32_t def, int32_t *ret,
+                       bool *ret_set, errtext_t *err);
 int jsonu_get_double(const cJSON *root, const char *path, double *ret_value, errtext_t *err);
 int jsonu_get_bool(const cJSON *root, const char *path, bool *ret_value, errtext_t *err);
 

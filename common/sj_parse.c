@@ -84,19 +84,6 @@ int sj_parse_go_float(const char *s, double *ret)
 
 /* ---- fields ---- */
 
-static int sj_int(const cJSON *obj, const char *path, int32_t min, int32_t def, int32_t *ret,
-                  bool *ret_set, errtext_t *err)
-{
-    int r = jsonu_get_int32(obj, path, min, INT32_MAX, ret, err);
-    if (ret_set)
-        *ret_set = r == 0;
-    if (r == -ENOENT) {
-        *ret = def;
-        return 0;
-    }
-    return r;
-}
-
 /* An optional string field: NULL when missing or null. */
 static int sj_str(const cJSON *obj, const char *path, const char **ret, errtext_t *err)
 {
@@ -137,15 +124,16 @@ static int sj_parse_counts(const cJSON *obj, sj_t *sj, errtext_t *err)
 {
     int r;
 
-    if ((r = sj_int(obj, "spec.pollingInterval", 1, SJ_DEFAULT_POLLING_S, &sj->polling_interval_s,
-                    NULL, err)) < 0 ||
-        (r = sj_int(obj, "spec.successfulJobsHistoryLimit", 0, SJ_DEFAULT_HISTORY_LIMIT,
-                    &sj->successful_history_limit, NULL, err)) < 0 ||
-        (r = sj_int(obj, "spec.failedJobsHistoryLimit", 0, SJ_DEFAULT_HISTORY_LIMIT,
-                    &sj->failed_history_limit, NULL, err)) < 0 ||
-        (r = sj_int(obj, "spec.minReplicaCount", 0, 0, &sj->min_replicas, &sj->has_min, err)) < 0 ||
-        (r = sj_int(obj, "spec.maxReplicaCount", 1, SJ_DEFAULT_MAX_REPLICAS, &sj->max_replicas,
-                    &sj->has_max, err)) < 0)
+    if ((r = jsonu_get_int32_or(obj, "spec.pollingInterval", 1, SJ_DEFAULT_POLLING_S,
+                                &sj->polling_interval_s, NULL, err)) < 0 ||
+        (r = jsonu_get_int32_or(obj, "spec.successfulJobsHistoryLimit", 0, SJ_DEFAULT_HISTORY_LIMIT,
+                                &sj->successful_history_limit, NULL, err)) < 0 ||
+        (r = jsonu_get_int32_or(obj, "spec.failedJobsHistoryLimit", 0, SJ_DEFAULT_HISTORY_LIMIT,
+                                &sj->failed_history_limit, NULL, err)) < 0 ||
+        (r = jsonu_get_int32_or(obj, "spec.minReplicaCount", 0, 0, &sj->min_replicas, &sj->has_min,
+                                err)) < 0 ||
+        (r = jsonu_get_int32_or(obj, "spec.maxReplicaCount", 1, SJ_DEFAULT_MAX_REPLICAS,
+                                &sj->max_replicas, &sj->has_max, err)) < 0)
         return r;
     return 0;
 }

@@ -27,19 +27,6 @@ static int so_copy(const cJSON *obj, const char *path, char *buf, size_t cap, co
     return r;
 }
 
-static int so_int(const cJSON *obj, const char *path, int32_t min, int32_t def, int32_t *ret,
-                  bool *ret_set, errtext_t *err)
-{
-    int r = jsonu_get_int32(obj, path, min, INT32_MAX, ret, err);
-    if (ret_set)
-        *ret_set = r == 0;
-    if (r == -ENOENT) {
-        *ret = def;
-        return 0;
-    }
-    return r;
-}
-
 static int so_parse_meta(const cJSON *obj, so_t *so, errtext_t *err)
 {
     int r;
@@ -143,13 +130,18 @@ static int so_parse_counts(const cJSON *obj, so_t *so, errtext_t *err)
     bool idle_set;
     int r;
 
-    if ((r = so_int(obj, "spec.pollingInterval", 1, 30, &so->polling_interval_s, NULL, err)) < 0 ||
-        (r = so_int(obj, "spec.cooldownPeriod", 0, 300, &so->cooldown_s, NULL, err)) < 0 ||
-        (r = so_int(obj, "spec.initialCooldownPeriod", 0, 0, &so->initial_cooldown_s, NULL, err)) <
+    if ((r = jsonu_get_int32_or(obj, "spec.pollingInterval", 1, 30, &so->polling_interval_s, NULL,
+                                err)) < 0 ||
+        (r = jsonu_get_int32_or(obj, "spec.cooldownPeriod", 0, 300, &so->cooldown_s, NULL, err)) <
             0 ||
-        (r = so_int(obj, "spec.minReplicaCount", 0, 0, &so->min_replicas, &so->has_min, err)) < 0 ||
-        (r = so_int(obj, "spec.maxReplicaCount", 0, 100, &so->max_replicas, NULL, err)) < 0 ||
-        (r = so_int(obj, "spec.idleReplicaCount", 0, -1, &so->idle_replicas, &idle_set, err)) < 0)
+        (r = jsonu_get_int32_or(obj, "spec.initialCooldownPeriod", 0, 0, &so->initial_cooldown_s,
+                                NULL, err)) < 0 ||
+        (r = jsonu_get_int32_or(obj, "spec.minReplicaCount", 0, 0, &so->min_replicas, &so->has_min,
+                                err)) < 0 ||
+        (r = jsonu_get_int32_or(obj, "spec.maxReplicaCount", 0, 100, &so->max_replicas, NULL,
+                                err)) < 0 ||
+        (r = jsonu_get_int32_or(obj, "spec.idleReplicaCount", 0, -1, &so->idle_replicas, &idle_set,
+                                err)) < 0)
         return r;
     return 0;
 }
