@@ -113,9 +113,10 @@ double fallback_formula_value(double v)
     return strtod(buf, NULL);
 }
 
+/* cpu and memory: an HPA Resource metric, flagged so by the watcher's mirror. */
 static bool fallback_is_resource(const shm_trig_view_t *v)
 {
-    return strcmp(v->cfg.type, "cpu") == 0 || strcmp(v->cfg.type, "memory") == 0;
+    return (v->cfg.flags & SHM_F_RESOURCE) != 0;
 }
 
 int fallback_formula_compile(const shm_so_spec_t *so, const shm_trig_view_t *v, size_t n,
