@@ -192,7 +192,8 @@ int adp_fallback_milli(const struct shm_so_spec *so, const struct shm_so_observe
 
 /* One trigger as /metrics shows it. Strings are NUL-terminated, unescaped. */
 typedef struct adp_prom_trig {
-    const char *ns, *scaled_object, *scaler, *metric;
+    const char *ns, *scaled_object, *scaler, *metric; /* scaled_object: or the ScaledJob */
+    bool job;                                         /* a ScaledJob's: type "scaledjob" */
     uint32_t trigger_index;
     bool has_value; /* a value for the current configuration: else no value sample */
     double value;
@@ -208,6 +209,7 @@ typedef struct adp_prom_trig {
 
 typedef struct adp_prom_so {
     const char *ns, *name;
+    bool job; /* a ScaledJob: keda_scaled_job_errors_total, never paused */
     bool paused;
     uint64_t errors_total; /* sum over its triggers */
 } adp_prom_so_t;

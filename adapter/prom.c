@@ -8,9 +8,10 @@
  *
  * KEDA's families and label sets are reproduced exactly (reference keda.md 3.1):
  *   metricLabels = namespace, metric, scaledObject, scaler, triggerIndex, type
- * with type always "scaledobject" (ckeda has no ScaledJobs) and scaler the name KEDA gives it:
- * the trigger's `name` when set, else the Go type name of KEDA's scaler ("redisScaler").
- * Families KEDA has and ckeda cannot fill (ScaledJobs, CloudEvents, gRPC, HTTP) are absent.
+ * with type "scaledobject" or "scaledjob" (scaledObject then names the ScaledJob, as in KEDA) and
+ * scaler the name KEDA gives it: the trigger's `name` when set, else the Go type name of KEDA's
+ * scaler ("redisScaler"). Families KEDA has and ckeda cannot fill (CloudEvents, gRPC, HTTP) are
+ * absent.
  * ckeda's own families carry the ckeda_ prefix. The adapters' own request, authorization and
  * token-review counters come from the stats of their process slots (summed over every adapter,
  * so any of them can answer the scrape); seqlock read retries from every process slot.
@@ -129,7 +130,7 @@ static char *prom_trig_labels(adp_arena_t *a, const adp_prom_trig_t *t)
     prom_label(&b, false, "scaledObject", t->scaled_object);
     prom_label(&b, false, "scaler", t->scaler);
     prom_label(&b, false, "triggerIndex", idx);
-    prom_label(&b, false, "type", "scaledobject");
+    prom_label(&b, false, "type", t->job ? "scaledjob" : "scaledobject");
     return b.failed ? NULL : b.p;
 }
 
@@ -139,7 +140,7 @@ static char *prom_so_labels(adp_arena_t *a, const adp_prom_so_t *s)
 
     adp_sbuf_init(&b, a);
     prom_label(&b, true, "namespace", s->ns);
-    prom_label(&b, false, "scaledObject", s->name);
+    prom_label(&b, false, s->job ? "scaledJob" : "scaledObject", s->name);
     return b.failed ? NULL : b.p;
 }
 
@@ -196,13 +197,18 @@ static void prom_write_sos(adp_sbuf_t *b, const adp_prom_model_t *m)
     prom_family(b, "keda_scaled_object_paused", "gauge",
                 "Indicates whether a ScaledObject is paused");
     for (size_t i = 0; i < m->nsos; i++)
-        if (labels[i])
+        if (labels[i] && !m->sos[i].job)
             prom_sample(b, "keda_scaled_object_paused", labels[i], m->sos[i].paused ? 1 : 0);
     prom_family(b, "keda_scaled_object_errors_total", "counter",
                 "Total number of errors for each ScaledObject");
     for (size_t i = 0; i < m->nsos; i++)
-        if (labels[i])
+        if (labels[i] && !m->sos[i].job)
             prom_sample(b, "keda_scaled_object_errors_total", labels[i],
+                        (double)m->sos[i].errors_total);
+    prom_family(b, "keda_scaled_job_errors_total", "counter", "Number of scaled job errors");
+    for (size_t i = 0; i < m->nsos; i++)
+        if (labels[i] && m->sos[i].job)
+            prom_sample(b, "keda_scaled_job_errors_total", labels[i],
                         (double)m->sos[i].errors_total);
 }
 
@@ -413,6 +419,7 @@ static void prom_trig_fill(adp_arena_t *a, const shm_so_spec_t *so, const shm_tr
     *t = (adp_prom_trig_t){0};
     t->ns = adp_arena_strdup(a, so->ns);
     t->scaled_object = adp_arena_strdup(a, so->name);
+    t->job = (so->flags & SHM_SO_F_SCALEDJOB) != 0;
     t->metric = adp_arena_strdup(a, shm_spec_metric_name(&v->cfg, &v->res));
     t->scaler =
         v->cfg.name[0] ? adp_arena_strdup(a, v->cfg.name) : prom_scaler_name(a, v->cfg.type);
@@ -442,6 +449,7 @@ static void prom_collect_so(const shm_table_t *t, adp_arena_t *a, uint32_t slot,
 
     *s = (adp_prom_so_t){.ns = adp_arena_strdup(a, so->ns),
                          .name = adp_arena_strdup(a, so->name),
+                         .job = (so->flags & SHM_SO_F_SCALEDJOB) != 0,
                          .paused = (so->paused & (SHM_PAUSED_ALL | SHM_PAUSED_SCALE_IN |
                                                   SHM_PAUSED_SCALE_OUT)) != 0};
     if (!s->ns || !s->name)

@@ -294,8 +294,6 @@ int validate_scaledjob(const cJSON *obj, validate_report_t *rep)
     vj_job_target(obj, rep);
     validate_triggers_rule(obj, rep);
     vj_triggers(obj, rep);
-    validate_add(rep, "unsupported-kind", true, NULL, "ScaledJobs are not served by ckeda %s yet",
-                 CKEDA_VERSION);
     return (int)rep->errors;
 }
 
@@ -432,8 +430,6 @@ int validate_object(const cJSON *obj, const validate_cluster_t *cluster, validat
 
 bool validate_finding_refuses(const validate_finding_t *f)
 {
-    if (strcmp(f->reason, "unsupported-kind") == 0)
-        return true;
     return !f->warning && strcmp(f->reason, "hpa-name-too-long") != 0 &&
            strcmp(f->reason, "missing-requests") != 0 &&
            strcmp(f->reason, "scale-to-zero-requirements-not-met") != 0;

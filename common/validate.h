@@ -79,7 +79,7 @@ int validate_object(const cJSON *obj, const validate_cluster_t *cluster, validat
 /* Whether ckeda's watcher refuses to serve an object for this finding (Ready=False with its
  * message): every error except those KEDA's reconcile would serve anyway (hpa-name-too-long: the
  * HPA's label is cut; missing-requests and scale-to-zero-requirements-not-met: the HPA reports
- * them), and a kind ckeda does not serve (unsupported-kind). */
+ * them). */
 bool validate_finding_refuses(const validate_finding_t *f);
 /* No finding in rep refuses the object. */
 bool validate_report_served(const validate_report_t *rep);

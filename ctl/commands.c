@@ -5,6 +5,7 @@
  */
 #include "ctl/ctl.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -50,9 +51,9 @@ static void ctl_print_so_row(const cJSON *so)
         n++;
         err += strcmp(j_str(t, "state"), "ERROR") == 0;
     }
-    printf("%-20s %-32s %-7s %-9s %-9s %d\n", j_str(so, "namespace"), j_str(so, "name"),
+    printf("%-20s %-32s %-7s %-9s %-9s %-5d %s\n", j_str(so, "namespace"), j_str(so, "name"),
            j_num(so, "active", a, sizeof a), j_num(so, "replicas", b, sizeof b),
-           err ? "ERROR" : "ok", n);
+           err ? "ERROR" : "ok", n, j_str(so, "kind"));
 }
 
 int ctl_cmd_ls(const ctl_t *c)
@@ -63,8 +64,8 @@ int ctl_cmd_ls(const ctl_t *c)
         ctl_json_print(doc);
         return 0;
     }
-    printf("%-20s %-32s %-7s %-9s %-9s %s\n", "NAMESPACE", "NAME", "ACTIVE", "REPLICAS", "TRIGGERS",
-           "COUNT");
+    printf("%-20s %-32s %-7s %-9s %-9s %-5s %s\n", "NAMESPACE", "NAME", "ACTIVE", "REPLICAS",
+           "TRIGGERS", "COUNT", "KIND");
     cJSON_ArrayForEach(so, cJSON_GetObjectItemCaseSensitive(doc, "scaledobjects"))
         ctl_print_so_row(so);
     cJSON_Delete(doc);
@@ -89,6 +90,22 @@ static void ctl_print_trigger_header(void)
            "METRIC", "VALUE", "STATE", "AGE_MS", "WORKER", "QUAR", "ERROR");
 }
 
+/* A ScaledObject through the index, else a ScaledJob (not indexed) by a scan. */
+static int ctl_find(const ctl_t *c, const char *ns, const char *name, uint32_t *ret_slot,
+                    shm_so_spec_t *ret_spec)
+{
+    if (shm_so_find(c->table, ns, name, ret_slot, ret_spec) == 0)
+        return 0;
+    for (uint32_t i = 0; i < shm_table_caps(c->table)->max_so; i++)
+        if (shm_so_spec_read(c->table, i, ret_spec) == 0 && (ret_spec->flags & SHM_F_VALID) &&
+            (ret_spec->flags & SHM_SO_F_SCALEDJOB) && strcmp(ret_spec->ns, ns) == 0 &&
+            strcmp(ret_spec->name, name) == 0) {
+            *ret_slot = i;
+            return 0;
+        }
+    return -ENOENT;
+}
+
 int ctl_cmd_get(const ctl_t *c, const char *nsname)
 {
     char ns[SHM_NS_MAX], name[SHM_NAME_MAX], owner[SHM_NS_MAX + SHM_NAME_MAX], b[32];
@@ -103,8 +120,8 @@ int ctl_cmd_get(const ctl_t *c, const char *nsname)
     }
     snprintf(ns, sizeof ns, "%.*s", (int)(slash - nsname), nsname);
     snprintf(name, sizeof name, "%s", slash + 1);
-    if (shm_so_find(c->table, ns, name, &slot, &spec) < 0) {
-        fprintf(stderr, "ckedactl: no ScaledObject %s/%s in the table\n", ns, name);
+    if (ctl_find(c, ns, name, &slot, &spec) < 0) {
+        fprintf(stderr, "ckedactl: no ScaledObject or ScaledJob %s/%s in the table\n", ns, name);
         return 1;
     }
     so = ctl_so_json(c, slot, &spec);
@@ -112,7 +129,8 @@ int ctl_cmd_get(const ctl_t *c, const char *nsname)
         ctl_json_print(so);
         return 0;
     }
-    printf("ScaledObject %s/%s (slot %u, generation %u)\n", ns, name, slot, spec.generation);
+    printf("%s %s/%s (slot %u, generation %u)\n", j_str(so, "kind"), ns, name, slot,
+           spec.generation);
     printf("  target:   %s %s\n  replicas: %s (min %d, max %d)\n  active:   %s\n", spec.target_kind,
            spec.target_name, j_num(so, "replicas", b, sizeof b), spec.min_replicas,
            spec.max_replicas, j_num(so, "active", b, sizeof b));
@@ -138,6 +156,7 @@ int ctl_cmd_triggers(const ctl_t *c)
         cJSON *o = ctl_trigger_json(c, &t);
         snprintf(owner, sizeof owner, "%s/%s", t.so_ns[0] ? t.so_ns : "?", t.so_name);
         cJSON_AddStringToObject(o, "scaledobject", owner);
+        cJSON_AddStringToObject(o, "kind", t.so_job ? "ScaledJob" : "ScaledObject");
         if (c->json) {
             cJSON_AddItemToArray(arr, o);
         } else {

@@ -27,6 +27,7 @@ typedef struct ctl_trigger {
     int32_t worker_pid; /* 0: none */
     char so_ns[SHM_NS_MAX];
     char so_name[SHM_NAME_MAX];
+    bool so_job; /* the owner is a ScaledJob */
 } ctl_trigger_t;
 
 /* view.c: consistent copies through the shm API */

@@ -27,6 +27,7 @@ int ctl_trigger_load(const ctl_t *c, uint32_t slot, ctl_trigger_t *t)
         so.generation == t->v.cfg.so_generation) {
         memcpy(t->so_ns, so.ns, sizeof so.ns);
         memcpy(t->so_name, so.name, sizeof so.name);
+        t->so_job = (so.flags & SHM_SO_F_SCALEDJOB) != 0;
     }
     return 0;
 }
@@ -95,6 +96,8 @@ cJSON *ctl_so_json(const ctl_t *c, uint32_t slot, const shm_so_spec_t *spec)
 
     cJSON_AddStringToObject(o, "namespace", spec->ns);
     cJSON_AddStringToObject(o, "name", spec->name);
+    cJSON_AddStringToObject(o, "kind",
+                            spec->flags & SHM_SO_F_SCALEDJOB ? "ScaledJob" : "ScaledObject");
     cJSON_AddItemToObject(
         o, "active", seen && obs.active != 2 ? cJSON_CreateBool(obs.active) : cJSON_CreateNull());
     cJSON_AddItemToObject(o, "replicas",

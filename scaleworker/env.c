@@ -8,7 +8,8 @@
  *
  * KEDA's rules, kept here:
  * - The target is any kind whose object has spec.template (Deployments, StatefulSets, custom
- *   resources); a template without containers gives an empty environment, not an error.
+ *   resources), or for a ScaledJob's triggers the ScaledJob's spec.jobTargetRef.template; a
+ *   template without containers gives an empty environment, not an error.
  * - The container is the one named envSourceContainerName (a TriggerAuthentication's
  *   containerName), else the first; a name that matches none is KEDA's error.
  * - envFrom first, in order (a ConfigMap's `data`, a Secret's data, each key with the source's
@@ -497,8 +498,11 @@ int sw_env_target(sw_env_t *e, const cJSON *scale_target, const char *ns, sw_env
         t = sw_env_slot(e);
         snprintf(t->uid, sizeof t->uid, "%s", uid);
         snprintf(t->key, sizeof t->key, "%s", key);
-        /* KEDA's podSpecable duck type: whatever kind, spec.template.spec.containers */
-        pod = (cJSON *)jsonu_lookup(obj, "spec.template.spec");
+        /* KEDA's podSpecable duck type: whatever kind, spec.template.spec.containers; a
+         * ScaledJob's own jobTargetRef for its triggers */
+        pod = (cJSON *)jsonu_lookup(obj, strcmp(kind, "ScaledJob") == 0
+                                             ? "spec.jobTargetRef.template.spec"
+                                             : "spec.template.spec");
         t->containers =
             cJSON_IsObject(pod) ? cJSON_DetachItemFromObjectCaseSensitive(pod, "containers") : NULL;
     }

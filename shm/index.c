@@ -119,7 +119,8 @@ void shm_index_rebuild(shm_table_t *t)
     __atomic_store_n(&ix->used, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&ix->tombstones, 0, __ATOMIC_RELAXED);
     for (uint32_t s = 0; s < t->hdr->caps.max_so; s++)
-        if (shm_so_spec_read(t, s, &spec) == 0 && (spec.flags & SHM_F_VALID))
+        if (shm_so_spec_read(t, s, &spec) == 0 && (spec.flags & SHM_F_VALID) &&
+            !(spec.flags & SHM_SO_F_SCALEDJOB))
             shm_index_place(t, shm_key_hash(t, spec.ns, spec.name), s, spec.generation);
     __atomic_store_n(&ix->flags, SHM_F_VALID, __ATOMIC_RELAXED);
     shm_seq_write_end(&ix->seq);
@@ -189,7 +190,8 @@ static bool shm_so_matches(const shm_table_t *t, uint32_t slot, const char *ns, 
                            shm_so_spec_t *spec)
 {
     return shm_so_spec_read(t, slot, spec) == 0 && (spec->flags & SHM_F_VALID) &&
-           strcmp(spec->ns, ns) == 0 && strcmp(spec->name, name) == 0;
+           !(spec->flags & SHM_SO_F_SCALEDJOB) && strcmp(spec->ns, ns) == 0 &&
+           strcmp(spec->name, name) == 0;
 }
 
 /* Candidate slots from the index, copied under its seqlock. -EAGAIN: index unusable now. */

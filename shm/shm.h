@@ -242,6 +242,9 @@ enum {
 /* shm_so_spec_t.flags beside SHM_F_VALID: spec.fallback is set but KEDA's HasValidFallback is
  * false (with scalingModifiers, target is not an integer > 0): no health, no fallback values. */
 #define SHM_SO_F_FALLBACK_INVALID 0x2u
+/* ... and the slot holds a ScaledJob: its triggers poll like any others, the watcher creates
+ * Jobs from them; not in the index (the metrics adapter serves ScaledObjects only). */
+#define SHM_SO_F_SCALEDJOB 0x4u
 
 typedef struct shm_so_spec {
     uint32_t flags;
@@ -418,7 +421,7 @@ bool shm_cause_is_source_failure(shm_cause_t cause);
 const char *shm_state_name(shm_state_t s);
 const char *shm_cause_name(shm_cause_t c);
 
-/* ---- index: (namespace, name) -> ScaledObject slot --------------------------------------- */
+/* ---- index: (namespace, name) -> ScaledObject slot (ScaledJobs are not indexed) ----------- */
 
 /* Watcher only. */
 int shm_index_insert(shm_table_t *t, const char *ns, const char *name, uint32_t slot,

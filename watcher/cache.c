@@ -16,7 +16,8 @@
  *   moves or goes queues the ScaledObjects of its scale target.
  * - A ScaledObject that goes or changes its target queues the refused ones of its namespace (a
  *   second object on one target is refused while the first exists).
- * - ScaledJobs are kept as metadata only, for KEDA's finalizer (janitor.c).
+ * - ScaledJobs are kept whole and queued as ScaledObjects are (sjreconcile.c); the Jobs they
+ *   create and those Jobs' pods are kept by sjcache.c.
  * - Deployments and StatefulSets are kept as three replica counts; a change republishes the
  *   observed group of every ScaledObject that targets one, and a new one queues the objects that
  *   were waiting for it.
@@ -48,7 +49,7 @@ static void cache_obj_key(const cJSON *obj, char *buf, size_t cap)
 }
 
 /* Moves obj's members into a new root the caller owns (the informer frees obj). */
-static cJSON *cache_take(cJSON *obj)
+cJSON *watch_cache_take(cJSON *obj)
 {
     cJSON *o = cJSON_CreateObject();
 
@@ -78,6 +79,40 @@ void watch_entry_set_written(watch_entry_t *e, cJSON *obj)
     snprintf(e->written_rv[WATCH_WRITTEN_RVS - 1], WATCH_RV_MAX, "%s", rv);
     cJSON_Delete(e->obj);
     e->obj = obj;
+}
+
+k8s_ref_t watch_entry_ref(const watch_entry_t *e, const char *sub)
+{
+    k8s_gvr_t so = K8S_GVR_SCALEDOBJECTS, sj = K8S_GVR_SCALEDJOBS;
+
+    return (k8s_ref_t){e->job ? sj : so, e->ns, e->name, sub};
+}
+
+int watch_entry_patch_meta(watch_ctx_t *w, watch_entry_t *e, cJSON *meta, k8s_error_t *kerr)
+{
+    cJSON *patch = cJSON_CreateObject(), *resp = NULL;
+    k8s_ref_t ref = watch_entry_ref(e, NULL);
+    int r;
+
+    cJSON_AddStringToObject(meta, "resourceVersion", cache_str(e->obj, "metadata.resourceVersion"));
+    cJSON_AddItemToObject(patch, "metadata", meta);
+    r = watch_api_patch(w, &ref, patch, &resp, kerr);
+    cJSON_Delete(patch);
+    if (r == 0)
+        watch_entry_set_written(e, resp);
+    return r;
+}
+
+int watch_entry_patch_status(watch_ctx_t *w, watch_entry_t *e, cJSON *patch, k8s_error_t *kerr)
+{
+    k8s_ref_t ref = watch_entry_ref(e, "status");
+    cJSON *resp = NULL;
+    int r = watch_api_patch(w, &ref, patch, &resp, kerr);
+
+    cJSON_Delete(patch);
+    if (r == 0)
+        watch_entry_set_written(e, resp);
+    return r;
 }
 
 static bool cache_written(const watch_entry_t *e, const char *rv)
@@ -118,9 +153,9 @@ static bool cache_so_changed(const cJSON *old, const cJSON *obj)
     return (a == NULL) != (b == NULL) || (a && !cJSON_Compare(a, b, true));
 }
 
-static watch_entry_t *cache_entry(watch_ctx_t *w, const cJSON *obj, const char *key)
+static watch_entry_t *cache_entry(watch_map_t *map, bool job, const cJSON *obj, const char *key)
 {
-    watch_entry_t *e = watch_map_get(&w->sos, key);
+    watch_entry_t *e = watch_map_get(map, key);
 
     if (e)
         return e;
@@ -128,10 +163,11 @@ static watch_entry_t *cache_entry(watch_ctx_t *w, const cJSON *obj, const char *
         return NULL;
     snprintf(e->ns, sizeof e->ns, "%s", cache_str(obj, "metadata.namespace"));
     snprintf(e->name, sizeof e->name, "%s", cache_str(obj, "metadata.name"));
+    e->job = job;
     e->slot = SHM_NONE;
     e->ready = -1;
     e->scale_spec = e->scale_status = -1;
-    if (watch_map_put(&w->sos, key, e, NULL) < 0) {
+    if (watch_map_put(map, key, e, NULL) < 0) {
         free(e);
         return NULL;
     }
@@ -159,38 +195,40 @@ static void cache_requeue_refused(watch_ctx_t *w, const char *ns)
     watch_map_each(&w->sos, cache_refused_one, &t);
 }
 
-static void cache_so_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
-                           void *ud)
+/* A ScaledObject (job false) or ScaledJob event: the entry kept whole, a reconcile queued when
+ * something it reads changed. */
+static void cache_scalable_event(watch_ctx_t *w, bool job, k8s_event_type_t type, cJSON *obj)
 {
-    watch_ctx_t *w = ud;
+    watch_map_t *map = job ? &w->sjs : &w->sos;
     char key[WATCH_KEY_MAX];
     watch_entry_t *e;
     cJSON *old;
 
     cache_obj_key(obj, key, sizeof key);
     if (type == K8S_EVENT_DELETED) {
-        if ((e = watch_map_del(&w->sos, key))) {
+        if ((e = watch_map_del(map, key))) {
             if (e->obj) /* it leaves its authentications' status lists */
                 watch_janitor_mark_auths(w, e->obj);
-            cache_requeue_refused(w, e->ns);
+            if (!job)
+                cache_requeue_refused(w, e->ns);
             watch_mirror_free(w, e);
             watch_entry_free(e);
             w->block_dirty = true;
         }
         return;
     }
-    if (!(e = cache_entry(w, obj, key))) {
-        log_error(-ENOMEM, "could not keep ScaledObject %s", key);
+    if (!(e = cache_entry(map, job, obj, key))) {
+        log_error(-ENOMEM, "could not keep %s %s", job ? "ScaledJob" : "ScaledObject", key);
         return;
     }
     if (e->obj && cache_written(e, cache_str(obj, "metadata.resourceVersion")))
         return; /* this watcher wrote it and holds it (or a newer version) already */
     old = e->obj;
-    e->obj = cache_take(obj);
+    e->obj = watch_cache_take(obj);
     memset(e->written_rv, 0, sizeof e->written_rv);
     if (!old || !e->obj || cache_so_changed(old, e->obj)) {
         watch_enqueue(w, e);
-        if (old && e->obj && !cache_same(old, e->obj, "spec.scaleTargetRef"))
+        if (!job && old && e->obj && !cache_same(old, e->obj, "spec.scaleTargetRef"))
             cache_requeue_refused(w, e->ns);
         if (old)
             watch_janitor_mark_auths(w, old);
@@ -198,6 +236,18 @@ static void cache_so_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *ob
             watch_janitor_mark_auths(w, e->obj);
     }
     cJSON_Delete(old);
+}
+
+static void cache_so_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
+                           void *ud)
+{
+    cache_scalable_event(ud, false, type, obj);
+}
+
+static void cache_sj_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
+                           void *ud)
+{
+    cache_scalable_event(ud, true, type, obj);
 }
 
 /* ---- (Cluster)TriggerAuthentications ---- */
@@ -282,7 +332,7 @@ static void cache_auth_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *
     if (type == K8S_EVENT_DELETED) {
         old = watch_map_del(&w->auths, key);
     } else {
-        cJSON *now = cache_take(obj);
+        cJSON *now = watch_cache_take(obj);
         if (now && watch_map_put(&w->auths, key, now, (void **)&old) < 0) {
             log_error(-ENOMEM, "could not keep %s %s",
                       cluster ? "ClusterTriggerAuthentication" : "TriggerAuthentication", key);
@@ -298,6 +348,7 @@ static void cache_auth_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *
     }
     cJSON_Delete(old);
     watch_map_each(&w->sos, cache_auth_users, &ref);
+    watch_map_each(&w->sjs, cache_auth_users, &ref);
 }
 
 /* ---- HPAs ---- */
@@ -416,7 +467,7 @@ static void cache_hpa_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *o
         cJSON_Delete(old);
         return;
     }
-    if (!(hpa = cache_take(obj)) || watch_map_put(&w->hpas, key, hpa, (void **)&old) < 0) {
+    if (!(hpa = watch_cache_take(obj)) || watch_map_put(&w->hpas, key, hpa, (void **)&old) < 0) {
         cJSON_Delete(hpa);
         return;
     }
@@ -538,9 +589,17 @@ static k8s_informer_t *cache_informer(watch_ctx_t *w, k8s_gvr_t gvr, bool cluste
     return k8s_informer_new(w->loop, &o);
 }
 
-/* ---- ScaledJobs: metadata only, for their finalizer ---- */
+k8s_informer_t *watch_cache_informer(watch_ctx_t *w, k8s_gvr_t gvr, const char *selector,
+                                     void (*strip)(cJSON *, void *),
+                                     void (*on_event)(k8s_informer_t *, k8s_event_type_t, cJSON *,
+                                                      bool, void *))
+{
+    return cache_informer(w, gvr, false, selector, strip, on_event);
+}
 
-static void cache_sj_strip(cJSON *obj, void *ud)
+/* ---- (Cluster)CloudEventSources: metadata only, for their finalizer ---- */
+
+static void cache_meta_strip(cJSON *obj, void *ud)
 {
     static const char *const keep[] = {"metadata.name", "metadata.namespace",
                                        "metadata.resourceVersion", "metadata.finalizers",
@@ -559,19 +618,12 @@ static void cache_meta_event(watch_ctx_t *w, watch_map_t *map, char kind, k8s_ev
         cJSON_Delete(watch_map_del(map, key));
         return;
     }
-    if ((now = cache_take(obj)) && watch_map_put(map, key, now, (void **)&old) < 0)
+    if ((now = watch_cache_take(obj)) && watch_map_put(map, key, now, (void **)&old) < 0)
         cJSON_Delete(now);
     cJSON_Delete(old);
     if (now && jsonu_lookup(now, "metadata.deletionTimestamp") && watch_has_finalizer(now))
         watch_janitor_mark(w, kind, cache_str(now, "metadata.namespace"),
                            cache_str(now, "metadata.name"));
-}
-
-static void cache_sj_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
-                           void *ud)
-{
-    watch_ctx_t *w = ud;
-    cache_meta_event(w, &w->scaledjobs, 'j', type, obj);
 }
 
 static void cache_ces_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,
@@ -601,7 +653,7 @@ static void cache_eventsources_start(watch_ctx_t *w)
         k8s_informer_opts_t o = {
             .gvr = gvr[i],
             .ns = i == 1 || !w->cfg->watch_namespace[0] ? NULL : w->cfg->watch_namespace,
-            .ops = {.strip = cache_sj_strip,
+            .ops = {.strip = cache_meta_strip,
                     .on_event = cache_ces_event,
                     .on_synced = cache_nop_synced,
                     .on_error = cache_error},
@@ -624,7 +676,9 @@ int watch_informers_start(watch_ctx_t *w)
     w->inf[WATCH_INF_HPA] = cache_informer(w, hpa, false, NULL, cache_hpa_strip, cache_hpa_event);
     w->inf[WATCH_INF_DEPLOY] = cache_informer(w, dep, false, NULL, cache_wl_strip, cache_wl_event);
     w->inf[WATCH_INF_STS] = cache_informer(w, sts, false, NULL, cache_wl_strip, cache_wl_event);
-    w->inf[WATCH_INF_SJ] = cache_informer(w, sj, false, NULL, cache_sj_strip, cache_sj_event);
+    w->inf[WATCH_INF_SJ] = cache_informer(w, sj, false, NULL, NULL, cache_sj_event);
+    if (watch_sj_informers_start(w) < 0)
+        return -ENOMEM;
     for (int i = 0; i < WATCH_INF_COUNT; i++)
         if (!w->inf[i])
             return -ENOMEM;

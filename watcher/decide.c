@@ -152,3 +152,15 @@ void watch_decide(const watch_decide_in_t *in, watch_decide_out_t *out)
     else
         decide_inactive(in, out);
 }
+
+uint64_t watch_decide_backoff_ms(uint32_t polling_interval_s, uint32_t failures)
+{
+    uint64_t d = (uint64_t)(polling_interval_s ? polling_interval_s : 1) * 1000;
+    uint64_t cap = d > WATCH_SCALE_BACKOFF_MAX_MS ? d : WATCH_SCALE_BACKOFF_MAX_MS;
+
+    if (failures == 0)
+        return 0;
+    for (uint32_t i = 1; i < failures && d < cap; i++)
+        d *= 2; /* d <= cap < 2^43: never overflows */
+    return d < cap ? d : cap;
+}

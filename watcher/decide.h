@@ -94,4 +94,15 @@ typedef struct watch_decide_out {
 
 void watch_decide(const watch_decide_in_t *in, watch_decide_out_t *out);
 
+/* ---- a /scale write the API refused ---- */
+
+#define WATCH_SCALE_BACKOFF_MAX_MS 300000u /* 5 min, as the work queue's retries */
+
+/* How long the loop holds an object's /scale writes after the failures-th refused write in a
+ * row (0 for none). KEDA retries on every poll; ckeda retries first on the next poll, then
+ * waits twice as long after each further refusal, up to WATCH_SCALE_BACKOFF_MAX_MS (or one
+ * pollingInterval if that is longer), so a target that can never be scaled costs a few writes
+ * an hour rather than one per poll. */
+uint64_t watch_decide_backoff_ms(uint32_t polling_interval_s, uint32_t failures);
+
 #endif

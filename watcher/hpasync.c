@@ -105,7 +105,7 @@ static int hpa_delete(watch_ctx_t *w, const char *ns, const char *name, errtext_
     k8s_ref_t ref = {K8S_GVR_HPAS, ns, name, NULL};
     char key[WATCH_KEY_MAX];
     k8s_error_t kerr;
-    int r = watch_api_delete(w, &ref, &kerr);
+    int r = watch_api_delete(w, &ref, NULL, &kerr);
 
     if (r < 0 && r != -ENOENT)
         return hpa_fail(r, &kerr, "delete", ns, name, err);

@@ -2,16 +2,16 @@
  * janitor: the keda.sh objects the watcher keeps tidy without serving them itself, on the
  * watcher's thread (keda.md §1.5, §1.16):
  * - a TriggerAuthentication or ClusterTriggerAuthentication being deleted loses KEDA's
- *   finalizer.keda.sh, and so do a ScaledJob (ckeda does not run ScaledJobs yet) and a
- *   (Cluster)CloudEventSource (when their CRDs are installed), so deletes of objects KEDA once
- *   managed never hang;
- * - status.scaledobjects of a (Cluster)TriggerAuthentication lists, comma-separated, the
- *   ScaledObjects that reference it, as KEDA's AppendIntoString/RemoveFromString keep it: names
- *   already listed keep their place, new ones are appended, gone ones removed. It is computed
- *   from the ScaledObject cache, so a missed event is repaired by the next one.
+ *   finalizer.keda.sh, and so does a (Cluster)CloudEventSource (when their CRDs are installed),
+ *   so deletes of objects KEDA once managed never hang;
+ * - status.scaledobjects and status.scaledjobs of a (Cluster)TriggerAuthentication list,
+ *   comma-separated, the ScaledObjects and ScaledJobs that reference it, as KEDA's
+ *   AppendIntoString/RemoveFromString keep them: names already listed keep their place, new ones
+ *   are appended, gone ones removed. They are computed from the watcher's caches, so a missed
+ *   event is repaired by the next one.
  * Work arrives as keys marked dirty ("a:<ns>/<name>", "a:/<name>" for a cluster-scoped one,
- * "j:<ns>/<name>", "e:<ns>/<name>" or "e:/<name>" for CloudEventSources), each at most once in the
- * queue, and is done in slices between reconciles. A failed write is retried when the object next
+ * "e:<ns>/<name>" or "e:/<name>" for CloudEventSources), each at most once in the queue, and is
+ * done in slices between reconciles. A failed write is retried when the object next
  * changes or is marked again.
  */
 #include "watcher/watcher_internal.h"
@@ -90,7 +90,6 @@ cJSON *watch_finalizers_without(const cJSON *obj)
 static const char *jan_deleted_reason(const char *kind)
 {
     static const char *const r[][2] = {
-        {"ScaledJob", "ScaledJobDeleted"},
         {"TriggerAuthentication", "TriggerAuthenticationDeleted"},
         {"ClusterTriggerAuthentication", "ClusterTriggerAuthenticationDeleted"},
         {"CloudEventSource", "CloudEventSourceDeleted"},
@@ -127,7 +126,8 @@ static int jan_unfinalize(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj
 }
 
 typedef struct jan_users {
-    const char *ns; /* "" for a ClusterTriggerAuthentication: every namespace */
+    const watch_map_t *users; /* the ScaledObjects or the ScaledJobs */
+    const char *ns;           /* "" for a ClusterTriggerAuthentication: every namespace */
     const char *name;
     bool cluster;
     char *list;
@@ -204,33 +204,49 @@ static void jan_users_list(watch_ctx_t *w, jan_users_t *u)
             if (u->cluster)
                 jan_append(u, name, k);
             else if (watch_key(key, sizeof key, u->ns, name),
-                     (e = watch_map_get(&w->sos, key)) && e->obj && jan_uses(e->obj, u))
+                     (e = watch_map_get(u->users, key)) && e->obj && jan_uses(e->obj, u))
                 jan_append(u, name, k);
         }
         p += k + (p[k] == ',');
     }
-    watch_map_each(&w->sos, jan_collect, u);
+    watch_map_each(u->users, jan_collect, u);
+}
+
+/* status.<field> as it should be into st; whether that differs from auth's. */
+static bool jan_list_field(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *auth, bool cluster,
+                           bool jobs, cJSON *st)
+{
+    const char *field = jobs ? "scaledjobs" : "scaledobjects";
+    char list[JAN_LIST_MAX] = "", path[32];
+    jan_users_t u = {
+        jobs ? &w->sjs : &w->sos, ref->ns ? ref->ns : "", ref->name, cluster, list, 0, ""};
+
+    snprintf(path, sizeof path, "status.%s", field);
+    u.have = jan_str(auth, path);
+    jan_users_list(w, &u);
+    if (strcmp(list, u.have) == 0)
+        return false;
+    if (list[0])
+        cJSON_AddStringToObject(st, field, list);
+    else
+        cJSON_AddNullToObject(st, field);
+    return true;
 }
 
 static int jan_auth_status(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *auth, bool cluster)
 {
-    char list[JAN_LIST_MAX] = "";
-    jan_users_t u = {
-        ref->ns ? ref->ns : "", ref->name, cluster, list, 0, jan_str(auth, "status.scaledobjects")};
     k8s_ref_t sref = *ref;
-    cJSON *patch, *resp = NULL;
+    cJSON *patch = cJSON_CreateObject(), *resp = NULL,
+          *st = cJSON_AddObjectToObject(patch, "status");
     k8s_error_t kerr;
+    bool so = jan_list_field(w, ref, auth, cluster, false, st),
+         sj = jan_list_field(w, ref, auth, cluster, true, st);
     int r;
 
-    jan_users_list(w, &u);
-    if (strcmp(list, u.have) == 0)
+    if (!so && !sj) {
+        cJSON_Delete(patch);
         return 0;
-    patch = cJSON_CreateObject();
-    cJSON *st = cJSON_AddObjectToObject(patch, "status");
-    if (list[0])
-        cJSON_AddStringToObject(st, "scaledobjects", list);
-    else
-        cJSON_AddNullToObject(st, "scaledobjects");
+    }
     sref.subresource = "status";
     r = watch_api_patch(w, &sref, patch, &resp, &kerr);
     cJSON_Delete(patch);
@@ -281,14 +297,12 @@ static void jan_finalize_only(watch_ctx_t *w, const char *key, const watch_map_t
         jan_unfinalize(w, &ref, obj, kind);
 }
 
-static void jan_other(watch_ctx_t *w, char kind, const char *key)
+static void jan_other(watch_ctx_t *w, const char *key)
 {
-    static const k8s_gvr_t sj = K8S_GVR_SCALEDJOBS, ces = WATCH_GVR_CLOUDEVENTSOURCES,
+    static const k8s_gvr_t ces = WATCH_GVR_CLOUDEVENTSOURCES,
                            cces = WATCH_GVR_CLUSTERCLOUDEVENTSOURCES;
 
-    if (kind == 'j')
-        jan_finalize_only(w, key, &w->scaledjobs, &sj, "ScaledJob");
-    else if (key[0] == '/')
+    if (key[0] == '/')
         jan_finalize_only(w, key, &w->eventsources, &cces, "ClusterCloudEventSource");
     else
         jan_finalize_only(w, key, &w->eventsources, &ces, "CloudEventSource");
@@ -304,7 +318,7 @@ void watch_janitor_run(watch_ctx_t *w, uint32_t budget_ms)
         if (k[0] == 'a')
             jan_auth(w, k + 2);
         else
-            jan_other(w, k[0], k + 2);
+            jan_other(w, k + 2);
         free(k);
         watch_heartbeat(w);
     }

@@ -1,6 +1,7 @@
 /*
- * mirror: ScaledObjects into the table. Runs in the watcher, the only writer of the ScaledObject
- * spec and observed groups, the trigger config groups, the config blobs and the index.
+ * mirror: ScaledObjects and ScaledJobs (a flag on the slot, not indexed) into the table. Runs in
+ * the watcher, the only writer of the ScaledObject spec and observed groups, the trigger config
+ * groups, the config blobs and the index.
  *
  * Invariants:
  * - A trigger's blob "<slot>.<cfg_gen>" is written before the config group that names that
@@ -89,7 +90,7 @@ static bool mirror_adoptable(watch_ctx_t *w, uint32_t s, const shm_so_spec_t *sp
     shm_trig_cfg_t cfg;
 
     watch_key(key, sizeof key, spec->ns, spec->name);
-    e = watch_map_get(&w->sos, key);
+    e = watch_map_get(spec->flags & SHM_SO_F_SCALEDJOB ? &w->sjs : &w->sos, key);
     uid = e ? cJSON_GetStringValue(jsonu_lookup(e->obj, "metadata.uid")) : NULL;
     if (!uid || strcmp(uid, spec->uid) != 0 || e->slot != SHM_NONE ||
         spec->trigger_count > SHM_TRIGGERS_PER_SO_MAX)
@@ -343,7 +344,7 @@ static void mirror_spec_write(watch_ctx_t *w, const watch_entry_t *e, const so_t
     shm_so_spec_t spec, cur;
 
     memset(&spec, 0, sizeof spec);
-    spec.flags = SHM_F_VALID;
+    spec.flags = SHM_F_VALID | (e->job ? SHM_SO_F_SCALEDJOB : 0);
     spec.generation = e->generation;
     snprintf(spec.uid, sizeof spec.uid, "%s", so->uid);
     snprintf(spec.ns, sizeof spec.ns, "%s", so->ns);
@@ -449,7 +450,8 @@ int watch_mirror_apply(watch_ctx_t *w, watch_entry_t *e, const so_t *so, errtext
     if (r == 0) {
         mirror_shrink(w, e, n);
         mirror_spec_write(w, e, so);
-        if (fresh && (r = shm_index_insert(w->table, e->ns, e->name, e->slot, e->generation)) < 0)
+        if (fresh && !e->job &&
+            (r = shm_index_insert(w->table, e->ns, e->name, e->slot, e->generation)) < 0)
             log_error(r, "could not index %s/%s (readers fall back to a scan)", e->ns, e->name);
         e->adopted = false;
         w->block_dirty = true;
@@ -471,7 +473,8 @@ void watch_mirror_free(watch_ctx_t *w, watch_entry_t *e)
 {
     if (e->slot == SHM_NONE)
         return;
-    shm_index_remove(w->table, e->ns, e->name, e->slot);
+    if (!e->job)
+        shm_index_remove(w->table, e->ns, e->name, e->slot);
     mirror_so_clear(w, e->slot);
     mirror_shrink(w, e, 0);
     w->free_so[w->nfree_so++] = e->slot;
@@ -480,6 +483,7 @@ void watch_mirror_free(watch_ctx_t *w, watch_entry_t *e)
     e->adopted = false;
     w->block_dirty = true;
     watch_map_each(&w->sos, mirror_unblock, w);
+    watch_map_each(&w->sjs, mirror_unblock, w);
 }
 
 void watch_mirror_observe(watch_ctx_t *w, watch_entry_t *e)
@@ -503,9 +507,12 @@ void watch_mirror_observe(watch_ctx_t *w, watch_entry_t *e)
     obs.last_active_real_ms = have_cur ? cur.last_active_real_ms : 0;
     obs.observed_mono_ms = shm_now_mono_ms();
     obs.ready = e->ready == 1 ? 1 : e->ready == 0 ? 0 : 2;
-    snprintf(obs.reason, sizeof obs.reason, "%s",
-             e->ready == 1   ? "ScaledObjectReady"
-             : e->ready == 0 ? "ScaledObjectCheckFailed"
+    snprintf(obs.reason, sizeof obs.reason, "%s%s",
+             e->ready == -1 ? ""
+             : e->job       ? "ScaledJob"
+                            : "ScaledObject",
+             e->ready == 1   ? "Ready"
+             : e->ready == 0 ? "CheckFailed"
                              : "");
     snprintf(obs.message, sizeof obs.message, "%s", e->message);
     shm_so_observed_write(w->table, e->slot, &obs);

@@ -4,7 +4,7 @@
  * delayed list with a per-object backoff (1 s doubling to 5 min, reset by a reconcile that
  * completes). Keys, not pointers, are queued: an object deleted meanwhile is simply skipped.
  * Runs on the watcher's thread; reconciles run in slices so heartbeats and watch events keep
- * flowing during a burst.
+ * flowing during a burst. A ScaledJob's key is "j:<ns>/<name>" (a namespace has no ':').
  */
 #include "watcher/watcher_internal.h"
 
@@ -62,13 +62,29 @@ void watch_queue_done(watch_queue_t *q)
     memset(q, 0, sizeof *q);
 }
 
+/* e's queue key. */
+static void queue_key(const watch_entry_t *e, char *key, size_t cap)
+{
+    size_t n = e->job ? 2 : 0;
+
+    memcpy(key, "j:", n);
+    watch_key(key + n, cap - n, e->ns, e->name);
+}
+
+static watch_entry_t *queue_entry(watch_ctx_t *w, const char *key)
+{
+    if (key[0] == 'j' && key[1] == ':')
+        return watch_map_get(&w->sjs, key + 2);
+    return watch_map_get(&w->sos, key);
+}
+
 void watch_enqueue(watch_ctx_t *w, watch_entry_t *e)
 {
-    char key[WATCH_KEY_MAX];
+    char key[WATCH_KEY_MAX + 2];
 
     if (e->queued)
         return;
-    watch_key(key, sizeof key, e->ns, e->name);
+    queue_key(e, key, sizeof key);
     if (watch_queue_push(&w->queue, key) == 0)
         e->queued = true;
     else
@@ -77,7 +93,7 @@ void watch_enqueue(watch_ctx_t *w, watch_entry_t *e)
 
 void watch_enqueue_later(watch_ctx_t *w, watch_entry_t *e)
 {
-    char key[WATCH_KEY_MAX];
+    char key[WATCH_KEY_MAX + 2];
 
     e->backoff_ms = e->backoff_ms ? e->backoff_ms * 2 : WATCH_RETRY_MIN_MS;
     if (e->backoff_ms > WATCH_RETRY_MAX_MS)
@@ -85,7 +101,7 @@ void watch_enqueue_later(watch_ctx_t *w, watch_entry_t *e)
     e->retry_at_ms = shm_now_mono_ms() + e->backoff_ms;
     if (e->delayed)
         return;
-    watch_key(key, sizeof key, e->ns, e->name);
+    queue_key(e, key, sizeof key);
     if (watch_queue_push(&w->delayed, key) == 0)
         e->delayed = true;
 }
@@ -99,7 +115,7 @@ static int queue_promote(watch_ctx_t *w, uint64_t now)
     char *k;
 
     while ((k = watch_queue_pop(&w->delayed))) {
-        watch_entry_t *e = watch_map_get(&w->sos, k);
+        watch_entry_t *e = queue_entry(w, k);
         if (e && e->delayed && e->retry_at_ms <= now) {
             e->delayed = false;
             watch_enqueue(w, e);
@@ -123,12 +139,12 @@ int watch_queue_run(watch_ctx_t *w, uint32_t budget_ms)
     char *k;
 
     while (now - start < budget_ms && (k = watch_queue_pop(&w->queue))) {
-        watch_entry_t *e = watch_map_get(&w->sos, k);
+        watch_entry_t *e = queue_entry(w, k);
         free(k);
         if (!e)
             continue;
         e->queued = false;
-        if (watch_reconcile(w, e) == -EAGAIN)
+        if ((e->job ? watch_sj_reconcile(w, e) : watch_reconcile(w, e)) == -EAGAIN)
             watch_enqueue_later(w, e);
         else
             e->backoff_ms = 0;

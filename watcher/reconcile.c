@@ -49,11 +49,6 @@ static const char *rec_str(const cJSON *obj, const char *path)
     return s ? s : "";
 }
 
-static k8s_ref_t rec_ref(const watch_entry_t *e, const char *sub)
-{
-    return (k8s_ref_t){K8S_GVR_SCALEDOBJECTS, e->ns, e->name, sub};
-}
-
 /* A transient failure: logged at the start of a streak only. */
 static int rec_transient(rec_t *rc, int r, const char *fmt, const char *what)
 {
@@ -78,20 +73,11 @@ static cJSON *rec_finalizers(const cJSON *obj, bool add)
 /* A metadata merge patch with a resourceVersion precondition. 0, or -EAGAIN. */
 static int rec_patch_meta(rec_t *rc, cJSON *meta, const char *what)
 {
-    cJSON *patch = cJSON_CreateObject(), *resp = NULL;
-    k8s_ref_t ref = rec_ref(rc->e, NULL);
     k8s_error_t kerr;
-    int r;
+    int r = watch_entry_patch_meta(rc->w, rc->e, meta, &kerr);
 
-    cJSON_AddStringToObject(meta, "resourceVersion",
-                            rec_str(rc->e->obj, "metadata.resourceVersion"));
-    cJSON_AddItemToObject(patch, "metadata", meta);
-    r = watch_api_patch(rc->w, &ref, patch, &resp, &kerr);
-    cJSON_Delete(patch);
-    if (r == 0) {
-        watch_entry_set_written(rc->e, resp);
+    if (r == 0)
         return 0;
-    }
     if (r == -ENOENT)
         return -ENOENT; /* gone: its DELETED event follows */
     if (r == -ESTALE)   /* changed meanwhile: the newer version is on its way */
@@ -414,8 +400,7 @@ static void rec_log(const rec_t *rc)
 /* Step 10: the status, then the table's observed group. */
 static int rec_finish(rec_t *rc)
 {
-    cJSON *patch = watch_status_patch(rc->e->obj, &rc->st), *resp = NULL;
-    k8s_ref_t ref = rec_ref(rc->e, "status");
+    cJSON *patch = watch_status_patch(rc->e->obj, &rc->st);
     k8s_error_t kerr;
     int r;
 
@@ -424,16 +409,11 @@ static int rec_finish(rec_t *rc)
         cJSON_Delete(patch);
         patch = NULL;
     }
-    if (patch) {
-        r = watch_api_patch(rc->w, &ref, patch, &resp, &kerr);
-        cJSON_Delete(patch);
-        if (r == -ENOENT)
-            return 0;
-        if (r < 0)
-            return rec_transient(rc, r, "could not write the status of ScaledObject %s/%s: %s",
-                                 kerr.message);
-        watch_entry_set_written(rc->e, resp);
-    }
+    if (patch && (r = watch_entry_patch_status(rc->w, rc->e, patch, &kerr)) < 0)
+        return r == -ENOENT
+                   ? 0
+                   : rec_transient(rc, r, "could not write the status of ScaledObject %s/%s: %s",
+                                   kerr.message);
     rc->e->ready = rc->st.ready;
     snprintf(rc->e->message, sizeof rc->e->message, "%s", rc->st.message);
     watch_mirror_observe(rc->w, rc->e);

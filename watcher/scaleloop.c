@@ -22,6 +22,13 @@
  * - A target whose replica count cannot be read (deleted, say) is Ready=False
  *   ErrorGettingCurrentReplicas with the API's error, as KEDA's RequestScale says, and nothing is
  *   decided (Active kept); the first poll that reads a count again makes it Ready.
+ * - A /scale write the API refuses (an admission policy, RBAC, a quota) gets KEDA's Warning Event
+ *   (KEDAScaleTargetActivationFailed / DeactivationFailed; none for the fix-up to min, as in
+ *   KEDA) and, where KEDA says nothing more, Ready=False with that reason and "<the Event's
+ *   message>: <the API's error>". The object's writes then back off (watch_decide_backoff_ms:
+ *   the next poll, then doubling to 5 min) while its polls go on: status, Events and other
+ *   objects keep their pace, and a doorbell never brings a held write forward. The first write
+ *   that succeeds, or a poll that needs none, makes it Ready again.
  */
 #include "watcher/decide.h"
 #include "watcher/watcher_internal.h"
@@ -29,6 +36,7 @@
 #include "common/fallback.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/redact.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -53,6 +61,8 @@ typedef struct sl_eval {
     uint64_t now_mono;
     bool no_current;                 /* the target's spec.replicas could not be read */
     char scale_err[ERRTEXT_MAX + 8]; /* why the last GET /scale failed */
+    char write_err[ERRTEXT_MAX + 8]; /* why the last /scale write failed */
+    bool write_failed;               /* this poll's write failed or was held by the backoff */
 } sl_eval_t;
 
 /* The triggers of the object being evaluated: large, and the watcher has one thread, so one
@@ -197,8 +207,8 @@ static int sl_scale_up(sl_eval_t *ev, int32_t n)
     r = patch ? watch_api_patch(ev->w, &ref, patch, NULL, &kerr) : -ENOMEM;
     cJSON_Delete(patch);
     if (r < 0) {
-        log_msg(LOG_LEVEL_ERR, r, "could not scale %s/%s to %d: %s", ev->e->ns,
-                ev->spec.target_name, n, r == -ENOMEM ? "" : kerr.message);
+        snprintf(ev->write_err, sizeof ev->write_err, "%s",
+                 r != -ENOMEM && kerr.message[0] ? kerr.message : strerror(-r));
         return r;
     }
     sl_cache_replicas(ev, n);
@@ -215,8 +225,10 @@ static int sl_scale_down(sl_eval_t *ev, int32_t decided_on, int32_t n, int32_t *
     int32_t fresh;
     int r = sl_scale_get(ev, &fresh, &scale);
 
-    if (r < 0)
+    if (r < 0) {
+        snprintf(ev->write_err, sizeof ev->write_err, "%s", ev->scale_err);
         return r;
+    }
     if (fresh != decided_on) {
         cJSON_Delete(scale);
         sl_cache_replicas(ev, fresh);
@@ -225,6 +237,7 @@ static int sl_scale_down(sl_eval_t *ev, int32_t decided_on, int32_t n, int32_t *
     }
     if (!(spec = cJSON_GetObjectItemCaseSensitive(scale, "spec")) || !cJSON_IsObject(spec)) {
         cJSON_Delete(scale);
+        snprintf(ev->write_err, sizeof ev->write_err, "the Scale object has no spec");
         return -EPROTO;
     }
     cJSON_DeleteItemFromObjectCaseSensitive(spec, "replicas");
@@ -236,8 +249,8 @@ static int sl_scale_down(sl_eval_t *ev, int32_t decided_on, int32_t n, int32_t *
         return r;
     }
     if (r < 0) {
-        log_msg(LOG_LEVEL_ERR, r, "could not scale %s/%s to %d: %s", ev->e->ns,
-                ev->spec.target_name, n, kerr.message);
+        snprintf(ev->write_err, sizeof ev->write_err, "%s",
+                 kerr.message[0] ? kerr.message : strerror(-r));
         return r;
     }
     sl_cache_replicas(ev, n);
@@ -277,7 +290,6 @@ static const char *sl_action_name(watch_action_t a)
                                        : "raised to min";
 }
 
-/* Decides and scales; retries on a fresh count when a downward write found the target moved. */
 /* KEDA's Events for the loop's own scaling (none for the fix-up to min). */
 static void sl_event(const sl_eval_t *ev, const watch_decide_out_t *out, int32_t from, bool ok)
 {
@@ -309,6 +321,46 @@ static void sl_event(const sl_eval_t *ev, const watch_decide_out_t *out, int32_t
                     out->replicas);
 }
 
+/* A refused write: KEDA's Event (sl_event), then what ckeda adds: Ready's reason and message
+ * (kept on the entry for the polls its backoff holds), the backoff, one log line per streak. */
+static void sl_write_failed(sl_eval_t *ev, const watch_decide_out_t *out, int32_t from, int r)
+{
+    watch_entry_t *e = ev->e;
+    const char *kind = cJSON_GetStringValue(jsonu_lookup(e->obj, "status.scaleTargetKind"));
+    bool down = out->action == WATCH_ACT_DEACTIVATE;
+    char raw[WATCH_MESSAGE_MAX];
+    uint64_t wait;
+
+    e->scale_failures++;
+    wait = watch_decide_backoff_ms(ev->spec.polling_interval_s, e->scale_failures);
+    e->scale_retry_mono_ms = ev->now_mono + wait; /* the loop's clock: due times use it too */
+    e->scale_error_reason =
+        down ? "KEDAScaleTargetDeactivationFailed" : "KEDAScaleTargetActivationFailed";
+    snprintf(raw, sizeof raw, "Failed to %s %s %s/%s from %d to %d: %s",
+             down ? "deactivate" : "scale", kind ? kind : "", e->ns, ev->spec.target_name, from,
+             out->replicas, ev->write_err);
+    redact_text(raw, e->scale_error, sizeof e->scale_error);
+    log_msg(e->scale_failures == 1 ? LOG_LEVEL_WARNING : LOG_LEVEL_DEBUG, r,
+            "ScaledObject %s/%s: %s (write %u refused in a row; next in %llu ms)", e->ns, e->name,
+            e->scale_error, e->scale_failures, (unsigned long long)wait);
+    ev->write_failed = true;
+}
+
+static void sl_write_done(sl_eval_t *ev)
+{
+    watch_entry_t *e = ev->e;
+
+    if (e->scale_failures)
+        log_info("ScaledObject %s/%s: %s scaled after %u refused write%s", e->ns, e->name,
+                 ev->spec.target_name, e->scale_failures, e->scale_failures == 1 ? "" : "s");
+    e->scale_failures = 0;
+    e->scale_retry_mono_ms = 0;
+    e->scale_error_reason = NULL;
+    e->scale_error[0] = '\0';
+}
+
+/* Decides and scales; retries on a fresh count when a downward write found the target moved.
+ * A refused write is no error of the evaluation: ev->write_failed, and the status says it. */
 static int sl_decide(sl_eval_t *ev, uint64_t last_active, watch_decide_out_t *out)
 {
     int32_t current, fresh = -1;
@@ -321,6 +373,11 @@ static int sl_decide(sl_eval_t *ev, uint64_t last_active, watch_decide_out_t *ou
         watch_decide(&in, out);
         if (out->action == WATCH_ACT_NONE)
             return 0;
+        if (ev->now_mono < ev->e->scale_retry_mono_ms) { /* held: the refused writes' backoff */
+            ev->write_failed = ev->e->scale_error_reason != NULL;
+            out->touch_last_active = false;
+            return 0;
+        }
         if (out->action == WATCH_ACT_DEACTIVATE)
             r = sl_scale_down(ev, current, out->replicas, &fresh);
         else
@@ -329,11 +386,14 @@ static int sl_decide(sl_eval_t *ev, uint64_t last_active, watch_decide_out_t *ou
             log_info("ScaledObject %s/%s %s %s from %d to %d", ev->e->ns, ev->e->name,
                      sl_action_name(out->action), ev->spec.target_name, current, out->replicas);
             sl_event(ev, out, current, true);
+            sl_write_done(ev);
             return 0;
         }
         if (r != -ESTALE) {
             sl_event(ev, out, current, false);
-            return r;
+            sl_write_failed(ev, out, current, r);
+            out->touch_last_active = false; /* KEDA records it only for a scale that happened */
+            return 0;
         }
         log_debug("ScaledObject %s/%s: %s moved before the write; deciding again", ev->e->ns,
                   ev->e->name, ev->spec.target_name);
@@ -478,7 +538,10 @@ static int sl_status(sl_eval_t *ev, const watch_decide_out_t *out, uint64_t last
                                .failure_threshold = ev->spec.fallback_failure_threshold,
                                .activity = activity,
                                .hpa_scaling_active = ev->no_current ? NULL : sl_hpa_condition(ev),
-                               .replicas_error = ev->no_current ? ev->scale_err : NULL};
+                               .replicas_error = ev->no_current ? ev->scale_err : NULL,
+                               .scale_error_reason =
+                                   ev->write_failed ? ev->e->scale_error_reason : NULL,
+                               .scale_error = ev->e->scale_error};
     int r = 0;
 
     patch = watch_scaleloop_status_patch(ev->e->obj, out, ev->error, last_active, now_real, &extra);
@@ -537,6 +600,7 @@ static bool sl_eligible(const watch_entry_t *e)
 
 typedef struct sl_run {
     watch_ctx_t *w;
+    watch_loop_ops_t ops;
     uint64_t now;
     uint64_t next; /* earliest due time seen */
 } sl_run_t;
@@ -545,31 +609,44 @@ static void sl_run_one(const char *key, void *value, void *ud)
 {
     sl_run_t *run = ud;
     watch_entry_t *e = value;
-    sl_eval_t ev = {.w = run->w, .e = e, .views = sl_views, .now_mono = run->now};
-    int r;
+    uint32_t interval = 0;
 
     (void)key;
-    if (!sl_eligible(e))
+    if (!run->ops.eligible(e))
         return;
     if (e->scale_due_mono_ms <= run->now) {
-        r = sl_evaluate(&ev);
-        uint32_t interval = ev.spec.polling_interval_s ? ev.spec.polling_interval_s : 30;
-        e->scale_due_mono_ms =
-            run->now + (r == -EAGAIN && ev.spec.flags & SHM_F_VALID ? WATCH_UNSETTLED_RETRY_MS
-                                                                    : (uint64_t)interval * 1000);
+        bool soon = run->ops.evaluate(run->w, e, run->now, &interval) == -EAGAIN;
+        e->scale_due_mono_ms = run->now + (soon ? WATCH_UNSETTLED_RETRY_MS
+                                                : (uint64_t)(interval ? interval : 30) * 1000);
     }
     if (e->scale_due_mono_ms < run->next)
         run->next = e->scale_due_mono_ms;
 }
 
-int watch_scaleloop_run(watch_ctx_t *w)
+int watch_loop_run(watch_ctx_t *w, const watch_map_t *map, const watch_loop_ops_t *ops)
 {
-    sl_run_t run = {.w = w, .now = shm_now_mono_ms()};
+    sl_run_t run = {.w = w, .ops = *ops, .now = shm_now_mono_ms()};
 
     run.next = run.now + 1000;
-    watch_map_each(&w->sos, sl_run_one, &run);
+    watch_map_each(map, sl_run_one, &run);
     run.now = shm_now_mono_ms();
     return run.next > run.now ? (int)(run.next - run.now) : 0;
+}
+
+static int sl_evaluate_due(watch_ctx_t *w, watch_entry_t *e, uint64_t now, uint32_t *interval_s)
+{
+    sl_eval_t ev = {.w = w, .e = e, .views = sl_views, .now_mono = now};
+    int r = sl_evaluate(&ev);
+
+    *interval_s = ev.spec.polling_interval_s;
+    return r == -EAGAIN && (ev.spec.flags & SHM_F_VALID) ? -EAGAIN : 0;
+}
+
+int watch_scaleloop_run(watch_ctx_t *w)
+{
+    static const watch_loop_ops_t ops = {sl_eligible, sl_evaluate_due};
+
+    return watch_loop_run(w, &w->sos, &ops);
 }
 
 /* ---- the doorbell ---- */

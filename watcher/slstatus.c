@@ -1,11 +1,12 @@
 /*
  * slstatus: the scale loop's writes to a ScaledObject's status, as pure functions of the object
  * and one poll's decision (scaleloop.c carries them out): KEDA's Active, Ready, Fallback and
- * HPAActive conditions with their reasons and messages, lastActiveTime in RFC 3339, health and
- * triggersActivity; and the RFC 3339 reader the loop takes creationTimestamp and lastActiveTime
- * from. Nothing is written when nothing changed: a poll that finds the object as it wants it
- * yields no patch, and an active object rewrites lastActiveTime at most every
- * WATCH_LAST_ACTIVE_PERSIST_S unless another change is written anyway.
+ * HPAActive conditions with their reasons and messages (and Ready False while a /scale write is
+ * refused), lastActiveTime in RFC 3339, health and triggersActivity; and the RFC 3339 reader
+ * the loop takes creationTimestamp and lastActiveTime from. Nothing is written when nothing
+ * changed: a poll that finds the object as it wants it yields no patch, and an active object
+ * rewrites lastActiveTime at most every WATCH_LAST_ACTIVE_PERSIST_S unless another change is
+ * written anyway.
  */
 #include "watcher/decide.h"
 #include "watcher/watcher_internal.h"
@@ -222,6 +223,9 @@ cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *
                  extra->replicas_error);
         sl_cond_set(conds, "Ready", "False", "ErrorGettingCurrentReplicas", msg);
     }
+    if (extra && extra->scale_error_reason) /* KEDA only records an Event: see scaleloop.c */
+        sl_cond_set(conds, "Ready", "False", extra->scale_error_reason,
+                    extra->scale_error ? extra->scale_error : "");
     conds_changed = !cur || !cJSON_Compare(conds, cur, true);
     maps = sl_status_maps(status, obj, extra);
     time_due = last_active / 1000 > written / 1000 &&

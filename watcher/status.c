@@ -30,7 +30,7 @@ static cJSON *status_condition(const char *type, const char *status, const char 
     return c;
 }
 
-static cJSON *status_find(const cJSON *conds, const char *type)
+cJSON *watch_cond_find(const cJSON *conds, const char *type)
 {
     cJSON *c;
 
@@ -43,11 +43,10 @@ static cJSON *status_find(const cJSON *conds, const char *type)
     return NULL;
 }
 
-/* KEDA's SetCondition: in place, or appended. */
-static void status_set(cJSON *conds, const char *type, const char *status, const char *reason,
-                       const char *message)
+void watch_cond_set(cJSON *conds, const char *type, const char *status, const char *reason,
+                    const char *message)
 {
-    cJSON *c = status_find(conds, type), *n = status_condition(type, status, reason, message);
+    cJSON *c = watch_cond_find(conds, type), *n = status_condition(type, status, reason, message);
     int i = 0;
     cJSON *x;
 
@@ -66,7 +65,7 @@ static void status_set(cJSON *conds, const char *type, const char *status, const
 
 int watch_status_ready(const cJSON *obj, const char **ret_message)
 {
-    const cJSON *c = status_find(jsonu_lookup(obj, "status.conditions"), "Ready");
+    const cJSON *c = watch_cond_find(jsonu_lookup(obj, "status.conditions"), "Ready");
     const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
 
     if (ret_message)
@@ -93,14 +92,14 @@ static bool status_valid_fallback(const cJSON *obj, const so_t *so)
  * reason once they are gone (only when it was True, as KEDA's reconcile does). */
 static void status_pause(cJSON *conds, const so_t *so)
 {
-    const cJSON *c = status_find(conds, "Paused");
+    const cJSON *c = watch_cond_find(conds, "Paused");
     const char *was = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "status"));
 
     if (so->pause.paused || so->pause.scale_in || so->pause.scale_out)
-        status_set(conds, "Paused", "True", "ScaledObjectPaused", PAUSED_MESSAGE);
+        watch_cond_set(conds, "Paused", "True", "ScaledObjectPaused", PAUSED_MESSAGE);
     else if (was && strcmp(was, "True") == 0)
-        status_set(conds, "Paused", "False", "ScaledObjectUnpaused",
-                   "pause annotation removed for ScaledObject");
+        watch_cond_set(conds, "Paused", "False", "ScaledObjectUnpaused",
+                       "pause annotation removed for ScaledObject");
 }
 
 /* status.pausedReplicaCount mirrors the paused-replicas annotation; removed otherwise. */
@@ -114,7 +113,7 @@ static void status_paused_replicas(cJSON *want, const cJSON *cur, const so_t *so
         cJSON_AddNullToObject(want, "pausedReplicaCount");
 }
 
-static cJSON *status_conditions(const cJSON *obj, const watch_status_t *st)
+cJSON *watch_conds_init(const cJSON *obj)
 {
     const cJSON *cur = jsonu_lookup(obj, "status.conditions");
     static const char *const types[] = {"Ready", "Active", "Fallback", "Paused"};
@@ -122,30 +121,47 @@ static cJSON *status_conditions(const cJSON *obj, const watch_status_t *st)
     cJSON *conds;
 
     for (int i = 0; i < 4 && complete; i++)
-        complete = status_find(cur, types[i]) != NULL;
-    if (complete) {
-        conds = cJSON_Duplicate(cur, true);
-    } else { /* GetInitializedConditions */
-        conds = cJSON_CreateArray();
-        cJSON_AddItemToArray(conds, status_condition("Ready", "Unknown", NULL, NULL));
-        cJSON_AddItemToArray(conds, status_condition("Active", "Unknown", NULL, NULL));
-        cJSON_AddItemToArray(conds, status_condition("Fallback", "Unknown", NULL, NULL));
-        cJSON_AddItemToArray(conds, status_condition("Paused", "False", NULL, NULL));
-    }
+        complete = watch_cond_find(cur, types[i]) != NULL;
+    if (complete)
+        return cJSON_Duplicate(cur, true);
+    conds = cJSON_CreateArray(); /* GetInitializedConditions */
+    cJSON_AddItemToArray(conds, status_condition("Ready", "Unknown", NULL, NULL));
+    cJSON_AddItemToArray(conds, status_condition("Active", "Unknown", NULL, NULL));
+    cJSON_AddItemToArray(conds, status_condition("Fallback", "Unknown", NULL, NULL));
+    cJSON_AddItemToArray(conds, status_condition("Paused", "False", NULL, NULL));
+    return conds;
+}
+
+bool watch_cond_loop_owned(const cJSON *conds)
+{
+    static const char *const loop[] = {
+        "TriggerError", "PartialTriggerError", "ErrorGettingCurrentReplicas",
+        "KEDAScaleTargetActivationFailed", "KEDAScaleTargetDeactivationFailed"};
+    const char *why = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(watch_cond_find(conds, "Ready"), "reason"));
+
+    for (size_t i = 0; why && i < sizeof loop / sizeof loop[0]; i++)
+        if (strcmp(why, loop[i]) == 0)
+            return true;
+    return false;
+}
+
+static cJSON *status_conditions(const cJSON *obj, const watch_status_t *st)
+{
+    cJSON *conds = watch_conds_init(obj);
+
     if (st->ready) {
-        /* the scale loop's trigger errors stand until its next poll clears them */
-        const char *why = cJSON_GetStringValue(
-            cJSON_GetObjectItemCaseSensitive(status_find(conds, "Ready"), "reason"));
-        if (!why || (strcmp(why, "TriggerError") != 0 && strcmp(why, "PartialTriggerError") != 0))
-            status_set(conds, "Ready", "True", "ScaledObjectReady", st->message);
+        /* what the scale loop said stands until its next poll clears it */
+        if (!watch_cond_loop_owned(conds))
+            watch_cond_set(conds, "Ready", "True", "ScaledObjectReady", st->message);
     } else {
-        status_set(conds, "Ready", "False", "ScaledObjectCheckFailed", st->message);
-        status_set(conds, "Active", "Unknown", "UnknownState", "ScaledObject check failed");
+        watch_cond_set(conds, "Ready", "False", "ScaledObjectCheckFailed", st->message);
+        watch_cond_set(conds, "Active", "Unknown", "UnknownState", "ScaledObject check failed");
     }
     status_pause(conds, st->so);
     if (!status_valid_fallback(obj, st->so))
-        status_set(conds, "Fallback", "False", "NoFallbackFound",
-                   "No fallbacks are active on this scaled object");
+        watch_cond_set(conds, "Fallback", "False", "NoFallbackFound",
+                       "No fallbacks are active on this scaled object");
     return conds;
 }
 
@@ -247,7 +263,7 @@ static void status_metrics(cJSON *want, const cJSON *cur, const so_t *so)
     }
 }
 
-static void status_triggers(cJSON *want, const cJSON *obj)
+void watch_status_triggers(cJSON *want, const cJSON *obj)
 {
     const cJSON *triggers = jsonu_lookup(obj, "spec.triggers");
     char buf[4096];
@@ -258,42 +274,41 @@ static void status_triggers(cJSON *want, const cJSON *obj)
     cJSON_AddStringToObject(want, "authenticationsTypes", buf);
 }
 
-/* Drops from want every field cur already has with the same value. */
-static void status_diff(cJSON *want, const cJSON *cur)
+cJSON *watch_status_finish(cJSON *want, const cJSON *obj)
 {
-    cJSON *f = want->child, *next;
+    const cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, "status");
+    cJSON *f, *next, *patch;
 
-    for (; f; f = next) {
+    for (f = want ? want->child : NULL; f; f = next) {
         next = f->next;
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(cur, f->string);
         if (c && cJSON_Compare(f, c, true))
             cJSON_DeleteItemFromObjectCaseSensitive(want, f->string);
     }
+    if (!want || !want->child || !(patch = cJSON_CreateObject())) {
+        cJSON_Delete(want);
+        return NULL;
+    }
+    cJSON_AddItemToObject(patch, "status", want);
+    return patch;
 }
 
 cJSON *watch_status_patch(const cJSON *obj, const watch_status_t *st)
 {
     const cJSON *cur = cJSON_GetObjectItemCaseSensitive(obj, "status");
-    cJSON *want = cJSON_CreateObject(), *patch;
+    cJSON *want = cJSON_CreateObject();
 
     if (!want)
         return NULL;
     if (st->target)
         status_target(want, cur, st);
     if (st->triggers_ok)
-        status_triggers(want, obj);
+        watch_status_triggers(want, obj);
     if (st->metrics_ok)
         status_metrics(want, cur, st->so);
     if (st->hpa_name)
         cJSON_AddStringToObject(want, "hpaName", st->hpa_name);
     status_paused_replicas(want, cur, st->so);
     cJSON_AddItemToObject(want, "conditions", status_conditions(obj, st));
-    status_diff(want, cur);
-    if (!want->child) {
-        cJSON_Delete(want);
-        return NULL;
-    }
-    patch = cJSON_CreateObject();
-    cJSON_AddItemToObject(patch, "status", want);
-    return patch;
+    return watch_status_finish(want, obj);
 }

@@ -94,10 +94,10 @@ int watch_api_update(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj, cJS
     return r < 0 ? r : watch_api_done(w, "update", ref, k8s_update(w->client, ref, obj, ret, err));
 }
 
-int watch_api_delete(watch_ctx_t *w, const k8s_ref_t *ref, k8s_error_t *err)
+int watch_api_delete(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *options, k8s_error_t *err)
 {
     int r = watch_api_refused(w, err);
-    return r < 0 ? r : watch_api_done(w, "delete", ref, k8s_delete(w->client, ref, NULL, err));
+    return r < 0 ? r : watch_api_done(w, "delete", ref, k8s_delete(w->client, ref, options, err));
 }
 
 /* ---- start-up ---- */
@@ -172,6 +172,7 @@ static void watch_publish(watch_ctx_t *w)
     b.scaledobjects = w->mirrored;
     b.triggers = w->mirrored_triggers;
     watch_map_each(&w->sos, watch_count_not_ready, &b.errors);
+    watch_map_each(&w->sjs, watch_count_not_ready, &b.errors);
     shm_watcher_write(w->table, &b);
     w->block_dirty = false;
 }
@@ -215,6 +216,8 @@ static int watch_turn(watch_ctx_t *w, bool bell, int sleep_ms)
     if (bell)
         watch_scaleloop_bell(w);
     r = watch_scaleloop_run(w);
+    sleep_ms = r < sleep_ms ? r : sleep_ms;
+    r = watch_sjloop_run(w);
     sleep_ms = r < sleep_ms ? r : sleep_ms;
     if (watch_events_flush(w->events, w, WATCH_QUEUE_SLICE_MS) > 0)
         sleep_ms = 0;
@@ -292,7 +295,9 @@ static void watch_cleanup(watch_ctx_t *w)
     watch_map_done(&w->auths, watch_free_value);
     watch_map_done(&w->hpas, watch_free_value);
     watch_map_done(&w->workloads, free);
-    watch_map_done(&w->scaledjobs, watch_free_value);
+    watch_map_done(&w->sjs, watch_free_entry);
+    watch_map_done(&w->jobs, watch_free_value);
+    watch_map_done(&w->jobpods, watch_free_value);
     watch_map_done(&w->eventsources, watch_free_value);
     watch_map_done(&w->janitor_pending, NULL);
     watch_queue_done(&w->janitor);
@@ -322,7 +327,9 @@ int watch_main(int argc, char **argv)
     watch_map_init(&w->auths);
     watch_map_init(&w->hpas);
     watch_map_init(&w->workloads);
-    watch_map_init(&w->scaledjobs);
+    watch_map_init(&w->sjs);
+    watch_map_init(&w->jobs);
+    watch_map_init(&w->jobpods);
     watch_map_init(&w->eventsources);
     watch_map_init(&w->janitor_pending);
     if (watch_mirror_init(w) < 0) {

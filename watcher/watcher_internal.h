@@ -21,6 +21,7 @@
 #include "shm/shm.h"
 #include "watcher/decide.h"
 #include "watcher/events.h"
+#include "common/scaledjob.h"
 #include "common/scaledobject.h"
 
 #include <cjson/cJSON.h>
@@ -85,6 +86,8 @@ enum {
     WATCH_INF_DEPLOY,
     WATCH_INF_STS,
     WATCH_INF_SJ,
+    WATCH_INF_JOBS, /* batch/v1 Jobs labelled scaledjob.keda.sh/name */
+    WATCH_INF_PODS, /* their pods (the label is on the pod template) */
     WATCH_INF_COUNT
 };
 
@@ -94,8 +97,9 @@ typedef struct watch_workload {
     int32_t ready_replicas;
 } watch_workload_t;
 
-/* One ScaledObject the watcher knows about. */
+/* One ScaledObject, or one ScaledJob (job), the watcher knows about. */
 typedef struct watch_entry {
+    bool job; /* a ScaledJob: in w->sjs, queued as "j:<ns>/<name>", its loop in sjloop.c */
     char ns[SHM_NS_MAX];
     char name[SHM_NAME_MAX];
     cJSON *obj; /* the newest version known (owned) */
@@ -119,10 +123,15 @@ typedef struct watch_entry {
     k8s_resolved_t target;
     bool target_known;
     int32_t scale_spec, scale_status; /* from GET /scale, for other kinds */
-    /* the scale loop (scaleloop.c) */
+    /* the scale loop (scaleloop.c, sjloop.c) */
     uint64_t scale_due_mono_ms; /* next evaluation; 0: at once */
     uint64_t scale_seen;        /* the triggers' activity and cfg_gen at the last evaluation */
     uint64_t specs_seen;        /* the published metric specs the last reconcile used */
+    /* /scale writes the API refused (scaleloop.c): the backoff, Ready's reason and message */
+    uint32_t scale_failures;             /* in a row; reset by one that succeeds */
+    uint64_t scale_retry_mono_ms;        /* no /scale write before this */
+    const char *scale_error_reason;      /* NULL: none */
+    char scale_error[WATCH_MESSAGE_MAX]; /* the Event's message and the API's error */
     /* the last Ready decision, to log a failure once and to publish it */
     int ready;   /* 1 True, 0 False, -1 not decided yet */
     bool paused; /* paused or paused-replicas: no scale loop, no HPA */
@@ -150,11 +159,13 @@ typedef struct watch_ctx {
     bool adopted; /* the previous watcher's slots were reconciled */
     uint64_t synced_mono_ms;
     uint64_t last_relist_real_ms;
-    watch_map_t sos;        /* "ns/name" -> watch_entry_t */
-    watch_map_t auths;      /* "ns/name" (TA), "/name" (CTA) -> cJSON (stripped) */
-    watch_map_t hpas;       /* "ns/name" -> cJSON (stripped) */
-    watch_map_t workloads;  /* "deployments/ns/name", "statefulsets/ns/name" -> watch_workload_t */
-    watch_map_t scaledjobs; /* "ns/name" -> cJSON (metadata only: finalizers, deletion) */
+    watch_map_t sos;       /* "ns/name" -> watch_entry_t */
+    watch_map_t auths;     /* "ns/name" (TA), "/name" (CTA) -> cJSON (stripped) */
+    watch_map_t hpas;      /* "ns/name" -> cJSON (stripped) */
+    watch_map_t workloads; /* "deployments/ns/name", "statefulsets/ns/name" -> watch_workload_t */
+    watch_map_t sjs;       /* "ns/name" -> watch_entry_t (job) */
+    watch_map_t jobs;      /* "ns/name" -> cJSON: Jobs of ScaledJobs (sjcache.c) */
+    watch_map_t jobpods;   /* "ns/name" -> cJSON: their pods, phase and conditions */
     watch_map_t eventsources;      /* (Cluster)CloudEventSources, the same way ("/name": cluster) */
     k8s_informer_t *inf_events[2]; /* only where KEDA's eventing CRDs are served; not awaited */
     watch_queue_t queue;
@@ -177,6 +188,7 @@ typedef struct watch_ctx {
     char identity[SHM_HOLDER_MAX];
     watch_events_t *events; /* events.c; NULL: none (out of memory) */
     so_t scratch;           /* large: one parse at a time */
+    sj_t sj_scratch;        /* the same for ScaledJobs */
 } watch_ctx_t;
 
 /* ---- cache.c: informers into the caches ---- */
@@ -185,10 +197,38 @@ int watch_informers_start(watch_ctx_t *w);
 void watch_entry_free(watch_entry_t *e);
 /* Replaces e->obj with obj (taken) and remembers its resourceVersion as one this process wrote. */
 void watch_entry_set_written(watch_entry_t *e, cJSON *obj);
+/* The ScaledObject's (ScaledJob's) reference, with a subresource or NULL. */
+k8s_ref_t watch_entry_ref(const watch_entry_t *e, const char *sub);
+/* A merge patch {"metadata": meta + e's resourceVersion as precondition} (meta taken); the new
+ * version becomes e->obj. 0 or -errno (-ESTALE: changed meanwhile) with kerr filled. */
+int watch_entry_patch_meta(watch_ctx_t *w, watch_entry_t *e, cJSON *meta, k8s_error_t *kerr);
+/* A merge patch of e's status subresource (patch taken); the new version becomes e->obj. 0 or
+ * -errno with kerr filled. */
+int watch_entry_patch_status(watch_ctx_t *w, watch_entry_t *e, cJSON *patch, k8s_error_t *kerr);
 /* "ns/name" into buf ("/name" for a cluster-scoped object: ns ""). */
 void watch_key(char *buf, size_t cap, const char *ns, const char *name);
 /* Stores an HPA the API returned (taken) in the HPA cache, stripped as the informer strips. */
 void watch_hpa_cache_put(watch_ctx_t *w, cJSON *hpa);
+/* A new root holding obj's members (the informer frees obj), or NULL. */
+cJSON *watch_cache_take(cJSON *obj);
+/* An informer in --watch-namespace (or everywhere) feeding on_event, awaited before the first
+ * reconcile. selector may be NULL. */
+k8s_informer_t *watch_cache_informer(watch_ctx_t *w, k8s_gvr_t gvr, const char *selector,
+                                     void (*strip)(cJSON *, void *),
+                                     void (*on_event)(k8s_informer_t *, k8s_event_type_t, cJSON *,
+                                                      bool, void *));
+
+/* ---- sjcache.c: the Jobs of ScaledJobs and their pods ---- */
+
+int watch_sj_informers_start(watch_ctx_t *w);
+/* Stores a Job the API returned (taken) in the cache, stripped as the informer strips. */
+void watch_sj_job_put(watch_ctx_t *w, cJSON *job);
+void watch_sj_job_forget(watch_ctx_t *w, const char *ns, const char *name);
+/* A new array of references to the cached Jobs (pods: their pods) labelled
+ * scaledjob.keda.sh/name=sj in ns; NULL when memory runs out. Valid until the next event. */
+cJSON *watch_sj_jobs(watch_ctx_t *w, const char *ns, const char *sj, bool pods);
+/* A new array of references to those of pods labelled job-name=<job's name>. */
+cJSON *watch_sj_job_pods(const cJSON *pods, const cJSON *job);
 
 /* ---- queue.c ---- */
 
@@ -206,9 +246,9 @@ char *watch_queue_pop(watch_queue_t *q);
 /* ---- janitor.c: finalizers and TriggerAuthentication status ---- */
 
 /* Queues a check of one object: kind 'a' a (Cluster)TriggerAuthentication (ns "" for a cluster
- * one), 'j' a ScaledJob, 'e' a (Cluster)CloudEventSource. */
+ * one), 'e' a (Cluster)CloudEventSource. */
 void watch_janitor_mark(watch_ctx_t *w, char kind, const char *ns, const char *name);
-/* Marks every (Cluster)TriggerAuthentication so references. */
+/* Marks every (Cluster)TriggerAuthentication so (a ScaledObject or ScaledJob) references. */
 void watch_janitor_mark_auths(watch_ctx_t *w, const cJSON *so);
 /* Works through the marked objects for up to budget_ms. */
 void watch_janitor_run(watch_ctx_t *w, uint32_t budget_ms);
@@ -276,6 +316,21 @@ typedef struct watch_status {
 cJSON *watch_status_patch(const cJSON *obj, const watch_status_t *st);
 /* The Ready condition's status in obj: 1 True, 0 False, -1 Unknown or missing. */
 int watch_status_ready(const cJSON *obj, const char **ret_message);
+/* KEDA's Conditions methods over a conditions array: the one of type (NULL if none); SetCondition
+ * (in place, or appended); obj's conditions copied, or GetInitializedConditions (Ready, Active,
+ * Fallback Unknown, Paused False) when any of the four is missing; whether Ready says what only
+ * the scale loop decides (trigger errors, an unreadable replica count, a refused /scale write),
+ * which a reconcile leaves standing until the loop's next poll. */
+cJSON *watch_cond_find(const cJSON *conds, const char *type);
+void watch_cond_set(cJSON *conds, const char *type, const char *status, const char *reason,
+                    const char *message);
+cJSON *watch_conds_init(const cJSON *obj);
+bool watch_cond_loop_owned(const cJSON *conds);
+/* status.triggersTypes and authenticationsTypes of obj's spec.triggers into want. */
+void watch_status_triggers(cJSON *want, const cJSON *obj);
+/* {"status": want} without the fields obj's status already has with the same value, or NULL when
+ * none is left. Takes want. */
+cJSON *watch_status_finish(cJSON *want, const cJSON *obj);
 
 /* ---- hpasync.c ---- */
 
@@ -305,10 +360,26 @@ int watch_specs_apply(watch_ctx_t *w, watch_entry_t *e, so_t *so);
 /* One reconcile of e. 0 done; -EAGAIN to retry after a backoff. */
 int watch_reconcile(watch_ctx_t *w, watch_entry_t *e);
 
+/* ---- sjreconcile.c, sjloop.c: ScaledJobs (keda.md §1.15) ---- */
+
+/* One reconcile of a ScaledJob. 0 done; -EAGAIN to retry after a backoff. */
+int watch_sj_reconcile(watch_ctx_t *w, watch_entry_t *e);
+/* Evaluates the ScaledJobs that are due; returns how long the loop may sleep (ms). */
+int watch_sjloop_run(watch_ctx_t *w);
+
 /* ---- scaleloop.c: KEDA's scale loop (keda.md §1.9) ---- */
 
 /* Evaluates the objects that are due; returns how long the loop may sleep (ms). */
 int watch_scaleloop_run(watch_ctx_t *w);
+/* A loop over the entries of one map, each on its own pollingInterval. evaluate runs an entry
+ * that is eligible and due and sets *interval_s (0: 30 s) until its next turn; -EAGAIN asks for
+ * another look within WATCH_UNSETTLED_RETRY_MS instead (a trigger not settled yet). */
+typedef struct watch_loop_ops {
+    bool (*eligible)(const watch_entry_t *e);
+    int (*evaluate)(watch_ctx_t *w, watch_entry_t *e, uint64_t now_mono, uint32_t *interval_s);
+} watch_loop_ops_t;
+/* Runs the due entries of map; returns how long the loop may sleep (ms, at most 1000). */
+int watch_loop_run(watch_ctx_t *w, const watch_map_t *map, const watch_loop_ops_t *ops);
 /* The doorbell rang: marks due the objects whose triggers changed activity. */
 void watch_scaleloop_bell(watch_ctx_t *w);
 /* What one poll says about the status beyond the decision (KEDA's fallback handler and
@@ -326,6 +397,9 @@ typedef struct watch_sl_status {
     /* why the target's replica count could not be read (KEDA's GetCurrentReplicas failed): Ready
      * False ErrorGettingCurrentReplicas with it; NULL: it was read */
     const char *replicas_error;
+    /* a /scale write the API refused (or held back by its backoff): Ready False with this
+     * reason and message; NULL: none */
+    const char *scale_error_reason, *scale_error;
 } watch_sl_status_t;
 
 /* The /status merge patch a decision asks for (Active, Ready, lastActiveTime, and with extra:
@@ -366,7 +440,8 @@ int watch_api_create(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj, cJS
                      k8s_error_t *err);
 int watch_api_update(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj, cJSON **ret,
                      k8s_error_t *err);
-int watch_api_delete(watch_ctx_t *w, const k8s_ref_t *ref, k8s_error_t *err);
+/* options: a DeleteOptions object or NULL. */
+int watch_api_delete(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *options, k8s_error_t *err);
 void watch_heartbeat(watch_ctx_t *w);
 
 #endif

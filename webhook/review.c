@@ -117,10 +117,17 @@ bool wh_removing_finalizer(const cJSON *obj, const cJSON *old)
 bool wh_finding_denies(const validate_finding_t *f, bool dry_run)
 {
     static const char *const ckeda_own[] = {
-        "unsupported-scaler",    "unsupported-kind", "unsupported-fallback",
-        "too-many-triggers",     "invalid-metadata", "invalid-spec",
-        "invalid-trigger",       "incorrect-target", "incorrect-job-target",
-        "incorrect-metric-type", "ignored-field",    "internal",
+        "unsupported-scaler",
+        "unsupported-fallback",
+        "too-many-triggers",
+        "invalid-metadata",
+        "invalid-spec",
+        "invalid-trigger",
+        "incorrect-target",
+        "incorrect-job-target",
+        "incorrect-metric-type",
+        "ignored-field",
+        "internal",
     };
 
     if (f->warning)

@@ -190,6 +190,7 @@ def sar_allowed(kube, who, verb, resource, ns):
 # token; writes are dry runs. {ns} is the test namespace holding a Deployment w, a
 # ScaledObject so, a TriggerAuthentication ta and a Secret s.
 SO = "/apis/keda.sh/v1alpha1/namespaces/{ns}/scaledobjects/so"
+SJ = "/apis/keda.sh/v1alpha1/namespaces/{ns}/scaledjobs/sj"
 APISERVICE = "v1beta1.external.metrics.k8s.io"
 RULES = [
     ("cr", ("keda.sh", "scaledobjects"),
@@ -204,8 +205,15 @@ RULES = [
      None),  # needed only under the OwnerReferencesPermissionEnforcement plugin, off here
     ("cr", ("keda.sh", "scaledjobs"),
      [("list", "scaledjobs.keda.sh", None), ("watch", "triggerauthentications.keda.sh", None),
-      ("patch", "clustertriggerauthentications.keda.sh", None)],
+      ("patch", "clustertriggerauthentications.keda.sh", None),
+      ("get", "scaledjobs.keda.sh", None)],
      ("GET", "/apis/keda.sh/v1alpha1/namespaces/{ns}/triggerauthentications", None)),
+    ("cr", ("keda.sh", "scaledjobs/status"),
+     [("patch", "scaledjobs.keda.sh", "status")],
+     ("PATCH", SJ + "/status", {"status": {"triggersTypes": "cron"}})),
+    ("cr", ("batch", "jobs"),
+     [(v, "jobs.batch", None) for v in ("list", "watch", "create", "delete")],
+     ("POST", "/apis/batch/v1/namespaces/{ns}/jobs", "JOB")),
     ("cr", ("keda.sh", "triggerauthentications/status"),
      [("patch", "triggerauthentications.keda.sh", "status"),
       ("patch", "clustertriggerauthentications.keda.sh", "status")],
@@ -234,7 +242,7 @@ RULES = [
      [("get", "secrets", None), ("get", "configmaps", None)],
      ("GET", "/api/v1/namespaces/{ns}/secrets/s", None)),
     ("cr", ("", "pods"),
-     [("list", "pods", None)],
+     [("list", "pods", None), ("watch", "pods", None)],
      ("GET", "/api/v1/namespaces/{ns}/pods?labelSelector=app%3Dw&fieldSelector=status.phase"
       "%21%3DSucceeded%2Cstatus.phase%21%3DFailed&limit=500", None)),
     ("cr", ("", "events"),
@@ -275,7 +283,10 @@ SAR = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
                                        "verb": "list", "namespace": "default"}}}
 SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ckeda-certs-lp-check"},
           "data": {"ca.crt": ""}}
-BODIES = {"EVENT": EVENT, "LEASE": LEASE, "SAR": SAR, "SECRET": SECRET}
+JOB = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "sj-"},
+       "spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [
+           {"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}}}
+BODIES = {"EVENT": EVENT, "LEASE": LEASE, "SAR": SAR, "SECRET": SECRET, "JOB": JOB}
 
 # Calls ckeda never makes: refused to the ServiceAccount.
 NEVER = [("list", "secrets", None), ("watch", "secrets", None), ("list", "configmaps", None),
@@ -285,7 +296,8 @@ NEVER = [("list", "secrets", None), ("watch", "secrets", None), ("list", "config
          ("update", "scaledobjects.keda.sh", None), ("get", "nodes", None),
          ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
          ("patch", "apiservices.apiregistration.k8s.io", None),
-         ("create", "jobs.batch", None), ("create", "serviceaccounts", "token"),
+         ("update", "jobs.batch", None), ("delete", "pods", None),
+         ("create", "serviceaccounts", "token"),
          ("impersonate", "users", None)]
 
 
@@ -323,6 +335,10 @@ class Api:
             return err.code, json.loads(err.read() or b"{}")
 
 
+CRON = {"type": "cron", "metadata": {"timezone": "UTC", "start": "0 6 * * *", "end": "0 7 * * *",
+                                    "desiredReplicas": "1"}}
+
+
 @pytest.fixture(scope="module")
 def lp_ns(kube, installed):
     ns = kube.namespace("ckd-lp")
@@ -332,9 +348,9 @@ def lp_ns(kube, installed):
         {"apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication",
          "metadata": {"name": "ta"},
          "spec": {"secretTargetRef": [{"parameter": "password", "name": "s", "key": "k"}]}},
-        skel.scaled_object("so", "w", [{"type": "cron", "metadata": {
-            "timezone": "UTC", "start": "0 6 * * *", "end": "0 7 * * *",
-            "desiredReplicas": "1"}}])]})
+        skel.scaled_object("so", "w", [CRON]),
+        {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledJob", "metadata": {"name": "sj"},
+         "spec": {"jobTargetRef": JOB["spec"], "triggers": [CRON]}}]})
     kube.run("-n", NS, "create", "serviceaccount", TWIN, check=False)
     yield ns
     for kind, name, where in (("clusterrolebinding", TWIN, ()), ("clusterrole", TWIN, ()),

@@ -9,7 +9,12 @@ test-only scaler `ckeda-test` (metadata mode fail makes its source fail):
   the source back: health Happy 0, Fallback False NoFallbackFound, Event
   ScaledObjectFallbackDeactivated, and the target back to 0 after the cooldown;
 - currentReplicas: the fallback value is target x the current replica count, so the HPA holds
-  the target where it is rather than moving it to fallback.replicas.
+  the target where it is rather than moving it to fallback.replicas;
+- currentReplicasIfHigher and currentReplicasIfLower, with metrics-api triggers on a loopback
+  HTTP source that starts answering 500: the fallback value is target x max (or min) of the
+  current replica count and fallback.replicas, so of two targets one moves to fallback.replicas
+  and the other stays where it is; the source back, health is Happy 0, Fallback False, and the
+  HPA follows the source's values again.
 
 ckeda runs with the adapter certificate on $CKEDA_ADAPTER_PORT (the APIService points there).
 Run: python3 -m pytest tests/e2e/test_fallback.py -v   (CKEDA_BIN: the build directory)
@@ -17,8 +22,11 @@ Run: python3 -m pytest tests/e2e/test_fallback.py -v   (CKEDA_BIN: the build dir
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import sys
+import threading
 
 import pytest
 
@@ -47,6 +55,50 @@ def status(kube, ns, name):
 def served(kube, ns, so, metric):
     items = (external_metric(kube, ns, so, metric) or {}).get("items") or []
     return items[0]["value"] if items else None
+
+
+class FlakySource:
+    """A loopback HTTP source for metrics-api: GET /<name> answers {"value": values[name]};
+    every request answers 500 while `failing` is set."""
+
+    def __init__(self):
+        self.values = {}
+        self.failing = False
+        source = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                value = source.values.get(self.path.lstrip("/"))
+                status = 500 if source.failing else 200 if value is not None else 404
+                body = json.dumps({"value": value} if status == 200 else {"error": "x"})
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def source():
+    s = FlakySource()
+    yield s
+    s.close()
 
 
 def fallback_so(name, target, mode, **spec):
@@ -114,3 +166,72 @@ def test_current_replicas_fallback_holds_the_target(env):
                "the fallback value 1 x 2 served", timeout=SLOW)
     hold(lambda: replicas(kube, ns, "web-current") == 2, "2 replicas under currentReplicas",
          seconds=6)
+
+
+METRIC = "s0-metric-api-value"
+
+
+def behaviour_round(kube, ns, source, behavior, cases):
+    """cases: (name, current replicas, fallback.replicas, replicas under fallback, the source's
+    value once it is back). Each object's target starts at its current count with the source
+    saying exactly that (target 1 per replica, so the HPA holds it); then the source fails."""
+    for name, current, fb, _, _ in cases:
+        source.values[name] = current
+        kube.apply(ns, deployment(f"web-{name}", replicas=current))
+        trig = {"type": "metrics-api", "metadata": {"url": source.url(name),
+                                                    "valueLocation": "value",
+                                                    "targetValue": "1"}}
+        kube.apply(ns, scaled_object(name, f"web-{name}", [trig], pollingInterval=1,
+                                     cooldownPeriod=5, minReplicaCount=1, maxReplicaCount=6,
+                                     fallback={"failureThreshold": 1, "replicas": fb,
+                                               "behavior": behavior}))
+    for name, current, _, _, _ in cases:
+        wait_until(lambda: served(kube, ns, name, METRIC) == str(current),
+                   f"{name}: the source's {current} served", timeout=SLOW)
+        assert replicas(kube, ns, f"web-{name}") == current
+
+    source.failing = True
+    for name, current, fb, want, _ in cases:
+        f = wait_until(lambda: (f := condition(kube.get(ns, "scaledobject", name), "Fallback"))
+                       and f["status"] == "True" and f, f"{name}: Fallback True")
+        assert f["reason"] == "FallbackExists"
+        h = status(kube, ns, name)["health"][METRIC]
+        assert h["status"] == "Failing" and h["numberOfFailures"] > 1, h
+        # KEDA's doFallback: target 1 x R, R from the current count and fallback.replicas
+        wait_until(lambda: served(kube, ns, name, METRIC) == str(want),
+                   f"{name}: {behavior} of {current} and {fb} = {want} served", timeout=SLOW)
+        wait_until(lambda: replicas(kube, ns, f"web-{name}") == want,
+                   f"{name}: the HPA at {want}", timeout=SLOW)
+    for name, _, _, want, _ in cases:  # and it stays there: R of want and fb is want again
+        hold(lambda: replicas(kube, ns, f"web-{name}") == want and
+             served(kube, ns, name, METRIC) == str(want), f"{name} at {want}", seconds=3)
+        assert ("ScaledObjectFallbackActivated", "ScaledObject fallback is active") in \
+            events(kube, ns, name)
+
+    for name, _, _, _, back in cases:
+        source.values[name] = back
+    source.failing = False
+    for name, _, _, _, back in cases:
+        wait_until(lambda: status(kube, ns, name).get("health", {}).get(METRIC) ==
+                   {"numberOfFailures": 0, "status": "Happy"}, f"{name}: health Happy 0")
+        wait_until(lambda: (f := condition(kube.get(ns, "scaledobject", name), "Fallback")) and
+                   f["status"] == "False" and f["reason"] == "NoFallbackFound",
+                   f"{name}: Fallback False")
+        wait_until(lambda: replicas(kube, ns, f"web-{name}") == back,
+                   f"{name}: the HPA follows the source to {back}", timeout=SLOW)
+        assert served(kube, ns, name, METRIC) == str(back)
+        assert condition(kube.get(ns, "scaledobject", name), "Ready")["status"] == "True"
+
+
+def test_current_replicas_if_higher_fallback(env, source):
+    kube, ns, c = env
+    # max(2, 4) = 4: up to fallback.replicas; max(5, 3) = 5: held where it is
+    behaviour_round(kube, ns, source, "currentReplicasIfHigher",
+                    [("hi-up", 2, 4, 4, 3), ("hi-keep", 5, 3, 5, 2)])
+
+
+def test_current_replicas_if_lower_fallback(env, source):
+    kube, ns, c = env
+    # min(4, 2) = 2: down to fallback.replicas; min(1, 3) = 1: held where it is
+    behaviour_round(kube, ns, source, "currentReplicasIfLower",
+                    [("lo-down", 4, 2, 2, 3), ("lo-keep", 1, 3, 1, 2)])

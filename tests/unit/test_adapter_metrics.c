@@ -92,6 +92,29 @@ static void test_adp_prom_write_keda_names_and_labels(void **state)
     adp_arena_free(&a);
 }
 
+/* A ScaledJob's triggers say type "scaledjob" (scaledObject names the ScaledJob, as in KEDA); its
+ * errors go to keda_scaled_job_errors_total{namespace, scaledJob}, not the ScaledObject families.
+ */
+static void test_adp_prom_write_scaledjob_samples(void **state)
+{
+    adp_arena_t a = {0};
+    adp_prom_trig_t t = trig_ok();
+    adp_prom_so_t so = {.ns = "default", .name = "orders", .job = true, .errors_total = 2};
+    char *out;
+
+    t.job = true;
+    out = render(&a, &t, 1, &so, 1, NULL, 0);
+    assert_non_null(strstr(out, "keda_scaler_metrics_value{metric=\"s0-redis-orders\","
+                                "namespace=\"default\",scaledObject=\"orders\",scaler=\""
+                                "redisScaler\",triggerIndex=\"0\",type=\"scaledjob\"} 12.5\n"));
+    assert_non_null(strstr(out, "# TYPE keda_scaled_job_errors_total counter\n"));
+    assert_non_null(strstr(out, "keda_scaled_job_errors_total{namespace=\"default\","
+                                "scaledJob=\"orders\"} 2\n"));
+    assert_null(strstr(out, "keda_scaled_object_errors_total{"));
+    assert_null(strstr(out, "keda_scaled_object_paused{"));
+    adp_arena_free(&a);
+}
+
 static void test_adp_prom_write_each_family_once_samples_together(void **state)
 {
     adp_arena_t a = {0};
@@ -286,6 +309,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adp_prom_write_keda_names_and_labels),
+        cmocka_unit_test(test_adp_prom_write_scaledjob_samples),
         cmocka_unit_test(test_adp_prom_write_each_family_once_samples_together),
         cmocka_unit_test(test_adp_prom_write_missing_values_are_omitted_not_nan),
         cmocka_unit_test(test_adp_prom_write_values_round_trip),

@@ -377,6 +377,26 @@ static void test_watch_decide_triggers_scaling_modifiers_fallback(void **state)
     expr_free(e);
 }
 
+/* A refused /scale write is retried on the next poll, then after twice as long each time, up
+ * to 5 min, or one pollingInterval when that is longer; no refusal, no wait; never overflows. */
+static void test_watch_decide_backoff_ms_doubles_from_the_polling_interval(void **state)
+{
+    assert_int_equal(watch_decide_backoff_ms(1, 0), 0);
+    assert_int_equal(watch_decide_backoff_ms(1, 1), 1000);
+    assert_int_equal(watch_decide_backoff_ms(1, 2), 2000);
+    assert_int_equal(watch_decide_backoff_ms(1, 4), 8000);
+    assert_int_equal(watch_decide_backoff_ms(1, 9), 256000);
+    assert_int_equal(watch_decide_backoff_ms(1, 10), WATCH_SCALE_BACKOFF_MAX_MS);
+    assert_int_equal(watch_decide_backoff_ms(1, UINT32_MAX), WATCH_SCALE_BACKOFF_MAX_MS);
+    assert_int_equal(watch_decide_backoff_ms(30, 1), 30000);
+    assert_int_equal(watch_decide_backoff_ms(30, 4), 240000);
+    assert_int_equal(watch_decide_backoff_ms(30, 5), WATCH_SCALE_BACKOFF_MAX_MS);
+    assert_int_equal(watch_decide_backoff_ms(0, 1), 1000); /* unset: never a hot loop */
+    assert_int_equal(watch_decide_backoff_ms(600, 1), 600000);
+    assert_int_equal(watch_decide_backoff_ms(600, 7), 600000);
+    assert_int_equal(watch_decide_backoff_ms(UINT32_MAX, 40), (uint64_t)UINT32_MAX * 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_watch_decide_fixup_below_min),
         cmocka_unit_test(test_watch_decide_paused_does_nothing),
         cmocka_unit_test(test_watch_decide_force_activation),
+        cmocka_unit_test(test_watch_decide_backoff_ms_doubles_from_the_polling_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -359,6 +359,63 @@ static void test_watch_scaleloop_status_patch_no_current_replicas(void **state)
     cJSON_Delete(obj);
 }
 
+/* A /scale write the API refused: KEDA only records a Warning Event, so ckeda says why in Ready
+ * (False, the Event's reason, its message and the API's error) while Active is what the poll
+ * decided and lastActiveTime is not touched (KEDA records it for a scale that happened); a
+ * poll held by the backoff writes nothing new; a poll that needs no write, or whose write
+ * succeeds, is Ready True again. */
+static void test_watch_scaleloop_status_patch_refused_scale_write(void **state)
+{
+    static const char *const msg =
+        "Failed to scale apps/v1.Deployment ns/web from 0 to 1: deployments.apps \"web\" is "
+        "forbidden: ValidatingAdmissionPolicy 'deny' with binding 'deny' denied request: no";
+    cJSON *obj = object("{\"type\":\"Active\",\"status\":\"False\"}", READY_TRUE, NULL), *p;
+    watch_sl_status_t extra = {.scale_error_reason = "KEDAScaleTargetActivationFailed",
+                               .scale_error = msg};
+    watch_decide_out_t out;
+    const cJSON *c;
+
+    decide(true, false, 0, 0, &out);
+    assert_int_equal(out.action, WATCH_ACT_ACTIVATE);
+    out.touch_last_active = false; /* as the loop clears it when the write fails */
+    p = watch_scaleloop_status_patch(obj, &out, false, 0, T0, &extra);
+    assert_non_null(p);
+    c = cond(p, "Ready");
+    assert_string_equal(field(c, "status"), "False");
+    assert_string_equal(field(c, "reason"), "KEDAScaleTargetActivationFailed");
+    assert_string_equal(field(c, "message"), msg);
+    assert_string_equal(field(cond(p, "Active"), "status"), "True");
+    assert_string_equal(field(cond(p, "Active"), "reason"), "ScalerActive");
+    assert_null(jsonu_lookup(p, "status.lastActiveTime"));
+
+    /* the object as that patch left it: a poll held by the backoff has nothing to write */
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(obj, "status"), "conditions",
+                              cJSON_Duplicate(jsonu_lookup(p, "status.conditions"), true));
+    cJSON_Delete(p);
+    assert_null(watch_scaleloop_status_patch(obj, &out, false, 0, T0 + 1000, &extra));
+
+    /* the write went through: Ready True, lastActiveTime now */
+    decide(true, false, 0, 0, &out);
+    p = watch_scaleloop_status_patch(obj, &out, false, T0 + 2000, T0 + 2000, NULL);
+    assert_non_null(p);
+    assert_string_equal(field(cond(p, "Ready"), "status"), "True");
+    assert_string_equal(field(cond(p, "Ready"), "reason"), "ScaledObjectReady");
+    assert_string_equal(cJSON_GetStringValue(jsonu_lookup(p, "status.lastActiveTime")),
+                        "2025-11-28T00:00:02Z");
+    cJSON_Delete(p);
+
+    /* a refused deactivation: its own reason, Active False ScalerNotActive */
+    decide(false, false, 1, T0 - 3600000, &out);
+    assert_int_equal(out.action, WATCH_ACT_DEACTIVATE);
+    extra.scale_error_reason = "KEDAScaleTargetDeactivationFailed";
+    p = watch_scaleloop_status_patch(obj, &out, false, T0 - 3600000, T0, &extra);
+    assert_non_null(p);
+    assert_string_equal(field(cond(p, "Ready"), "reason"), "KEDAScaleTargetDeactivationFailed");
+    assert_string_equal(field(cond(p, "Active"), "reason"), "ScalerNotActive");
+    cJSON_Delete(p);
+    cJSON_Delete(obj);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_watch_time_parse_forms),
         cmocka_unit_test(test_watch_scaleloop_status_patch_hpa_active),
         cmocka_unit_test(test_watch_scaleloop_status_patch_no_current_replicas),
+        cmocka_unit_test(test_watch_scaleloop_status_patch_refused_scale_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
