@@ -17,11 +17,9 @@
 
 #include "common/fds.h"
 #include "common/log.h"
-#include "common/sigpipe.h"
 #include "shm/shm.h"
 
 #include <errno.h>
-#include <signal.h>
 
 #define ADP_INSECURE_WARN_MS 60000
 
@@ -103,21 +101,6 @@ static bool server_on_kube(void *arg, uint64_t now)
     return true;
 }
 
-static bool server_on_signal(void *arg, uint64_t now)
-{
-    adp_server_t *s = arg;
-
-    if (sigpipe_take(SIGHUP))
-        httpd_tls_maybe_reload(s->tls, now, true);
-    return !((int)sigpipe_take(SIGTERM) | (int)sigpipe_take(SIGINT)); /* both taken */
-}
-
-static bool server_on_liveness(void *arg, uint64_t now)
-{
-    log_info("the supervisor is gone; exiting");
-    return false;
-}
-
 static void server_tick(void *ud, uint64_t now)
 {
     adp_server_t *s = ud;
@@ -174,8 +157,7 @@ static int server_setup(adp_server_t *s, role_ctx_t *ctx)
     hc.tls = s->tls;
     if (!(s->httpd = httpd_server_new(&hc)))
         return -ENOMEM;
-    if ((r = httpd_server_watch(s->httpd, sigpipe_fd(), server_on_signal, s, false)) < 0 ||
-        (r = httpd_server_watch(s->httpd, FD_LIVENESS, server_on_liveness, s, false)) < 0 ||
+    if ((r = httpd_server_watch_role(s->httpd, s->tls)) < 0 ||
         (s->kube &&
          (r = httpd_server_watch(s->httpd, adp_kube_fd(s->kube), server_on_kube, s, true)) < 0))
         return log_error(r, "cannot watch the adapter's descriptors");

@@ -111,3 +111,14 @@ void base64_free_secret(void *buf, size_t len)
     explicit_bzero(buf, len);
     free(buf);
 }
+
+int base16_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

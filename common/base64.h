@@ -1,5 +1,5 @@
 /*
- * base64: RFC 4648 standard-alphabet encoding and strict decoding.
+ * base64: RFC 4648 standard-alphabet encoding and strict decoding, and base16 digits.
  *
  * Used for kubeconfig's *-data fields and Secret data; any process may use it. Decoding accepts
  * padding or its absence and skips ASCII whitespace (PEM-style line breaks); any other byte
@@ -18,6 +18,9 @@ int base64_decode(const char *in, size_t len, unsigned char **ret_buf, size_t *r
 
 /* Returns a malloc'd NUL-terminated encoding of len bytes, or NULL on allocation failure. */
 char *base64_encode(const void *in, size_t len);
+
+/* The value of a hexadecimal digit (either case), or -1. */
+int base16_digit(char c);
 
 /* Wipes then frees a buffer that may hold a secret. Accepts NULL. */
 void base64_free_secret(void *buf, size_t len);

@@ -242,6 +242,9 @@ void httpd_server_free(httpd_server_t *s);
  * keep_in_drain: still watched while responses drain after a stop. */
 int httpd_server_watch(httpd_server_t *s, int fd, bool (*fn)(void *arg, uint64_t now_ms), void *arg,
                        bool keep_in_drain);
+/* A role's two standing watches: the signal pipe (SIGHUP reloads tls's files, SIGTERM or SIGINT
+ * stops the server) and the supervisor's liveness pipe (closed: the supervisor is gone, stop). */
+int httpd_server_watch_role(httpd_server_t *s, httpd_tls_t *tls);
 /* Serves until a watched descriptor's fn returns false, then stops accepting, closes idle
  * connections, lets responses in progress finish for up to HTTPD_DRAIN_MS and returns. */
 void httpd_server_run(httpd_server_t *s);

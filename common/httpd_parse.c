@@ -15,6 +15,8 @@
  */
 #include "common/httpd.h"
 
+#include "common/base64.h"
+
 #include <errno.h>
 #include <string.h>
 #include <strings.h>
@@ -255,17 +257,6 @@ const httpd_header_t *httpd_header_next(const httpd_req_t *req, const char *name
     return NULL;
 }
 
-static int http_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int httpd_unescape(httpd_arena_t *a, httpd_slice_t s, bool plus_space, char **ret)
 {
     char *out = httpd_arena_alloc(a, s.n + 1), *o = out;
@@ -280,8 +271,8 @@ int httpd_unescape(httpd_arena_t *a, httpd_slice_t s, bool plus_space, char **re
     }
     for (size_t i = 0; i < s.n; i++) {
         if (s.p[i] == '%') {
-            int hi = i + 2 < s.n ? http_hex(s.p[i + 1]) : -1;
-            int lo = i + 2 < s.n ? http_hex(s.p[i + 2]) : -1;
+            int hi = i + 2 < s.n ? base16_digit(s.p[i + 1]) : -1;
+            int lo = i + 2 < s.n ? base16_digit(s.p[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -EINVAL;
             *o++ = (char)(hi * 16 + lo);

@@ -14,10 +14,13 @@
  */
 #include "common/httpd_internal.h"
 
+#include "common/fds.h"
 #include "common/log.h"
+#include "common/sigpipe.h"
 #include "shm/shm.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -229,4 +232,26 @@ void httpd_server_free(httpd_server_t *s)
     if (s->epfd >= 0)
         close(s->epfd);
     free(s);
+}
+
+/* ---- a role's standing watches ---- */
+
+static bool httpd_on_signal(void *arg, uint64_t now)
+{
+    if (sigpipe_take(SIGHUP))
+        httpd_tls_maybe_reload(arg, now, true);
+    return !((int)sigpipe_take(SIGTERM) | (int)sigpipe_take(SIGINT)); /* both taken */
+}
+
+static bool httpd_on_liveness(void *arg, uint64_t now)
+{
+    log_info("the supervisor is gone; exiting");
+    return false;
+}
+
+int httpd_server_watch_role(httpd_server_t *s, httpd_tls_t *tls)
+{
+    int r = httpd_server_watch(s, sigpipe_fd(), httpd_on_signal, tls, false);
+
+    return r < 0 ? r : httpd_server_watch(s, FD_LIVENESS, httpd_on_liveness, NULL, false);
 }

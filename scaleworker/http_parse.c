@@ -10,6 +10,8 @@
  */
 #include "scaleworker/http.h"
 
+#include "common/base64.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,15 +67,9 @@ static int hp_number(const char *s, size_t n, unsigned base, uint64_t *ret)
     if (n == 0)
         return -EBADMSG;
     for (size_t i = 0; i < n; i++) {
-        int d;
-        char c = s[i];
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (base == 16 && c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (base == 16 && c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
+        int d = base16_digit(s[i]);
+
+        if (d < 0 || (unsigned)d >= base)
             return -EBADMSG;
         if (v > (UINT64_MAX - (uint64_t)d) / base)
             return -EBADMSG;

@@ -8,6 +8,8 @@
  */
 #include "scaleworker/http.h"
 
+#include "common/base64.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -103,24 +105,13 @@ int sw_buf_query_escape(sw_buf_t *b, const char *s, size_t len)
     return 0;
 }
 
-static int sw_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int sw_url_unescape(char *s, bool query)
 {
     char *o = s;
 
     for (; *s; s++) {
         if (*s == '%') {
-            int hi = sw_hexval(s[1]), lo = hi < 0 ? -1 : sw_hexval(s[2]);
+            int hi = base16_digit(s[1]), lo = hi < 0 ? -1 : base16_digit(s[2]);
             if (lo < 0)
                 return -EINVAL;
             *o++ = (char)(hi * 16 + lo);

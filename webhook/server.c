@@ -17,10 +17,8 @@
 #include "common/fds.h"
 #include "common/log.h"
 #include "common/role.h"
-#include "common/sigpipe.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,21 +238,6 @@ static void server_conn_closed(httpd_conn_t *c, void *ud)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
-static bool server_on_signal(void *arg, uint64_t now)
-{
-    wh_server_t *s = arg;
-
-    if (sigpipe_take(SIGHUP))
-        httpd_tls_maybe_reload(s->tls, now, true);
-    return !((int)sigpipe_take(SIGTERM) | (int)sigpipe_take(SIGINT)); /* both taken */
-}
-
-static bool server_on_liveness(void *arg, uint64_t now)
-{
-    log_info("the supervisor is gone; exiting");
-    return false;
-}
-
 static void server_tick(void *ud, uint64_t now)
 {
     wh_server_t *s = ud;
@@ -298,8 +281,7 @@ static int server_setup(wh_server_t *s, role_ctx_t *ctx)
     hc.tls = s->tls;
     if (!(s->httpd = httpd_server_new(&hc)))
         return -ENOMEM;
-    if ((r = httpd_server_watch(s->httpd, sigpipe_fd(), server_on_signal, s, false)) < 0 ||
-        (r = httpd_server_watch(s->httpd, FD_LIVENESS, server_on_liveness, s, false)) < 0 ||
+    if ((r = httpd_server_watch_role(s->httpd, s->tls)) < 0 ||
         (r = httpd_server_watch(s->httpd, wh_pool_fd(s->pool), server_on_pool, s, true)) < 0)
         return log_error(r, "cannot watch the webhook's descriptors");
     return 0;
