@@ -3,12 +3,15 @@
  * does (keda.md §1.6 step 6, control-plane.md §7): apiVersion and kind through API discovery to a
  * resource that must exist and expose /scale, its /scale read for originalReplicaCount and for
  * the replica counts of kinds the watcher does not cache. Deployments and StatefulSets come from
- * the watcher's informers instead; /scale is read only when the cache has not seen the target
- * yet. Errors carry KEDA's texts (the API server's own messages). Runs in the watcher.
+ * the watcher's informers instead. As KEDA's isScalableCache, a kind whose /scale answered once
+ * is not probed again while the status already names the target: a target deleted meanwhile is
+ * then the scale loop's ErrorGettingCurrentReplicas, not a failed check (until a restart, as in
+ * KEDA). Errors carry KEDA's texts (the API server's own messages). Runs in the watcher.
  */
 #include "watcher/watcher_internal.h"
 
 #include "common/json.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -69,10 +72,38 @@ static int target_scale(watch_ctx_t *w, watch_entry_t *e, const so_t *so, watch_
     return 0;
 }
 
+/* Whether e's status already says what a probe would write: scaleTargetKind and
+ * scaleTargetGVKR of this target, and no pausedReplicaCount to remove (KEDA's wantStatusUpdate
+ * but originalReplicaCount, which the caller looks at). */
+static bool target_status_current(const watch_entry_t *e, const so_t *so, const watch_target_t *t)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(e->obj, "status");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(st, "scaleTargetGVKR");
+    const char *have =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(st, "scaleTargetKind"));
+    const char *want[][2] = {{"group", t->gvkr.group},
+                             {"version", t->gvkr.version},
+                             {"kind", t->kind},
+                             {"resource", t->gvkr.resource}};
+    char kind[SHM_APIVERSION_MAX + SHM_KIND_MAX + 4];
+
+    snprintf(kind, sizeof kind, "%s/%s.%s", t->gvkr.group, t->gvkr.version, t->kind);
+    if (!have || strcmp(have, kind) != 0 || !cJSON_IsObject(g) ||
+        (cJSON_GetObjectItemCaseSensitive(st, "pausedReplicaCount") && !so->pause.paused))
+        return false;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(g, want[i][0]));
+        if (!v || strcmp(v, want[i][1]) != 0)
+            return false;
+    }
+    return true;
+}
+
 int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const so_t *so, bool need_scale,
                          watch_target_t *ret, errtext_t *err)
 {
     watch_target_t t;
+    char gr[sizeof t.gvkr.group + sizeof t.gvkr.resource + 1];
     k8s_error_t kerr;
     int r;
 
@@ -94,23 +125,26 @@ int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const so_t *so, bool 
     else
         snprintf(t.api_version, sizeof t.api_version, "%s", t.gvkr.version);
     e->workload_key[0] = '\0';
+    snprintf(gr, sizeof gr, "%s/%s", t.gvkr.group, t.gvkr.resource);
+    /* KEDA's probe: a kind not known scalable, or a status to write */
+    need_scale =
+        need_scale || !watch_map_get(&w->scalable, gr) || !target_status_current(e, so, &t);
     if (target_cached_kind(&t.gvkr)) {
         char key[WATCH_KEY_MAX];
         snprintf(key, sizeof key, "%s/%s/%s", t.gvkr.resource, so->ns, so->target_name);
         const watch_workload_t *wl = watch_map_get(&w->workloads, key);
         snprintf(e->workload_key, sizeof e->workload_key, "%s", key);
-        if (wl) {
+        if (wl) { /* the informer's count: no /scale needed */
             t.have_replicas = true;
             t.spec_replicas = wl->spec_replicas;
             need_scale = false;
-        } else {
-            need_scale = true; /* not seen yet: KEDA's probe tells "missing" from "lagging" */
         }
-    } else {
-        need_scale = true; /* replica counts of other kinds come from /scale */
     }
     if (need_scale && (r = target_scale(w, e, so, &t, err)) < 0)
         return r;
+    /* /scale answered, or the informer holds the Deployment or StatefulSet */
+    if (t.have_replicas && watch_map_put(&w->scalable, gr, w, NULL) < 0)
+        log_error(-ENOMEM, "could not remember that %s is scalable", gr);
     e->target = t.gvkr;
     e->target_known = true;
     *ret = t;

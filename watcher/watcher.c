@@ -295,6 +295,7 @@ static void watch_cleanup(watch_ctx_t *w)
     watch_map_done(&w->auths, watch_free_value);
     watch_map_done(&w->hpas, watch_free_value);
     watch_map_done(&w->workloads, free);
+    watch_map_done(&w->scalable, NULL);
     watch_map_done(&w->sjs, watch_free_entry);
     watch_map_done(&w->jobs, watch_free_value);
     watch_map_done(&w->jobpods, watch_free_value);
@@ -327,6 +328,7 @@ int watch_main(int argc, char **argv)
     watch_map_init(&w->auths);
     watch_map_init(&w->hpas);
     watch_map_init(&w->workloads);
+    watch_map_init(&w->scalable);
     watch_map_init(&w->sjs);
     watch_map_init(&w->jobs);
     watch_map_init(&w->jobpods);

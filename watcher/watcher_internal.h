@@ -163,6 +163,7 @@ typedef struct watch_ctx {
     watch_map_t auths;     /* "ns/name" (TA), "/name" (CTA) -> cJSON (stripped) */
     watch_map_t hpas;      /* "ns/name" -> cJSON (stripped) */
     watch_map_t workloads; /* "deployments/ns/name", "statefulsets/ns/name" -> watch_workload_t */
+    watch_map_t scalable;  /* "group/resource" whose /scale answered (KEDA's isScalableCache) */
     watch_map_t sjs;       /* "ns/name" -> watch_entry_t (job) */
     watch_map_t jobs;      /* "ns/name" -> cJSON: Jobs of ScaledJobs (sjcache.c) */
     watch_map_t jobpods;   /* "ns/name" -> cJSON: their pods, phase and conditions */
@@ -289,9 +290,11 @@ typedef struct watch_target {
     int32_t spec_replicas;
 } watch_target_t;
 
-/* Resolves so's scaleTargetRef (and reads its /scale when need_scale, or always for kinds the
- * watcher does not cache). 0; -EINVAL with KEDA's message for a bad target; other -errno with a
- * message for a transient failure. */
+/* Resolves so's scaleTargetRef and, as KEDA's checkTargetResourceIsScalable, reads its /scale
+ * unless the kind answered /scale before in this process and the status already names the
+ * target (need_scale: the status still wants originalReplicaCount); a Deployment or StatefulSet
+ * the informer holds gives its replica count instead. 0; -EINVAL with KEDA's message for a bad
+ * target; other -errno with a message for a transient failure. */
 int watch_target_resolve(watch_ctx_t *w, watch_entry_t *e, const so_t *so, bool need_scale,
                          watch_target_t *ret, errtext_t *err);
 /* PATCHes the resolved target's /scale to n replicas. 0, or -errno with a message. */

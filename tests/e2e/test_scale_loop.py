@@ -18,8 +18,9 @@ any item activates.
 - a StatefulSet (from the watcher's informer) and a ReplicaSet (no informer: GET /scale) are
   activated and deactivated through /scale;
 - a target that disappears: Ready False ErrorGettingCurrentReplicas with KEDA's message, Active
-  as it was, no restart, another object keeps scaling; when the target returns it is activated
-  and the object is Ready again.
+  as it was, no restart, another object keeps scaling, an edit is served without a failed check
+  (KEDA's isScalableCache); when the target returns it is activated and the object is Ready
+  again.
 
 ckeda runs with the adapter certificate on $CKEDA_ADAPTER_PORT (the APIService points there).
 Run: python3 -m pytest tests/e2e/test_scale_loop.py -v   (CKEDA_BIN: the build directory)
@@ -282,6 +283,15 @@ def test_a_target_that_disappears_and_returns(env):
     wait_until(lambda: replicas(kube, ns, "web-bystander") == 0, "bystander deactivated",
                timeout=SLOW)
     assert cond_is(kube, ns, "vanish", "Ready", "False", "ErrorGettingCurrentReplicas")
+
+    # an edit meanwhile is reconciled as KEDA does: the kind is known scalable and the status
+    # names the target, so /scale is not probed: no ScaledObjectCheckFailed, the loop's reason
+    # stands and the new spec is served
+    kube.patch(ns, "scaledobject", "vanish", {"spec": {"maxReplicaCount": 4}})
+    wait_until(lambda: (kube.get(ns, "hpa", "keda-hpa-vanish") or {}).get("spec", {})
+               .get("maxReplicas") == 4, "the edit served while the target is gone")
+    hold(lambda: cond_is(kube, ns, "vanish", "Ready", "False", "ErrorGettingCurrentReplicas"),
+         "the loop's reason kept through the reconcile", seconds=2)
 
     kube.apply(ns, deployment("web-vanish", 0))
     wait_until(lambda: (kube.get(ns, "deployment", "web-vanish") or {}).get("spec", {})
