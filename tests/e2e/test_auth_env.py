@@ -25,22 +25,19 @@ Run: CKEDA_BIN=<build dir> CKEDA_SRC=<repo> python3 -m pytest -q tests/e2e/test_
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import os
 import pathlib
 import secrets
 import subprocess
 import sys
-import threading
-import urllib.parse
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
-from sources import RedisServer, free_port  # noqa: E402
+from sources import HttpSource, RedisServer, free_port  # noqa: E402
 from test_skeleton import apiservice_available, port_busy  # noqa: E402
 from test_watcher import (CKEDACTL, Ckeda, Kube, cluster_up, scaled_object,  # noqa: E402
                           wait_until)
@@ -52,40 +49,18 @@ SLOW = 120.0  # the aggregator discovering the adapter: generous
 
 # ---------------------------------------------------------------- sources
 
-class MetricsSource:
-    """A loopback HTTP source for metrics-api: {"value": 7} when the request carries the
-    canary as its `token` query key, 401 otherwise."""
+class Canary:
+    """What the metrics-api source answers (an HttpSource's respond): {"value": 7} when the
+    request carries the canary as its `token` query key, 401 otherwise; `seen` records, request
+    by request, whether it did."""
 
     def __init__(self):
         self.seen = []
-        source = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-                source.seen.append(q.get("token", [""])[0] == CANARY)
-                ok = q.get("token") == [CANARY]
-                body = json.dumps({"value": 7} if ok else {"error": "no"}).encode()
-                self.send_response(200 if ok else 401)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+    def __call__(self, path, query, headers):
+        self.seen.append(query.get("token", [""])[0] == CANARY)
+        ok = query.get("token") == [CANARY]
+        return (200, json.dumps({"value": 7})) if ok else (401, json.dumps({"error": "no"}))
 
 
 # ---------------------------------------------------------------- objects
@@ -144,7 +119,7 @@ def redis_server():
 
 @pytest.fixture(scope="module")
 def metrics_source():
-    with MetricsSource() as m:
+    with HttpSource(Canary(), keep_alive=False) as m:
         yield m
 
 
@@ -244,7 +219,7 @@ def test_canary_never_leaves_the_worker(env, redis_server, metrics_source, tmp_p
     r = redis_server
     m = metrics_source
     r.command("RPUSH", "canary-list", "a", "b", "c", "d", "e", "f")
-    url = f"http://user:{CANARY}@127.0.0.1:{m.port}/metrics?token={CANARY}"
+    url = m.url(f"/metrics?token={CANARY}", f"user:{CANARY}@")
     dead = f"http://user:{CANARY}@127.0.0.1:{free_port()}/metrics?token={CANARY}"
     kube.apply(ns, deployment_with("web-canary", [container("app", env=[PW_FROM_SECRET])]))
     kube.apply(ns, so_with_target("canary-so", "web-canary", [
@@ -259,7 +234,7 @@ def test_canary_never_leaves_the_worker(env, redis_server, metrics_source, tmp_p
                     [t["value"] for t in ts["triggers"]][:2] == [6, 7] and
                     all(t["state"] == "ERROR" and t["error"] for t in ts["triggers"][2:]) and
                     ts["triggers"], "the canary's triggers to poll (two values, two errors)")
-    assert any(m.seen), "the metrics source never saw the canary query key"
+    assert any(m.respond.seen), "the metrics source never saw the canary query key"
     wait_until(lambda: apiservice_available(kube), "the metrics APIService", timeout=SLOW)
     def status_written():
         st = (kube.get(ns, "scaledobject", "canary-so") or {}).get("status") or {}

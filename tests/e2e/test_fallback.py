@@ -22,16 +22,16 @@ Run: python3 -m pytest tests/e2e/test_fallback.py -v   (CKEDA_BIN: the build dir
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import sys
-import threading
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
+from sources import HttpSource  # noqa: E402
 from test_modifiers import env, external_metric, replicas  # noqa: E402,F401
 from test_watcher import condition, deployment, hold, scaled_object, wait_until  # noqa: E402
 
@@ -57,48 +57,25 @@ def served(kube, ns, so, metric):
     return items[0]["value"] if items else None
 
 
-class FlakySource:
-    """A loopback HTTP source for metrics-api: GET /<name> answers {"value": values[name]};
-    every request answers 500 while `failing` is set."""
+class Flaky:
+    """What the metrics-api source answers (an HttpSource's respond): GET /<name> answers
+    {"value": values[name]}, 404 for a name without one; every request answers 500 while
+    `failing` is set."""
 
     def __init__(self):
         self.values = {}
         self.failing = False
-        source = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                value = source.values.get(self.path.lstrip("/"))
-                status = 500 if source.failing else 200 if value is not None else 404
-                body = json.dumps({"value": value} if status == 200 else {"error": "x"})
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, name):
-        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def __call__(self, path, query, headers):
+        value = self.values.get(path.lstrip("/"))
+        status = 500 if self.failing else 200 if value is not None else 404
+        return status, json.dumps({"value": value} if status == 200 else {"error": "x"})
 
 
 @pytest.fixture
 def source():
-    s = FlakySource()
-    yield s
-    s.close()
+    with HttpSource(Flaky(), keep_alive=False) as s:
+        yield s
 
 
 def fallback_so(name, target, mode, **spec):
@@ -175,10 +152,11 @@ def behaviour_round(kube, ns, source, behavior, cases):
     """cases: (name, current replicas, fallback.replicas, replicas under fallback, the source's
     value once it is back). Each object's target starts at its current count with the source
     saying exactly that (target 1 per replica, so the HPA holds it); then the source fails."""
+    flaky = source.respond
     for name, current, fb, _, _ in cases:
-        source.values[name] = current
+        flaky.values[name] = current
         kube.apply(ns, deployment(f"web-{name}", replicas=current))
-        trig = {"type": "metrics-api", "metadata": {"url": source.url(name),
+        trig = {"type": "metrics-api", "metadata": {"url": source.url(f"/{name}"),
                                                     "valueLocation": "value",
                                                     "targetValue": "1"}}
         kube.apply(ns, scaled_object(name, f"web-{name}", [trig], pollingInterval=1,
@@ -190,7 +168,7 @@ def behaviour_round(kube, ns, source, behavior, cases):
                    f"{name}: the source's {current} served", timeout=SLOW)
         assert replicas(kube, ns, f"web-{name}") == current
 
-    source.failing = True
+    flaky.failing = True
     for name, current, fb, want, _ in cases:
         f = wait_until(lambda: (f := condition(kube.get(ns, "scaledobject", name), "Fallback"))
                        and f["status"] == "True" and f, f"{name}: Fallback True")
@@ -209,8 +187,8 @@ def behaviour_round(kube, ns, source, behavior, cases):
             events(kube, ns, name)
 
     for name, _, _, _, back in cases:
-        source.values[name] = back
-    source.failing = False
+        flaky.values[name] = back
+    flaky.failing = False
     for name, _, _, _, back in cases:
         wait_until(lambda: status(kube, ns, name).get("health", {}).get(METRIC) ==
                    {"numberOfFailures": 0, "status": "Happy"}, f"{name}: health Happy 0")

@@ -7,6 +7,9 @@ directory, and stops it again:
     RedisServer, PostgresServer, MariaDBServer, RabbitMQServer,
     PrometheusServer (scraping a MetricsExporter the test controls), NatsServer
 
+and, for sources that are a test's own HTTP endpoint (metrics-api and the like), HttpSource: a
+loopback HTTP(S) server in this process whose answers a function of the test's gives.
+
 Every one is a context manager:
 
     with RedisServer() as r:
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import collections
 import http.server
 import json
 import os
@@ -53,6 +57,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -960,41 +965,151 @@ def _kill_epmd_on(port: int):
 
 
 # ---------------------------------------------------------------------------
+# HTTP endpoints of the test's own
+
+
+class HttpSource:
+    """A loopback HTTP(S) server (in this process) whose answers a function of the test's gives.
+
+        def respond(path, query, headers):    # "/v", urllib.parse.parse_qs() of the query,
+            return 200, json.dumps({"v": 7})   # the request's headers; or (status, body, {...})
+        with HttpSource(respond) as src:
+            ... src.url("/v?i=1") ... src.hits["/v?i=1"] ...
+
+    The body is str (sent as UTF-8) or bytes, with Content-Length, and Content-Type
+    application/json unless the extra headers name another; extra headers go first, in their
+    order. GET only. respond runs on the connection's own thread, so a slow answer (a sleep)
+    holds up only its own request; an exception in it drops the connection without an answer.
+
+    Invariants:
+    - keep_alive=True speaks HTTP/1.1 and keeps each connection open for the client's next
+      request, as KEDA's Go client and ckeda's scale workers use it; keep_alive=False answers
+      HTTP/1.0 and closes the connection after each answer, so every request comes on a new
+      connection.
+    - hits counts the requests by target as sent (path and query), before respond runs.
+    - With certfile and keyfile it speaks TLS only; the handshake runs in accept, and one that
+      fails drops that connection alone.
+    - close() is idempotent and leaves nothing answering: the listener is closed and connections
+      kept alive are shut down, as if the server were gone.
+    """
+
+    def __init__(self, respond, certfile: str | None = None, keyfile: str | None = None,
+                 keep_alive: bool = True, name: str = "http-source"):
+        self.respond = respond
+        self.hits: collections.Counter = collections.Counter()
+        self._lock = threading.Lock()
+        self._conns: set = set()
+        self._closed = False
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                       self._handler_class(keep_alive))
+        self._server.daemon_threads = True  # never join a connection the client keeps open
+        self.scheme = "http"
+        if certfile:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(certfile, keyfile)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, name=name, daemon=True).start()
+
+    def _handler_class(self, keep_alive: bool):
+        src = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self):
+                super().setup()
+                with src._lock:
+                    src._conns.add(self.connection)
+
+            def finish(self):
+                with src._lock:
+                    src._conns.discard(self.connection)
+                super().finish()
+
+            def handle(self):
+                try:
+                    super().handle()
+                except OSError:
+                    pass  # the client or close() ended the connection
+
+            def do_GET(self):
+                with src._lock:
+                    src.hits[self.path] += 1
+                url = urllib.parse.urlsplit(self.path)
+                status, body, *extra = src.respond(url.path, urllib.parse.parse_qs(url.query),
+                                                   self.headers)
+                headers = dict(extra[0]) if extra else {}
+                ctype = "application/json"
+                for k in [k for k in headers if k.lower() == "content-type"]:
+                    ctype = headers.pop(k)
+                data = body.encode() if isinstance(body, str) else body
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, path: str = "/", userinfo: str = "") -> str:
+        """scheme://<userinfo>127.0.0.1:port<path>; userinfo ends with "@" when given."""
+        return f"{self.scheme}://{userinfo}{self.address}{path}"
+
+    def close(self):
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:  # the plain socket's shutdown, under TLS too: the handler sees EOF
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+# ---------------------------------------------------------------------------
 # Prometheus and the exporter it scrapes
 
 
 class MetricsExporter:
-    """A tiny /metrics endpoint on 127.0.0.1 whose gauges the test sets."""
+    """A tiny /metrics endpoint on 127.0.0.1 (an HttpSource) whose gauges the test sets."""
 
     def __init__(self):
         self._values: dict[tuple, float] = {}
         self._lock = threading.Lock()
         self.scrapes = 0
-        exporter = self
+        self._http = HttpSource(self._respond, keep_alive=False, name="metrics-exporter")
+        self.port = self._http.port
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.split("?")[0] != "/metrics":
-                    self.send_error(404)
-                    return
-                body = exporter.render().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                with exporter._lock:
-                    exporter.scrapes += 1
-
-            def log_message(self, *args):
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-exporter",
-                                        daemon=True)
-        self._thread.start()
+    def _respond(self, path, query, headers):
+        if path != "/metrics":
+            return 404, "not found\n", {"Content-Type": "text/plain"}
+        body = self.render()
+        with self._lock:
+            self.scrapes += 1
+        return 200, body, {"Content-Type": "text/plain; version=0.0.4"}
 
     def set(self, name: str, value: float, **labels):
         key = (name, tuple(sorted(labels.items())))
@@ -1019,11 +1134,10 @@ class MetricsExporter:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return self._http.address
 
     def close(self):
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.close()
 
 
 def _prom_escape(s: str) -> str:

@@ -9,15 +9,12 @@ scaleworker/test_fault.c: a header `X-Ckeda-Test-Fault: crash|hang`).
   the culprit is quarantined; the others stay fresh.
 """
 
-import collections
-import http.server
 import json
-import threading
 import time
-import urllib.parse
 
 import pytest
 
+from sources import HttpSource
 from test_redis_scaler import Ckeda, budget, eventually
 
 HEALTHY = 6
@@ -25,48 +22,19 @@ QUARANTINE_S = 300  # longer than the test
 FRESH_MS = budget(5) * 1000  # a trigger polled every second is never older than this
 
 
-class Source:
+def respond(path, query, headers):
     """GET /v?i=N answers {"v": 7}; /crash and /hang answer it with the fault header."""
-
-    def __init__(self):
-        self.hits = collections.Counter()
-        src = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                url = urllib.parse.urlsplit(self.path)
-                src.hits[url.path + "?" + url.query] += 1
-                body = json.dumps({"v": 7}).encode()
-                self.send_response(200)
-                if url.path in ("/crash", "/hang"):
-                    self.send_header("X-Ckeda-Test-Fault", url.path[1:])
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path):
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    fault = {"X-Ckeda-Test-Fault": path[1:]} if path in ("/crash", "/hang") else {}
+    return 200, json.dumps({"v": 7}), fault
 
 
 @pytest.fixture
 def source():
-    s = Source()
-    yield s
-    s.close()
+    # HTTP/1.1 with keep-alive, the way the worker's client (and KEDA's) talks to a source: the
+    # healthy triggers poll on connections kept open through the storm, the path they take in
+    # production, and a crash or a watchdog kill drops those of the dead worker with it.
+    with HttpSource(respond) as s:
+        yield s
 
 
 def trigger(url):

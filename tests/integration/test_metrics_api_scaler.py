@@ -1,14 +1,14 @@
 """The metrics-api scaler against an HTTP(S) server of the test's own, through the real process
 tree.
 
-The server (a Python http.server on 127.0.0.1, plain and TLS with a CA made by the test) answers
-a few routes whose values the test sets: JSON, YAML and Prometheus text bodies, routes that
-demand an API key (header or query) or basic auth from the URL's userinfo, a 500, and a route
-that answers only after 20 s. Each test starts `ckeda run` (the TLS test with --ca-dir holding
-the test CA) and writes triggers through tests/shmtool. Covered: valueLocation forms (dotted
-keys, array indexes, `#`, escapes, Quantity strings), yaml and prometheus formats, apiKey in a
-header and in the query, basic auth, TLS verified against --ca-dir, refused without it and
-accepted with unsafeSsl, a 500 as ERROR, a slow server as ERROR after the timeout without
+The server (sources.HttpSource: a Python http.server on 127.0.0.1, plain and TLS with a CA made
+by the test) answers a few routes whose values the test sets: JSON, YAML and Prometheus text
+bodies, routes that demand an API key (header or query) or basic auth from the URL's userinfo, a
+500, and a route that answers only after 20 s. Each test starts `ckeda run` (the TLS test with
+--ca-dir holding the test CA) and writes triggers through tests/shmtool. Covered: valueLocation
+forms (dotted keys, array indexes, `#`, escapes, Quantity strings), yaml and prometheus formats,
+apiKey in a header and in the query, basic auth, TLS verified against --ca-dir, refused without
+it and accepted with unsafeSsl, a 500 as ERROR, a slow server as ERROR after the timeout without
 delaying another trigger, and that no credential of the URL reaches the table or the log.
 
 Auth parameters that only a TriggerAuthentication can give (bearer tokens, client
@@ -16,15 +16,12 @@ certificates) need the Kubernetes API and are covered by the unit tests and the 
 """
 
 import base64
-import http.server
 import json
-import ssl
-import threading
 import time
-import urllib.parse
 
 import pytest
 
+from sources import HttpSource
 from test_redis_scaler import (SERVER_EXT, Ckeda, budget, error_of, eventually, openssl_pki,
                                wait_state)
 
@@ -33,88 +30,55 @@ API_KEY = "k-0123456789-secret"
 USER, PASSWORD = "ckeda", "pw-9876-secret"
 
 
-class MetricsAPI:
-    """Answers GET routes from self.values; TLS when given a certificate."""
+class Routes:
+    """What the test's metrics endpoint answers (an HttpSource's respond), from .values."""
 
-    def __init__(self, certfile=None, keyfile=None):
+    def __init__(self):
         self.values = {"tasks": 32, "count": 2.43, "str": "64", "k": "1500m"}
-        self.hits = 0
-        api = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def __call__(self, path, query, headers):
+        v = self.values
+        if path == "/json":
+            return 200, json.dumps({"components": [{"id": "x", "tasks": v["tasks"],
+                                                    "str": v["str"], "k": v["k"]}],
+                                    "count": v["count"], "a.b": {"c": 5}, "list": [1, 2, 3]})
+        if path == "/yaml":
+            body = (f"components:\n  - id: x\n    tasks: {v['tasks']}\n"
+                    f"    str: '{v['str']}'\ncount: {v['count']}\n")
+            return 200, body, {"Content-Type": "application/yaml"}
+        if path == "/prom":
+            body = ("# TYPE queue counter\n"
+                    f'queue{{name="one"}} 1\nqueue{{name="two",x="y"}} {v["tasks"]}\n'
+                    "other 10")
+            return 200, body, {"Content-Type": "text/plain"}
+        if path == "/apikey-header":
+            ok = headers.get("X-API-KEY") == API_KEY
+            return (200, json.dumps({"v": 11})) if ok else (401, "{}")
+        if path == "/apikey-query":
+            ok = query.get("api_key") == [API_KEY] and query.get("other") == ["1"]
+            return (200, json.dumps({"v": 12})) if ok else (401, "{}")
+        if path == "/basic":
+            want = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+            ok = headers.get("Authorization") == want
+            return (200, json.dumps({"v": 13})) if ok else (401, "{}")
+        if path == "/fail":
+            return 500, "boom"
+        if path == "/slow":
+            time.sleep(20)
+            return 200, json.dumps({"v": 1})
+        return 404, "{}"
 
-            def do_GET(self):
-                api.hits += 1
-                url = urllib.parse.urlsplit(self.path)
-                q = urllib.parse.parse_qs(url.query)
-                v = api.values
-                status, ctype, body = 200, "application/json", None
-                if url.path == "/json":
-                    body = json.dumps({"components": [{"id": "x", "tasks": v["tasks"],
-                                                       "str": v["str"], "k": v["k"]}],
-                                       "count": v["count"], "a.b": {"c": 5}, "list": [1, 2, 3]})
-                elif url.path == "/yaml":
-                    ctype = "application/yaml"
-                    body = (f"components:\n  - id: x\n    tasks: {v['tasks']}\n"
-                            f"    str: '{v['str']}'\ncount: {v['count']}\n")
-                elif url.path == "/prom":
-                    ctype = "text/plain"
-                    body = ("# TYPE queue counter\n"
-                            f'queue{{name="one"}} 1\nqueue{{name="two",x="y"}} {v["tasks"]}\n'
-                            "other 10")
-                elif url.path == "/apikey-header":
-                    ok = self.headers.get("X-API-KEY") == API_KEY
-                    status, body = (200, json.dumps({"v": 11})) if ok else (401, "{}")
-                elif url.path == "/apikey-query":
-                    ok = q.get("api_key") == [API_KEY] and q.get("other") == ["1"]
-                    status, body = (200, json.dumps({"v": 12})) if ok else (401, "{}")
-                elif url.path == "/basic":
-                    want = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-                    ok = self.headers.get("Authorization") == want
-                    status, body = (200, json.dumps({"v": 13})) if ok else (401, "{}")
-                elif url.path == "/fail":
-                    status, body = 500, "boom"
-                elif url.path == "/slow":
-                    time.sleep(20)
-                    body = json.dumps({"v": 1})
-                else:
-                    status, body = 404, "{}"
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.scheme = "http"
-        if certfile:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(certfile, keyfile)
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-            self.scheme = "https"
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path, userinfo=""):
-        return f"{self.scheme}://{userinfo}127.0.0.1:{self.port}{path}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+def metrics_api(certfile=None, keyfile=None):
+    """The endpoint over HTTP/1.1 (keep-alive, as KEDA's client), TLS when given a certificate;
+    the test sets what it serves through .respond.values."""
+    return HttpSource(Routes(), certfile, keyfile)
 
 
 @pytest.fixture
 def api():
-    a = MetricsAPI()
-    yield a
-    a.close()
+    with metrics_api() as a:
+        yield a
 
 
 def mapi(url, loc, *extra, target=10, activation=0):
@@ -144,7 +108,7 @@ def test_value_locations_and_formats(ckeda, api, unique):
     wait_state(ckeda, so, "ACTIVE", 32, index=7)
     t = error_of(ckeda, so, 8, "not parseable as a Quantity")
     assert t["error"].startswith("error requesting metrics endpoint: "), t
-    api.values["tasks"] = 40
+    api.respond.values["tasks"] = 40
     wait_state(ckeda, so, "ACTIVE", 40, index=0)
     wait_state(ckeda, so, "ACTIVE", 40, index=7)
 
@@ -177,7 +141,7 @@ def test_server_error_and_slow_server(ckeda, api, unique):
     assert t["error"] == "error requesting metrics endpoint: /fail: api returned 500", t
     wait_state(ckeda, so, "ACTIVE", 32, index=2)
     t0 = time.monotonic()
-    api.values["tasks"] = 33
+    api.respond.values["tasks"] = 33
     wait_state(ckeda, so, "ACTIVE", 33, index=2, timeout=budget(3))  # not held up by /slow
     worst_age = 0
 
@@ -206,7 +170,7 @@ def test_tls_verified_against_ca_dir(tmp_path, unique):
     certs = tmp_path / "certs"
     certs.mkdir()
     cadir = make_ca_and_server_cert(certs)
-    api = MetricsAPI(str(certs / "srv.crt"), str(certs / "srv.key"))
+    api = metrics_api(str(certs / "srv.crt"), str(certs / "srv.key"))
     trusting = Ckeda(tmp_path, "--ca-dir", str(cadir))
     other = Ckeda(tmp_path)  # the default --ca-dir (/custom/ca), without the test CA
     try:
