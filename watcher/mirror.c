@@ -430,9 +430,25 @@ static void mirror_shrink(watch_ctx_t *w, watch_entry_t *e, uint32_t n)
         e->ntrig = n;
 }
 
+/* KEDA's Events when an object's triggers start or stop being polled (its scale loop and scalers
+ * cache started or stopped): told by the leader only. */
+static void mirror_tell(watch_ctx_t *w, const watch_entry_t *e, const so_t *so, bool started)
+{
+    if (!e->obj || !watch_writes_allowed(w))
+        return;
+    if (!started) {
+        watch_event(w->events, e->obj, false, "KEDAScalersStopped", "Stopped scalers watch");
+        return;
+    }
+    for (uint32_t i = 0; i < so->ntriggers; i++)
+        watch_event(w->events, e->obj, false, "KEDAScalersStarted", "Scaler %s is built",
+                    so->triggers[i].type);
+    watch_event(w->events, e->obj, false, "KEDAScalersStarted", "Started scalers watch");
+}
+
 int watch_mirror_apply(watch_ctx_t *w, watch_entry_t *e, const so_t *so, errtext_t *err)
 {
-    uint32_t n = so->ntriggers;
+    uint32_t n = so->ntriggers, before = e->slot == SHM_NONE ? 0 : e->ntrig;
     char *blobs[SHM_TRIGGERS_PER_SO_MAX] = {0};
     bool fresh = e->slot == SHM_NONE;
     int r = mirror_capacity(w, e, n, err);
@@ -455,6 +471,8 @@ int watch_mirror_apply(watch_ctx_t *w, watch_entry_t *e, const so_t *so, errtext
             log_error(r, "could not index %s/%s (readers fall back to a scan)", e->ns, e->name);
         e->adopted = false;
         w->block_dirty = true;
+        if ((before == 0) != (n == 0))
+            mirror_tell(w, e, so, n > 0);
         r = 0;
     }
     for (uint32_t i = 0; i < n; i++)
@@ -473,6 +491,8 @@ void watch_mirror_free(watch_ctx_t *w, watch_entry_t *e)
 {
     if (e->slot == SHM_NONE)
         return;
+    if (e->ntrig > 0)
+        mirror_tell(w, e, NULL, false);
     if (!e->job)
         shm_index_remove(w->table, e->ns, e->name, e->slot);
     mirror_so_clear(w, e->slot);

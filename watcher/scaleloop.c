@@ -554,6 +554,15 @@ static int sl_status(sl_eval_t *ev, const watch_decide_out_t *out, uint64_t last
     return r;
 }
 
+void watch_tell_failed_triggers(watch_ctx_t *w, const watch_entry_t *e, const shm_trig_view_t *v,
+                                uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (shm_cause_is_source_failure(v[i].cause) || v[i].cause == SHM_CAUSE_CONFIG)
+            watch_event(w->events, e->obj, true, "KEDAScalerFailed", "%s",
+                        v[i].res.error[0] ? v[i].res.error : "the scaler failed");
+}
+
 /* 0 evaluated; -EAGAIN not yet (unsettled, mid-write); another -errno: an API failure. */
 static int sl_evaluate(sl_eval_t *ev)
 {
@@ -566,6 +575,7 @@ static int sl_evaluate(sl_eval_t *ev)
         return -EAGAIN;
     if ((r = sl_triggers(ev)) < 0)
         return r;
+    watch_tell_failed_triggers(ev->w, ev->e, ev->views, ev->nviews);
     if (watch_specs_hash(ev->views, ev->nviews) != ev->e->specs_seen)
         watch_enqueue(ev->w, ev->e); /* a source told its worker a new metric spec */
     sl_summarize(ev);

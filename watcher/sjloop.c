@@ -268,6 +268,7 @@ static int sjl_evaluate(sjl_t *ev)
         return -EAGAIN;
     if ((r = sjl_triggers(ev)) < 0)
         return r;
+    watch_tell_failed_triggers(ev->w, ev->e, ev->views, ev->nviews);
     if (sj_parse(ev->e->obj, ev->w->cfg->max_triggers_per_scaledobject, ev->sj, &err) < 0)
         return 0; /* changed since its reconcile: the reconcile says why */
     in.ntrig = ev->nviews;

@@ -374,6 +374,10 @@ int watch_sjloop_run(watch_ctx_t *w);
 
 /* Evaluates the objects that are due; returns how long the loop may sleep (ms). */
 int watch_scaleloop_run(watch_ctx_t *w);
+/* KEDA's KEDAScalerFailed Event, one per failed trigger of a poll, with the source's (redacted)
+ * error. */
+void watch_tell_failed_triggers(watch_ctx_t *w, const watch_entry_t *e, const shm_trig_view_t *v,
+                                uint32_t n);
 /* A loop over the entries of one map, each on its own pollingInterval. evaluate runs an entry
  * that is eligible and due and sets *interval_s (0: 30 s) until its next turn; -EAGAIN asks for
  * another look within WATCH_UNSETTLED_RETRY_MS instead (a trigger not settled yet). */

@@ -137,8 +137,11 @@ def test_strategies_create_what_keda_would_and_no_duplicates(env, strategy, extr
     assert condition(doc, "Active")["status"] == "True"
     assert st["lastActiveTime"] and st["triggersTypes"] == "redis"
     assert st["triggersActivity"] == {f"s0-redis-{name}": {"isActive": True}}
-    reasons = {ev[0] for ev in sj_events(kube, ns, name)}
+    evs = sj_events(kube, ns, name)
+    reasons = {ev[0] for ev in evs}
     assert {"ScaledJobReady", "KEDAJobsCreated", "ScaledJobActive"} <= reasons, reasons
+    assert {("KEDAScalersStarted", "Scaler redis is built"),
+            ("KEDAScalersStarted", "Started scalers watch")} <= set(evs), evs
     kube.delete(ns, "scaledjob", name)
 
 
@@ -242,6 +245,8 @@ def test_delete_takes_its_jobs_and_completes(env):
     assert kube.get(ns, "scaledjob", name) is None
     wait_until(lambda: not jobs(kube, ns, name), "its Jobs deleted by the garbage collector",
                timeout=120)
+    wait_until(lambda: ("KEDAScalersStopped", "Stopped scalers watch") in sj_events(kube, ns, name),
+               "KEDA's Event for the stopped loop")
     assert c.status().get("watcher_synced")
 
 
@@ -290,5 +295,18 @@ def test_bad_scaledjobs_are_refused_with_keda_messages(env):
     assert ready["reason"] == "ScaledJobCheckFailed"
     assert ready["message"].startswith("Cannot set metricType in ScaledJob triggers"), ready
     assert cond(kube, ns, "bad-metric", "Active")["reason"] == "UnknownState"
+
+    # a source that fails: TriggerError, KEDAScalerFailed, no Job
+    broken = scaled_job(r, "broken")
+    broken["spec"]["triggers"][0]["metadata"]["address"] = "127.0.0.1:1"
+    kube.apply(ns, broken)
+    wait_until(lambda: cond(kube, ns, "broken", "Ready").get("reason") == "TriggerError",
+               "Ready False TriggerError")
+    assert cond(kube, ns, "broken", "Ready")["message"] == (
+        "Triggers defined in ScaledJob are not working correctly")
+    wait_until(lambda: any(r == "KEDAScalerFailed" for r, _ in sj_events(kube, ns, "broken")),
+               "KEDA's KEDAScalerFailed Event")
+    assert not jobs(kube, ns, "broken")
+    kube.delete(ns, "scaledjob", "broken")
 
     kube.delete(ns, "scaledjob", "bad-metric")
