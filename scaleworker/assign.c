@@ -13,6 +13,14 @@
  * error is published as SHM_FAIL_CONFIG and is terminal until the configuration changes; a
  * failure to resolve the environment or the authentication (API unreachable, target, container,
  * Secret missing) is a source failure retried every interval.
+ *
+ * Noticing a change costs nothing per turn while nothing changes: every write of a trigger's
+ * config group bumps the table's change count (shm_trig_cfg_changes), and a turn reads our
+ * triggers' groups only when the count moved since its last look (it reads the count first, so
+ * a write after that look moves it again and is seen on the next turn). Besides, a check list
+ * names the triggers to look at whatever the count says: a new one (its first load), one whose
+ * credentials must be resolved again, one whose new configuration waits for its poll in
+ * flight. A released trigger leaves the list and the schedule before it is freed.
  */
 #include "scaleworker/sw_internal.h"
 
@@ -32,9 +40,33 @@ int sw_assign_init(sw_worker_t *w)
     w->by_slot = calloc(n, sizeof *w->by_slot);
     w->trig = calloc(n, sizeof *w->trig);
     w->rang_seq = calloc(n, sizeof *w->rang_seq);
-    if (!w->by_slot || !w->trig || !w->rang_seq)
+    w->check = calloc(n, sizeof *w->check);
+    w->ncheck = 0;
+    w->cfg_changes = UINT64_MAX; /* the first refresh reads every group */
+    if (!w->by_slot || !w->trig || !w->rang_seq || !w->check || sw_heap_init(&w->due, n) < 0 ||
+        sw_heap_init(&w->deadlines, n) < 0)
         return log_error(-ENOMEM, "could not allocate the assignment");
     return 0;
+}
+
+void sw_assign_check(sw_worker_t *w, sw_trigger_t *t)
+{
+    if (t->check_pos)
+        return;
+    w->check[w->ncheck++] = t;
+    t->check_pos = w->ncheck;
+}
+
+static void sw_assign_uncheck(sw_worker_t *w, sw_trigger_t *t)
+{
+    sw_trigger_t *last;
+
+    if (!t->check_pos)
+        return;
+    last = w->check[--w->ncheck];
+    w->check[t->check_pos - 1] = last;
+    last->check_pos = t->check_pos;
+    t->check_pos = 0;
 }
 
 void sw_trigger_unload(sw_trigger_t *t)
@@ -173,14 +205,17 @@ void sw_trigger_load_cfg(sw_worker_t *w, sw_trigger_t *t, bool at_once)
         t->next_poll_ms = now; /* first poll at once */
         t->first_poll = true;
     }
-    if (r == 0)
+    if (r == 0) {
+        sw_sched(w, t);
         return;
+    }
     t->state = NULL;
     t->config_error = r == -EINVAL;
     sw_publish(w, t, false, 0, t->config_error ? SHM_FAIL_CONFIG : SHM_FAIL_SOURCE,
                err[0] ? err : "invalid metadata", 0);
     if (!t->config_error) /* retry on the polling interval */
-        t->next_poll_ms = now + t->cfg.polling_interval_ms;
+        t->next_poll_ms = now + sw_trigger_interval_ms(t);
+    sw_sched(w, t);
 }
 
 static void sw_trigger_drop(sw_worker_t *w, uint32_t slot)
@@ -194,6 +229,8 @@ static void sw_trigger_drop(sw_worker_t *w, uint32_t slot)
         }
     sw_poll_abandon(w, t);
     sw_trigger_unload(t);
+    sw_sched_remove(w, t);
+    sw_assign_uncheck(w, t);
     free(t);
     w->by_slot[slot] = NULL;
 }
@@ -210,10 +247,12 @@ static void sw_trigger_add(sw_worker_t *w, uint32_t slot)
     t->slot = slot;
     t->scaler = w->scaler;
     t->cfg_gen = UINT64_MAX; /* loads on the next refresh */
+    t->due.tie = t->deadline.tie = slot;
     shm_trig_result_read(w->ctx.table, slot, &t->last);
     w->rang_seq[slot] = t->last.activity_seq;
     w->by_slot[slot] = t;
     w->trig[w->ntrig++] = t;
+    sw_assign_check(w, t);
 }
 
 void sw_assign_load(sw_worker_t *w)
@@ -235,6 +274,45 @@ void sw_assign_load(sw_worker_t *w)
     shm_proc_ack(w->ctx.table, w->ctx.slot, me.assign_gen);
 }
 
+/* The group changed without its blob (same cfg_gen): the ScaledObject's pollingInterval, the
+ * timeout. Taken as is; a new interval moves the next poll by the difference, so it counts from
+ * the last poll as before, and one due by now starts on this turn. */
+static void sw_trigger_cfg_update(sw_worker_t *w, sw_trigger_t *t, const shm_trig_cfg_t *cfg)
+{
+    uint64_t old = sw_trigger_interval_ms(t), now = shm_now_mono_ms();
+
+    t->cfg = *cfg;
+    if (t->in_flight || sw_trigger_interval_ms(t) == old)
+        return; /* a poll in flight schedules the next one by the new interval */
+    t->next_poll_ms = t->next_poll_ms + sw_trigger_interval_ms(t) > now + old
+                          ? t->next_poll_ms + sw_trigger_interval_ms(t) - old
+                          : now;
+    sw_sched(w, t);
+}
+
+/* When the change count moved: every trigger whose group names a new cfg_gen goes on the
+ * check list; one whose group changed otherwise takes it at once. A group mid-write is
+ * skipped: its writer bumps the count once done. */
+static void sw_assign_scan(sw_worker_t *w)
+{
+    uint64_t changes = shm_trig_cfg_changes(w->ctx.table);
+    shm_trig_cfg_t cfg;
+
+    if (changes == w->cfg_changes)
+        return;
+    w->cfg_changes = changes;
+    for (uint32_t i = 0; i < w->ntrig; i++) {
+        sw_trigger_t *t = w->trig[i];
+        if (t->check_pos || shm_trig_cfg_read(w->ctx.table, t->slot, &cfg) < 0 ||
+            !(cfg.flags & SHM_F_VALID))
+            continue;
+        if (cfg.cfg_gen != t->cfg_gen)
+            sw_assign_check(w, t);
+        else if (memcmp(&cfg, &t->cfg, sizeof cfg) != 0)
+            sw_trigger_cfg_update(w, t, &cfg);
+    }
+}
+
 /* A new cfg_gen waits for the poll in flight (bounded by its deadline); its result carries the
  * old generation and is ignored by readers. Loading may wait on the Kubernetes API (a Secret,
  * the client's rate limit), so a turn loads for at most SW_LOAD_BUDGET_MS and leaves the rest
@@ -243,20 +321,28 @@ bool sw_assign_refresh(sw_worker_t *w)
 {
     uint64_t until = shm_now_mono_ms() + SW_LOAD_BUDGET_MS;
 
-    for (uint32_t i = 0; i < w->ntrig; i++) {
-        sw_trigger_t *t = w->trig[i];
+    sw_assign_scan(w);
+    for (uint32_t i = 0; i < w->ncheck;) {
+        sw_trigger_t *t = w->check[i];
         shm_trig_cfg_t cfg;
-        bool fresh;
-        if (t->in_flight)
+        bool valid, fresh;
+        if (t->in_flight) { /* stays listed: looked at again once the poll is done */
+            i++;
             continue;
-        fresh = shm_trig_cfg_read(w->ctx.table, t->slot, &cfg) == 0 && (cfg.flags & SHM_F_VALID) &&
-                cfg.cfg_gen != t->cfg_gen;
-        if (!fresh && !t->reload)
+        }
+        valid = shm_trig_cfg_read(w->ctx.table, t->slot, &cfg) == 0 && (cfg.flags & SHM_F_VALID);
+        fresh = valid && cfg.cfg_gen != t->cfg_gen;
+        if (valid && !fresh && memcmp(&cfg, &t->cfg, sizeof cfg) != 0)
+            sw_trigger_cfg_update(w, t, &cfg);
+        if (!fresh && !t->reload) {
+            sw_assign_uncheck(w, t); /* the last entry moved to i */
             continue;
+        }
         if (shm_now_mono_ms() >= until)
             return true;
         if (fresh)
             t->cfg = cfg;
+        sw_assign_uncheck(w, t);
         sw_trigger_load_cfg(w, t, fresh);
         role_heartbeat(&w->ctx);
     }
@@ -271,6 +357,10 @@ void sw_assign_free(sw_worker_t *w)
     free(w->by_slot);
     free(w->trig);
     free(w->rang_seq);
-    w->by_slot = w->trig = NULL;
+    free(w->check);
+    sw_heap_free(&w->due);
+    sw_heap_free(&w->deadlines);
+    w->by_slot = w->trig = w->check = NULL;
     w->rang_seq = NULL;
+    w->ncheck = 0;
 }

@@ -8,15 +8,21 @@
  *
  * Freshness (DESIGN.md): a trigger without useCachedMetrics is also polled once after each HPA
  * read, as KEDA queries the source on each read. The adapter stamps the trigger's demand
- * (shm_trig_demand_stamp) and never waits; each loop turn (at least once a second) compares
- * every such trigger's stamp with the start of its last poll. A newer stamp makes one poll
+ * (shm_trig_demand_stamp) and never waits; a loop turn at least SW_DEMAND_SCAN_MS after the
+ * last look (so at least once a second) compares every such trigger's stamp with the start of
+ * its last poll. A newer stamp makes one poll
  * due at max(start of the last poll + min(pollingInterval, SW_DEMAND_GAP_MS), now). Whatever
  * the number of readers, a trigger is thus polled on demand at most once per gap, every stamp
- * is answered by a poll that starts after it (within a loop turn and the gap), and stamps that
+ * is answered by a poll that starts after it (within a second and the gap), and stamps that
  * arrive during a poll or within the gap fold into one poll; with the HPA's 15 s period that
  * is one poll per read, the load KEDA puts on the source. A demand poll is a poll: the next
  * interval poll is one interval after it. A trigger with useCachedMetrics polls on its
  * interval only.
+ *
+ * The schedule: idle triggers wait in the worker's due heap by next_poll_ms, polls in flight in
+ * its deadline heap by deadline (heap.c), so a turn touches only what is due or overdue and the
+ * work per poll does not grow with the number of triggers; sw_sched() files a trigger after
+ * every change of its poll time, flight or configuration.
  *
  * Invariants: a trigger has at most one poll in flight; a poll completes once (a late
  * sw_poll_done after a timeout is ignored); the suspect shard (proc control `suspect`) has at
@@ -29,6 +35,7 @@
 #include "common/log.h"
 #include "common/redact.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -111,11 +118,36 @@ void sw_trigger_push_active(sw_trigger_t *t)
     role_bell_ring(w->watcher_bell);
 }
 
+uint32_t sw_trigger_interval_ms(const sw_trigger_t *t)
+{
+    return t->cfg.polling_interval_ms ? t->cfg.polling_interval_ms : 1000;
+}
+
+void sw_sched(sw_worker_t *w, sw_trigger_t *t)
+{
+    if (t->in_flight) {
+        sw_heap_remove(&w->due, &t->due);
+        sw_heap_set(&w->deadlines, &t->deadline, t->poll.deadline_ms);
+        return;
+    }
+    sw_heap_remove(&w->deadlines, &t->deadline);
+    if (t->config_error || (!t->state && t->cfg_gen == UINT64_MAX))
+        sw_heap_remove(&w->due, &t->due); /* nothing to poll until a configuration loads */
+    else
+        sw_heap_set(&w->due, &t->due, t->next_poll_ms);
+}
+
+void sw_sched_remove(sw_worker_t *w, sw_trigger_t *t)
+{
+    sw_heap_remove(&w->due, &t->due);
+    sw_heap_remove(&w->deadlines, &t->deadline);
+}
+
 /* Releases the in-flight record; the trigger's next poll is one interval from now. */
 static void sw_poll_finish(sw_poll_t *p, uint64_t now)
 {
     sw_trigger_t *t = p->t;
-    uint32_t interval = t->cfg.polling_interval_ms ? t->cfg.polling_interval_ms : 1000;
+    uint32_t interval = sw_trigger_interval_ms(t);
 
     p->active = false;
     t->in_flight = false;
@@ -130,7 +162,9 @@ static void sw_poll_finish(sw_poll_t *p, uint64_t now)
         sw_auth_invalidate(p->w->auth, t->auth_uid);
         sw_auth_invalidate(p->w->auth, t->target_uid);
         t->reload = true;
+        sw_assign_check(p->w, t);
     }
+    sw_sched(p->w, t);
 }
 
 void sw_poll_done(sw_poll_t *p, bool ok, double value, const char *error)
@@ -217,6 +251,7 @@ void sw_poll_abandon(sw_worker_t *w, sw_trigger_t *t)
     t->in_flight = false;
     w->inflight--;
     shm_proc_inflight_del(w->ctx.table, w->ctx.slot, t->slot);
+    sw_sched(w, t);
 }
 
 static void sw_trigger_poll(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
@@ -225,6 +260,7 @@ static void sw_trigger_poll(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
 
     if (shm_proc_inflight_add(w->ctx.table, w->ctx.slot, t->slot) < 0) {
         t->next_poll_ms = now + 100; /* the in-flight list is full: should not happen */
+        sw_sched(w, t);
         return;
     }
     t->poll = (sw_poll_t){.w = w,
@@ -236,6 +272,7 @@ static void sw_trigger_poll(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
     t->in_flight = true;
     t->poll_started_ms = now;
     w->inflight++;
+    sw_sched(w, t); /* before poll(), which may complete it at once */
     t->scaler->poll(&t->poll, t->state);
 }
 
@@ -250,11 +287,11 @@ static bool sw_trigger_ready(sw_worker_t *w, sw_trigger_t *t, uint64_t now)
 }
 
 /* An HPA read since the start of t's last poll brings its next poll forward (see the top of
- * this file). One relaxed load per trigger and turn; nothing when t uses cached metrics, has a
- * poll in flight (the stamp is still newer after it) or has no parsed configuration. */
+ * this file). One relaxed load per trigger; nothing when t uses cached metrics, has a poll in
+ * flight (the stamp is still newer after it) or has no parsed configuration. */
 static void sw_poll_demand(sw_worker_t *w, sw_trigger_t *t)
 {
-    uint32_t interval = t->cfg.polling_interval_ms ? t->cfg.polling_interval_ms : 1000;
+    uint32_t interval = sw_trigger_interval_ms(t);
     uint64_t due;
 
     if (t->cfg.use_cached_metrics || t->in_flight || !t->state || t->config_error)
@@ -262,48 +299,74 @@ static void sw_poll_demand(sw_worker_t *w, sw_trigger_t *t)
     if (shm_trig_demand_get(w->ctx.table, t->slot) <= t->poll_started_ms)
         return;
     due = t->poll_started_ms + (interval < SW_DEMAND_GAP_MS ? interval : SW_DEMAND_GAP_MS);
-    if (due < t->next_poll_ms)
+    if (due < t->next_poll_ms) {
         t->next_poll_ms = due;
-}
-
-/* Polls t if it is due and there is room; returns the earlier of next and t's next event. A
- * due trigger that has no room (the suspect shard's one poll, SHM_INFLIGHT_MAX) waits for a
- * completion, which runs a new turn, rather than making the loop spin. */
-static uint64_t sw_poll_one(sw_worker_t *w, sw_trigger_t *t, uint64_t now, uint64_t next)
-{
-    bool room = w->inflight < (w->suspect ? 1u : SHM_INFLIGHT_MAX);
-
-    sw_poll_demand(w, t);
-    if (t->in_flight && t->poll.deadline_ms <= now)
-        sw_poll_expire(w, t, now);
-    else if (!t->in_flight && room && sw_trigger_ready(w, t, now)) {
-        sw_trigger_poll(w, t, now);
-        role_heartbeat(&w->ctx);
+        sw_sched(w, t);
     }
-    if (t->in_flight)
-        return t->poll.deadline_ms < next ? t->poll.deadline_ms : next;
-    if (t->config_error || (t->next_poll_ms <= now && !room))
-        return next;
-    return t->next_poll_ms < next ? t->next_poll_ms : next;
 }
 
-/* The clock is read again only after a trigger whose handling may have taken time (it was due
- * or in flight, or demand made it due: a poll started, completed or expired, a load); an idle
- * trigger costs no clock read. Reading it after every trigger cost more than the rest of the
- * scan and, being ordered, kept the memory loads of successive triggers (their demand stamps)
- * from overlapping (bench/bench_worker_demand). */
+/* The one scan left that visits every trigger, at most every SW_DEMAND_SCAN_MS: the stamps
+ * are written by the adapters, which never wake us. Its cost per second is bounded by the
+ * number of triggers, not by the number of turns. */
+static void sw_poll_demand_scan(sw_worker_t *w, uint64_t now)
+{
+    if (w->demand_scan_ms && now - w->demand_scan_ms < SW_DEMAND_SCAN_MS)
+        return;
+    w->demand_scan_ms = now;
+    for (uint32_t i = 0; i < w->ntrig; i++)
+        sw_poll_demand(w, w->trig[i]);
+}
+
+static sw_trigger_t *sw_trigger_of(sw_heap_node_t *n, size_t member)
+{
+    return n ? (sw_trigger_t *)((char *)n - member) : NULL;
+}
+
+/* Polls the triggers that are due while there is room, each at most once. A due trigger that
+ * has no room (the suspect shard's one poll, SHM_INFLIGHT_MAX) waits for a completion, which
+ * runs a new turn, rather than making the loop spin. The clock is read again only after a
+ * trigger was handled (a poll started, a load). */
+static void sw_poll_start_due(sw_worker_t *w, uint64_t now)
+{
+    sw_trigger_t *t;
+
+    for (uint32_t left = w->ntrig; left > 0; left--) {
+        if (w->inflight >= (w->suspect ? 1u : SHM_INFLIGHT_MAX))
+            return;
+        t = sw_trigger_of(sw_heap_top(&w->due), offsetof(sw_trigger_t, due));
+        if (!t || t->next_poll_ms > now)
+            return;
+        if (sw_trigger_ready(w, t, now)) {
+            sw_trigger_poll(w, t, now);
+            role_heartbeat(&w->ctx);
+        } else if (t->next_poll_ms <= now) { /* loaded nothing and set no retry: a turn later */
+            t->next_poll_ms = now + 1;
+            sw_sched(w, t);
+        }
+        now = shm_now_mono_ms();
+    }
+}
+
 int sw_poll_due(sw_worker_t *w)
 {
-    uint64_t now = shm_now_mono_ms(), next = now + 1000;
+    uint64_t now = shm_now_mono_ms(), next;
+    sw_trigger_t *t;
 
-    for (uint32_t i = 0; i < w->ntrig; i++) {
-        sw_trigger_t *t = w->trig[i];
-        uint64_t was = t->next_poll_ms;
-        bool busy = t->in_flight || was <= now;
-        next = sw_poll_one(w, t, now, next);
-        if (busy || t->in_flight || t->next_poll_ms != was)
-            now = shm_now_mono_ms();
+    sw_poll_demand_scan(w, now);
+    while ((t = sw_trigger_of(sw_heap_top(&w->deadlines), offsetof(sw_trigger_t, deadline))) &&
+           t->poll.deadline_ms <= now) {
+        sw_poll_expire(w, t, now); /* out of flight: into the due heap */
+        now = shm_now_mono_ms();
     }
+    sw_poll_start_due(w, now);
     now = shm_now_mono_ms();
+    next = now + 1000;
+    if ((t = sw_trigger_of(sw_heap_top(&w->deadlines), offsetof(sw_trigger_t, deadline))) &&
+        t->poll.deadline_ms < next)
+        next = t->poll.deadline_ms;
+    if (w->inflight < (w->suspect ? 1u : SHM_INFLIGHT_MAX) &&
+        (t = sw_trigger_of(sw_heap_top(&w->due), offsetof(sw_trigger_t, due))) &&
+        t->next_poll_ms < next)
+        next = t->next_poll_ms;
     return next > now ? (int)(next - now) : 0;
 }

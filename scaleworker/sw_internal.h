@@ -14,6 +14,28 @@
 typedef struct sw_worker sw_worker_t;
 typedef struct sw_trigger sw_trigger_t;
 
+/* heap.c: an indexed binary min-heap of nodes embedded in their owners (the schedule). */
+typedef struct sw_heap_node {
+    uint64_t key;
+    uint32_t tie; /* orders equal keys (the trigger slot) */
+    uint32_t pos; /* index + 1 in its heap, 0: in none */
+} sw_heap_node_t;
+
+typedef struct sw_heap {
+    sw_heap_node_t **v;
+    uint32_t n, cap;
+} sw_heap_t;
+
+int sw_heap_init(sw_heap_t *h, uint32_t cap);
+/* Takes every node out (pos 0) and frees the array. */
+void sw_heap_free(sw_heap_t *h);
+/* Inserts x with key, or moves it there if it is in h already. */
+void sw_heap_set(sw_heap_t *h, sw_heap_node_t *x, uint64_t key);
+/* Takes x out of h; nothing when it is in none. */
+void sw_heap_remove(sw_heap_t *h, sw_heap_node_t *x);
+/* The node with the smallest key, or NULL when h is empty. */
+sw_heap_node_t *sw_heap_top(const sw_heap_t *h);
+
 struct sw_poll {
     sw_worker_t *w;
     sw_trigger_t *t;
@@ -31,13 +53,17 @@ struct sw_trigger {
     uint64_t cfg_gen;   /* generation the state was parsed from */
     void *state;        /* the scaler's parsed configuration; NULL until loaded */
     const sw_scaler_t *scaler;
-    uint64_t next_poll_ms;    /* next poll, or next load attempt while state is NULL */
+    uint64_t next_poll_ms;    /* next poll, or next load attempt while state is NULL; change it
+                               * through sw_sched() (the schedule is keyed on it) */
     uint64_t poll_started_ms; /* start of the last poll (monotonic), 0: none yet; a demand
                                * stamp newer than this asks for a poll (poll.c) */
     bool in_flight;
     bool config_error; /* terminal until cfg_gen changes */
     bool first_poll;
     bool reload;                  /* parse again (new credentials) before the next poll */
+    uint32_t check_pos;           /* index + 1 in the worker's check list, 0: not on it */
+    sw_heap_node_t due;           /* in the worker's due heap, keyed on next_poll_ms */
+    sw_heap_node_t deadline;      /* in its deadline heap while a poll is in flight */
     char auth_uid[SHM_UID_MAX];   /* of its TriggerAuthentication, "" if none */
     char target_uid[SHM_UID_MAX]; /* of its scale target when it reads its env, else "" */
     sw_poll_t poll;               /* the poll in flight, if any */
@@ -54,10 +80,21 @@ struct sw_worker {
     sw_trigger_t **trig;    /* dense list of the same */
     uint32_t ntrig;
     uint64_t *rang_seq; /* [max_trig]: activity_seq we last rang the watcher for */
-    bool suspect;       /* one poll in flight at a time */
-    uint32_t inflight;  /* polls in flight */
-    int blobs_fd;       /* FD_BLOBS (tests pass their own) */
-    int watcher_bell;   /* FD_WATCHER_BELL (tests pass their own) */
+    /* The schedule (poll.c): idle triggers that will poll (or retry loading) by next_poll_ms,
+     * polls in flight by deadline. A trigger that never loaded or has a configuration error
+     * is in neither. */
+    sw_heap_t due, deadlines;
+    uint64_t demand_scan_ms; /* last look at the demand stamps (poll.c) */
+    /* Configuration changes (assign.c): the table's trigger-config change count last seen, and
+     * the triggers to look at whatever it says (new, credentials to resolve again, a new
+     * configuration waiting for the poll in flight). */
+    uint64_t cfg_changes;
+    sw_trigger_t **check;
+    uint32_t ncheck;
+    bool suspect;      /* one poll in flight at a time */
+    uint32_t inflight; /* polls in flight */
+    int blobs_fd;      /* FD_BLOBS (tests pass their own) */
+    int watcher_bell;  /* FD_WATCHER_BELL (tests pass their own) */
     sw_auth_t *auth;
     sw_io_t sig_io, live_io, bell_io;
     bool stop;
@@ -84,9 +121,20 @@ void sw_publish(sw_worker_t *w, sw_trigger_t *t, bool ok, double value, shm_fail
  * trigger's previous poll (or its pollingInterval, if shorter). */
 #define SW_DEMAND_GAP_MS 1000u
 
+/* The demand stamps are looked at on a loop turn at least this long after the last look (so at
+ * least once a second, the longest wait of a turn). */
+#define SW_DEMAND_SCAN_MS 100u
+
 /* Starts due polls (on the interval, or on demand after an HPA read) and expires overdue ones;
  * returns ms until the next deadline. */
 int sw_poll_due(sw_worker_t *w);
+/* Puts t where its state says in the schedule: in flight by its deadline, else by
+ * next_poll_ms unless it has no configuration to poll with. After every change of those. */
+void sw_sched(sw_worker_t *w, sw_trigger_t *t);
+/* Takes t out of the schedule (it is being dropped). */
+void sw_sched_remove(sw_worker_t *w, sw_trigger_t *t);
+/* t's polling interval, 1 s when it has none (KEDA's minimum). */
+uint32_t sw_trigger_interval_ms(const sw_trigger_t *t);
 /* Stops a poll in flight without publishing (the trigger is being dropped or reloaded). */
 void sw_poll_abandon(sw_worker_t *w, sw_trigger_t *t);
 
@@ -96,8 +144,11 @@ void sw_poll_abandon(sw_worker_t *w, sw_trigger_t *t);
 
 int sw_assign_init(sw_worker_t *w);
 void sw_assign_load(sw_worker_t *w); /* on our doorbell: who is ours now */
-/* Every turn: configuration changes of ours. True when the budget left some for next turn. */
+/* Every turn: configuration changes of ours. True when the budget left some for next turn.
+ * Reads every trigger's configuration only when the table's change count moved. */
 bool sw_assign_refresh(sw_worker_t *w);
+/* Asks the next refresh to look at t (new credentials to resolve). */
+void sw_assign_check(sw_worker_t *w, sw_trigger_t *t);
 void sw_assign_free(sw_worker_t *w);
 /* Reads the config blob, resolves authentication, parses. A failure is published. at_once: a
  * new configuration, polled at once; otherwise (new credentials, a retry) the schedule stays. */

@@ -2,8 +2,9 @@
  * worker: `ckeda --role=scaleworker --type=T --shard=K`, the process. One event loop (loop.c)
  * whose wait set holds the role's signal pipe, the liveness pipe, our doorbell ("your
  * assignment changed"), the DNS eventfd and the scalers' sockets. Each turn: take config
- * changes of our triggers, start the polls that are due, expire the ones past their deadline,
- * wait for I/O until the next deadline, heartbeat.
+ * changes of our triggers (only when the table's change count moved), expire the polls past
+ * their deadline, start the ones that are due (both from heaps: a turn's work does not grow with
+ * the number of triggers), wait for I/O until the next deadline, heartbeat.
  *
  * Invariants: the heartbeat is written at least once a second while the loop runs (the wait is
  * capped at one second and each started poll heartbeats); a scaler that blocks stops it, which

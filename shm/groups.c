@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define SHM_GROUP_ACCESSORS(fn, region, group_t, payload_t)                                        \
+#define SHM_GROUP_READ(fn, region, group_t, payload_t)                                             \
     int shm_##fn##_read(const shm_table_t *t, uint32_t slot, payload_t *ret)                       \
     {                                                                                              \
         payload_t tmp;                                                                             \
@@ -22,7 +22,10 @@
         if (r == 0)                                                                                \
             *ret = tmp;                                                                            \
         return r;                                                                                  \
-    }                                                                                              \
+    }
+
+#define SHM_GROUP_ACCESSORS(fn, region, group_t, payload_t)                                        \
+    SHM_GROUP_READ(fn, region, group_t, payload_t)                                                 \
     void shm_##fn##_write(shm_table_t *t, uint32_t slot, const payload_t *v)                       \
     {                                                                                              \
         assert(slot < t->hdr->regions[region].count);                                              \
@@ -33,9 +36,24 @@
 SHM_GROUP_ACCESSORS(proc_ctl, SHM_R_PROC_CTL, shm_g_proc_ctl_t, shm_proc_ctl_t)
 SHM_GROUP_ACCESSORS(so_spec, SHM_R_SO_SPEC, shm_g_so_spec_t, shm_so_spec_t)
 SHM_GROUP_ACCESSORS(so_observed, SHM_R_SO_OBSERVED, shm_g_so_observed_t, shm_so_observed_t)
-SHM_GROUP_ACCESSORS(trig_cfg, SHM_R_TRIG_CFG, shm_g_trig_cfg_t, shm_trig_cfg_t)
+SHM_GROUP_READ(trig_cfg, SHM_R_TRIG_CFG, shm_g_trig_cfg_t, shm_trig_cfg_t)
 SHM_GROUP_ACCESSORS(trig_ctl, SHM_R_TRIG_CTL, shm_g_trig_ctl_t, shm_trig_ctl_t)
 SHM_GROUP_ACCESSORS(trig_result, SHM_R_TRIG_RESULT, shm_g_trig_result_t, shm_trig_result_t)
+
+/* The count moves after the group is even again (release): a reader that sees the new count
+ * (acquire) reads the new payload. */
+void shm_trig_cfg_write(shm_table_t *t, uint32_t slot, const shm_trig_cfg_t *v)
+{
+    assert(slot < t->hdr->regions[SHM_R_TRIG_CFG].count);
+    shm_g_trig_cfg_t *g = shm_entry(t, SHM_R_TRIG_CFG, slot);
+    shm_seq_write(&g->seq, &g->v, v, sizeof *v);
+    atomic_fetch_add_explicit(&shm_trig_cfg_changes_at(t)->count, 1, memory_order_release);
+}
+
+uint64_t shm_trig_cfg_changes(const shm_table_t *t)
+{
+    return atomic_load_explicit(&shm_trig_cfg_changes_at(t)->count, memory_order_acquire);
+}
 
 int shm_watcher_read(const shm_table_t *t, shm_watcher_t *ret)
 {

@@ -6,7 +6,8 @@
  * between its two bumps: a group it left odd is completed by clearing its flags word (the
  * payload becomes invalid) and making the sequence even. Even groups keep their last value;
  * staleness decides when a reader stops trusting it. Trigger results are repaired only for the
- * triggers assigned to the dead worker: other workers may be mid-write right now.
+ * triggers assigned to the dead worker: other workers may be mid-write right now. A repaired
+ * trigger-config group bumps the change count, as a write does.
  */
 #include "shm/shm_internal.h"
 
@@ -85,7 +86,12 @@ unsigned shm_repair(shm_table_t *t, shm_role_t role, uint32_t proc)
                 (shm_trig_ctl_read(t, i, &ctl) < 0 ||
                  !(ctl.worker == proc || (ctl.worker == SHM_NONE && ctl.release_from == proc))))
                 continue;
-            repaired += shm_repair_group(shm_group_at(t, t->base, sr->region, i));
+            if (shm_repair_group(shm_group_at(t, t->base, sr->region, i))) {
+                repaired++;
+                if (sr->region == SHM_R_TRIG_CFG) /* readers look again: it is invalid now */
+                    atomic_fetch_add_explicit(&shm_trig_cfg_changes_at(t)->count, 1,
+                                              memory_order_release);
+            }
         }
     }
     return repaired;

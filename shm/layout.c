@@ -84,6 +84,8 @@ void shm_layout_compute(const shm_caps_t *caps, shm_header_t *hdr)
         uint64_t bytes = (uint64_t)counts[r] * shm_entry_size[r];
         if (r == SHM_R_INDEX)
             bytes += SHM_CACHE_LINE; /* the index group precedes its buckets */
+        if (r == SHM_R_TRIG_CFG)
+            bytes += sizeof(shm_g_trig_cfg_changes_t); /* the change count follows them */
         hdr->entry_sizes[r] = shm_entry_size[r];
         hdr->regions[r] = (shm_region_desc_t){.offset = off,
                                               .size = shm_page_round(bytes),

@@ -16,7 +16,8 @@
  *   watcher block       watcher
  *   process control [P] supervisor          process self [P]  that process (atomics)
  *   SO spec [S]         watcher             SO observed [S]   watcher
- *   trigger config [T]  watcher             trigger control [T] supervisor
+ *   trigger config [T]  watcher (and its change count, one atomic after the entries)
+ *   trigger control [T] supervisor
  *   trigger result [T]  the assigned worker trigger demand [T] any adapter (one atomic)
  *   index [2S]          watcher (index-wide seqlock)
  */
@@ -27,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHM_LAYOUT_VERSION 2u
+#define SHM_LAYOUT_VERSION 3u
 
 /* Bounded strings sized for Kubernetes' maxima (NUL included). */
 #define SHM_NS_MAX         64  /* DNS label, 63 */
@@ -362,7 +363,13 @@ typedef struct shm_trig_result {
 } shm_trig_result_t;
 
 int shm_trig_cfg_read(const shm_table_t *t, uint32_t slot, shm_trig_cfg_t *ret);
+/* Publishes the group, then bumps the table's trigger-config change count. */
 void shm_trig_cfg_write(shm_table_t *t, uint32_t slot, const shm_trig_cfg_t *v);
+/* The trigger-config change count: bumped (release) after every write of any trigger's config
+ * group, and by repair. A reader that loads it (acquire) and then reads the groups sees every
+ * write it counts; an unchanged count means no group changed since the last look, so a scale
+ * worker reads its triggers' configurations only when it moved. */
+uint64_t shm_trig_cfg_changes(const shm_table_t *t);
 int shm_trig_ctl_read(const shm_table_t *t, uint32_t slot, shm_trig_ctl_t *ret);
 void shm_trig_ctl_write(shm_table_t *t, uint32_t slot, const shm_trig_ctl_t *v);
 int shm_trig_result_read(const shm_table_t *t, uint32_t slot, shm_trig_result_t *ret);

@@ -3,7 +3,8 @@
  *
  * Layout: [header page(s)] then one region per writer, each starting on a page boundary:
  * watcher block, process control [P], process self [P], SO spec [S], SO observed [S],
- * trigger config [T], trigger control [T], trigger result [T], trigger demand [T], index.
+ * trigger config [T] (then the trigger-config change count, on a cache line of its own),
+ * trigger control [T], trigger result [T], trigger demand [T], index.
  * Entries are fixed-size and padded to a cache line. No pointers: offsets from the base.
  */
 #ifndef CKEDA_SHM_INTERNAL_H
@@ -50,6 +51,13 @@ typedef struct shm_g_proc_self {
     alignas(SHM_CACHE_LINE) _Atomic uint64_t seq_retries_total;
     _Atomic uint64_t stats[SHM_PROC_STATS];
 } shm_g_proc_self_t;
+
+/* The trigger-config change count, one atomic on the cache line after the region's entries:
+ * written by whoever writes a trigger-config group (the watcher; the supervisor's repair), so
+ * it lives in their region. Not a seqlock group. */
+typedef struct shm_g_trig_cfg_changes {
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t count;
+} shm_g_trig_cfg_changes_t;
 
 /* Index bucket. slot: SHM_NONE empty, SHM_TOMBSTONE deleted. */
 #define SHM_TOMBSTONE (UINT32_MAX - 1)
@@ -119,6 +127,8 @@ struct shm_table {
 
 _Static_assert(sizeof(shm_header_t) <= SHM_PAGE, "header fits its page");
 _Static_assert(sizeof(shm_bucket_t) == 16, "bucket is 16 bytes");
+_Static_assert(sizeof(shm_g_trig_cfg_changes_t) == SHM_CACHE_LINE, "the count takes one line");
+_Static_assert(sizeof(shm_g_trig_cfg_t) % SHM_CACHE_LINE == 0, "the count starts a line");
 _Static_assert(sizeof(shm_g_so_spec_t) % SHM_CACHE_LINE == 0, "groups are cache-line sized");
 _Static_assert(offsetof(shm_g_so_spec_t, v) == 8, "payload follows its sequence");
 _Static_assert(sizeof(shm_so_spec_t) % 8 == 0, "payloads are copied by machine words");
@@ -133,6 +143,11 @@ static inline void *shm_entry(const shm_table_t *t, int region, uint32_t i)
 {
     const shm_region_desc_t *r = &t->hdr->regions[region];
     return t->base + r->offset + (uint64_t)i * r->stride;
+}
+
+static inline shm_g_trig_cfg_changes_t *shm_trig_cfg_changes_at(const shm_table_t *t)
+{
+    return shm_entry(t, SHM_R_TRIG_CFG, t->hdr->regions[SHM_R_TRIG_CFG].count);
 }
 
 static inline shm_bucket_t *shm_buckets(const shm_table_t *t)
