@@ -6,7 +6,7 @@
  * in flight); an interval change taking effect, with a new configuration and without one; a
  * configuration error leaving the schedule (no spinning turn); a new configuration noticed within
  * one turn, or after the poll in flight; and the count moving on every write and on repair. On a
- * real table created for the test.
+ * real table created for the test, with the fake scaler of sw_worker_fixture.h.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,19 +14,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_worker_fixture.h"
+
 #include "scaleworker/sw_internal.h"
-#include "shm/blob.h"
 #include "shm/shm_internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#define WAIT_MS 5000 /* every condition is expected far sooner */
 
 /* ---- the heap alone ------------------------------------------------------------------------ */
 
@@ -179,189 +172,40 @@ static void test_sw_heap_random_against_reference(void **state)
     free(it);
 }
 
-/* ---- a worker on a table of the test's own --------------------------------------------------- */
-
-typedef struct fake {
-    bool pipe_mode;
-    int fds[2];
-    sw_io_t io;
-    sw_poll_t *p;
-    int polls;
-    uint64_t poll_ms[16];
-} fake_t;
-
-static fake_t *fakes[8]; /* by metadata "id" (the trigger slot) */
-
-static void fake_on_io(sw_io_t *io, uint32_t revents)
-{
-    fake_t *f = (fake_t *)((char *)io - offsetof(fake_t, io));
-    unsigned char b;
-
-    if (read(f->fds[0], &b, 1) != 1 || !f->p)
-        return;
-    sw_io_stop(&f->io);
-    sw_poll_t *p = f->p;
-    f->p = NULL;
-    sw_poll_done(p, true, b, NULL);
-}
-
-static int fake_parse(const sw_params_t *params, void **ret, char *err, size_t errlen)
-{
-    const char *mode = sw_meta_str(params->metadata, "mode");
-    const char *id = sw_meta_str(params->metadata, "id");
-    fake_t *f;
-
-    if (!mode || (strcmp(mode, "sync") != 0 && strcmp(mode, "pipe") != 0)) {
-        snprintf(err, errlen, "metadata.mode: \"%s\" is not sync or pipe", mode ? mode : "");
-        return -EINVAL;
-    }
-    f = calloc(1, sizeof *f);
-    f->pipe_mode = strcmp(mode, "pipe") == 0;
-    f->fds[0] = f->fds[1] = -1;
-    if (f->pipe_mode && pipe2(f->fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-        free(f);
-        return -errno;
-    }
-    sw_io_init(&f->io, f->fds[0], fake_on_io);
-    fakes[id ? atoi(id) & 7 : 0] = f;
-    *ret = f;
-    return 0;
-}
-
-static void fake_poll(sw_poll_t *p, void *state)
-{
-    fake_t *f = state;
-
-    if (f->polls < 16)
-        f->poll_ms[f->polls] = shm_now_mono_ms();
-    f->polls++;
-    if (!f->pipe_mode) {
-        sw_poll_done(p, true, 1, NULL);
-        return;
-    }
-    f->p = p;
-    sw_io_want(&f->io, SW_IO_READ);
-}
-
-static void fake_cancel(void *state, char *why, size_t len)
-{
-    fake_t *f = state;
-
-    f->p = NULL;
-    sw_io_stop(&f->io);
-}
-
-static void fake_close(void *state)
-{
-    fake_t *f = state;
-
-    for (size_t i = 0; i < 8; i++)
-        if (fakes[i] == f)
-            fakes[i] = NULL;
-    sw_io_stop(&f->io);
-    if (f->fds[0] >= 0) {
-        close(f->fds[0]);
-        close(f->fds[1]);
-    }
-    free(f);
-}
-
-static const sw_scaler_t fake_scaler = {.name = "fake",
-                                        .parse = fake_parse,
-                                        .poll = fake_poll,
-                                        .cancel = fake_cancel,
-                                        .close = fake_close};
-
-typedef struct fixture {
-    char name[64];
-    shm_table_t *t;
-    int blobs, bell;
-    sw_worker_t w;
-} fixture_t;
-
-static const shm_caps_t caps = {.max_so = 8, .max_trig = 8, .max_proc = 8, .max_trig_per_so = 8};
-#define MY_SLOT 2u
+/* ---- a worker on a table of the test's own (sw_worker_fixture.h) --------------------------- */
 
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof *f);
-
-    snprintf(f->name, sizeof f->name, "ckeda-test-sw-heap-%d", (int)getpid());
-    if (shm_table_create(f->name, &caps, &f->t) < 0 || shm_blob_dir_create(f->name, &f->blobs) < 0)
-        return -1;
-    f->bell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    f->w.ctx.table = f->t;
-    f->w.ctx.slot = MY_SLOT;
-    cfg_defaults(&f->w.ctx.cfg);
-    f->w.scaler = &fake_scaler;
-    f->w.blobs_fd = f->blobs;
-    f->w.watcher_bell = f->bell;
-    f->w.auth = sw_auth_new(&f->w.ctx.cfg, NULL, NULL);
-    if (sw_worker_init(&f->w) < 0)
-        return -1;
-    *state = f;
-    return 0;
+    return sw_wfx_setup(state, "sw-heap", NULL);
 }
 
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-
-    sw_worker_fini(&f->w);
-    f->w.auth = sw_auth_free(f->w.auth);
-    close(f->bell);
-    close(f->blobs);
-    shm_table_close(f->t);
-    shm_table_unlink(f->name);
-    shm_blob_dir_remove(f->name);
-    free(f);
-    return 0;
-}
-
-/* Writes trigger slot's blob and config group (as the watcher does), assigned to worker. */
-static void put_trigger(fixture_t *f, uint32_t slot, const char *mode, uint32_t interval_ms,
+/* Writes trigger slot (metadata mode, a value of 1; useCachedMetrics, a 5 s timeout), assigned
+ * to worker. */
+static void put_trigger(sw_wfx_t *f, uint32_t slot, const char *mode, uint32_t interval_ms,
                         uint64_t cfg_gen, uint32_t worker)
 {
-    shm_trig_cfg_t c = {.flags = SHM_F_VALID,
-                        .polling_interval_ms = interval_ms,
-                        .timeout_ms = 5000,
-                        .cfg_gen = cfg_gen,
-                        .use_cached_metrics = 1};
-    shm_trig_ctl_t ctl = {.flags = SHM_F_VALID, .worker = worker, .release_from = SHM_NONE};
-    char blob[128];
+    char md[96];
 
-    snprintf(c.type, sizeof c.type, "fake");
-    snprintf(blob, sizeof blob,
-             "{\"namespace\":\"apps\",\"metadata\":{\"mode\":\"%s\",\"id\":\"%u\"}}", mode, slot);
-    assert_int_equal(shm_blob_write(f->blobs, slot, cfg_gen, blob, strlen(blob)), 0);
-    shm_trig_cfg_write(f->t, slot, &c);
-    shm_trig_ctl_write(f->t, slot, &ctl);
+    snprintf(md, sizeof md, "{\"mode\":\"%s\",\"id\":\"%u\",\"value\":\"1\"}", mode, slot);
+    sw_wfx_trigger_write(f, slot,
+                         &(sw_wfx_trig_t){.metadata = md,
+                                          .interval_ms = interval_ms,
+                                          .timeout_ms = 5000,
+                                          .cfg_gen = cfg_gen,
+                                          .cached = true,
+                                          .worker = worker});
 }
 
 /* The supervisor takes slot away from us, or gives it back, and rings our doorbell. */
-static void assign(fixture_t *f, uint32_t slot, uint32_t worker)
+static void assign(sw_wfx_t *f, uint32_t slot, uint32_t worker)
 {
-    shm_trig_ctl_t ctl = {.flags = SHM_F_VALID, .worker = worker, .release_from = SHM_NONE};
-
-    shm_trig_ctl_write(f->t, slot, &ctl);
+    sw_wfx_assign(f, slot, worker);
     sw_assign_load(&f->w);
 }
 
-#define TURN_UNTIL(f, cond)                                                                        \
-    do {                                                                                           \
-        uint64_t until_ = shm_now_mono_ms() + WAIT_MS;                                             \
-        while (!(cond)) {                                                                          \
-            if (shm_now_mono_ms() > until_)                                                        \
-                fail_msg("timed out waiting for %s", #cond);                                       \
-            sw_worker_turn(&(f)->w, 10);                                                           \
-        }                                                                                          \
-    } while (0)
-
-static uint64_t polls_total(fixture_t *f, uint32_t slot)
+static uint64_t polls_total(sw_wfx_t *f, uint32_t slot)
 {
-    shm_trig_result_t r;
-    assert_int_equal(shm_trig_result_read(f->t, slot, &r), 0);
-    return r.polls_total;
+    return sw_wfx_result(f, slot).polls_total;
 }
 
 /* Counts the schedule's nodes of trigger t: 1 when it is filed once, 0 when out. */
@@ -381,14 +225,15 @@ static int filed(const sw_worker_t *w, const sw_trigger_t *t)
  * (its first poll) and scheduled again. */
 static void test_sw_sched_reassignment(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
-    put_trigger(f, 0, "sync", 60000, 1, MY_SLOT);
-    put_trigger(f, 1, "pipe", 60000, 2, MY_SLOT);
-    put_trigger(f, 4, "sync", 200, 3, MY_SLOT);
+    put_trigger(f, 0, "sync", 60000, 1, SW_WFX_SLOT);
+    put_trigger(f, 1, "pipe", 60000, 2, SW_WFX_SLOT);
+    put_trigger(f, 4, "sync", 200, 3, SW_WFX_SLOT);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, fakes[0] && fakes[1] && fakes[4] && fakes[1]->polls == 1 &&
-                      polls_total(f, 0) == 1 && polls_total(f, 4) == 1);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[0] && sw_wfx_fakes[1] && sw_wfx_fakes[4] &&
+                             sw_wfx_fakes[1]->polls == 1 && polls_total(f, 0) == 1 &&
+                             polls_total(f, 4) == 1);
     assert_int_equal(f->w.deadlines.n, 1); /* trigger 1 in flight */
     assert_int_equal(f->w.due.n, 2);
     for (uint32_t i = 0; i < f->w.ntrig; i++)
@@ -400,16 +245,16 @@ static void test_sw_sched_reassignment(void **state)
     assert_int_equal(f->w.deadlines.n, 0);
     assert_int_equal(f->w.due.n, 1);
     assert_int_equal(f->w.inflight, 0);
-    assert_null(fakes[0]);
-    assert_null(fakes[1]);
+    assert_null(sw_wfx_fakes[0]);
+    assert_null(sw_wfx_fakes[1]);
     uint64_t p4 = polls_total(f, 4);
-    TURN_UNTIL(f, polls_total(f, 4) >= p4 + 2); /* the one left keeps its interval */
+    SW_WFX_TURN_UNTIL(f, polls_total(f, 4) >= p4 + 2); /* the one left keeps its interval */
     assert_int_equal(polls_total(f, 1), 0);
     assert_int_equal(polls_total(f, 0), 1);
 
     uint64_t t0 = shm_now_mono_ms();
-    assign(f, 0, MY_SLOT); /* back */
-    TURN_UNTIL(f, polls_total(f, 0) == 2);
+    assign(f, 0, SW_WFX_SLOT); /* back */
+    SW_WFX_TURN_UNTIL(f, polls_total(f, 0) == 2);
     assert_true(shm_now_mono_ms() - t0 < 1000);
     assert_int_equal(filed(&f->w, f->w.by_slot[0]), 1);
     assert_true(f->w.by_slot[0]->next_poll_ms >= t0 + 54000);
@@ -419,22 +264,22 @@ static void test_sw_sched_reassignment(void **state)
  * once, and then kept: a trigger polled every minute moves to every 150 ms. */
 static void test_sw_sched_interval_change(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
-    put_trigger(f, 3, "sync", 60000, 7, MY_SLOT);
+    put_trigger(f, 3, "sync", 60000, 7, SW_WFX_SLOT);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, polls_total(f, 3) == 1);
+    SW_WFX_TURN_UNTIL(f, polls_total(f, 3) == 1);
     sw_worker_turn(&f->w, 0);
-    assert_int_equal(fakes[3]->polls, 1);
-    put_trigger(f, 3, "sync", 150, 8, MY_SLOT);
+    assert_int_equal(sw_wfx_fakes[3]->polls, 1);
+    put_trigger(f, 3, "sync", 150, 8, SW_WFX_SLOT);
     sw_worker_turn(&f->w, 0); /* one turn: loaded and polled */
     assert_int_equal(f->w.by_slot[3]->cfg_gen, 8);
     assert_int_equal(f->w.by_slot[3]->cfg.polling_interval_ms, 150);
-    assert_non_null(fakes[3]);
-    assert_int_equal(fakes[3]->polls, 1); /* a new state: its first poll */
-    TURN_UNTIL(f, fakes[3]->polls >= 4);
+    assert_non_null(sw_wfx_fakes[3]);
+    assert_int_equal(sw_wfx_fakes[3]->polls, 1); /* a new state: its first poll */
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[3]->polls >= 4);
     for (int i = 2; i < 4; i++) {
-        uint64_t gap = fakes[3]->poll_ms[i] - fakes[3]->poll_ms[i - 1];
+        uint64_t gap = sw_wfx_fakes[3]->poll_ms[i] - sw_wfx_fakes[3]->poll_ms[i - 1];
         assert_true(gap >= 150 && gap < 150 + 500); /* generous above (sanitizers) */
     }
 }
@@ -444,21 +289,21 @@ static void test_sw_sched_interval_change(void **state)
  * the next poll moves by the difference (here: due at once), then the new interval holds. */
 static void test_sw_sched_interval_change_same_generation(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     shm_trig_cfg_t c;
 
-    put_trigger(f, 3, "sync", 60000, 7, MY_SLOT);
+    put_trigger(f, 3, "sync", 60000, 7, SW_WFX_SLOT);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, polls_total(f, 3) == 1);
-    fake_t *same = fakes[3];
+    SW_WFX_TURN_UNTIL(f, polls_total(f, 3) == 1);
+    sw_wfx_fake_t *same = sw_wfx_fakes[3];
     assert_int_equal(shm_trig_cfg_read(f->t, 3, &c), 0);
     c.polling_interval_ms = 150;
     shm_trig_cfg_write(f->t, 3, &c);
     sw_worker_turn(&f->w, 0); /* one turn: taken and, 60 s less 150 ms overdue, polled */
     assert_int_equal(f->w.by_slot[3]->cfg.polling_interval_ms, 150);
-    assert_ptr_equal(fakes[3], same); /* not parsed again */
+    assert_ptr_equal(sw_wfx_fakes[3], same); /* not parsed again */
     assert_int_equal(same->polls, 2);
-    TURN_UNTIL(f, same->polls >= 4);
+    SW_WFX_TURN_UNTIL(f, same->polls >= 4);
     for (int i = 2; i < 4; i++) {
         uint64_t gap = same->poll_ms[i] - same->poll_ms[i - 1];
         assert_true(gap >= 150 && gap < 150 + 500);
@@ -478,16 +323,16 @@ static void test_sw_sched_interval_change_same_generation(void **state)
  * worker waits the full second rather than spinning, and comes back on a new configuration. */
 static void test_sw_sched_config_error_not_scheduled(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
-    put_trigger(f, 5, "bogus", 100, 1, MY_SLOT);
+    put_trigger(f, 5, "bogus", 100, 1, SW_WFX_SLOT);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, polls_total(f, 5) == 1);
+    SW_WFX_TURN_UNTIL(f, polls_total(f, 5) == 1);
     assert_true(f->w.by_slot[5]->config_error);
     assert_int_equal(filed(&f->w, f->w.by_slot[5]), 0);
     assert_true(sw_poll_due(&f->w) >= 900);
-    put_trigger(f, 5, "sync", 100, 2, MY_SLOT);
-    TURN_UNTIL(f, polls_total(f, 5) == 2);
+    put_trigger(f, 5, "sync", 100, 2, SW_WFX_SLOT);
+    SW_WFX_TURN_UNTIL(f, polls_total(f, 5) == 2);
     assert_false(f->w.by_slot[5]->config_error);
     assert_int_equal(filed(&f->w, f->w.by_slot[5]), 1);
 }
@@ -496,24 +341,24 @@ static void test_sw_sched_config_error_not_scheduled(void **state)
  * result keeps the old generation), then loads on the turn after it completes. */
 static void test_sw_sched_new_config_waits_for_poll(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     shm_trig_result_t r;
 
-    put_trigger(f, 6, "pipe", 60000, 1, MY_SLOT);
+    put_trigger(f, 6, "pipe", 60000, 1, SW_WFX_SLOT);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, fakes[6] && fakes[6]->polls == 1);
-    fake_t *old = fakes[6];
-    put_trigger(f, 6, "sync", 60000, 2, MY_SLOT);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[6] && sw_wfx_fakes[6]->polls == 1);
+    sw_wfx_fake_t *old = sw_wfx_fakes[6];
+    put_trigger(f, 6, "sync", 60000, 2, SW_WFX_SLOT);
     for (int i = 0; i < 3; i++)
         sw_worker_turn(&f->w, 5);
     assert_int_equal(f->w.by_slot[6]->cfg_gen, 1);
-    assert_ptr_equal(fakes[6], old);
+    assert_ptr_equal(sw_wfx_fakes[6], old);
     unsigned char b = 9;
     assert_int_equal(write(old->fds[1], &b, 1), 1);
-    TURN_UNTIL(f, polls_total(f, 6) == 1);
+    SW_WFX_TURN_UNTIL(f, polls_total(f, 6) == 1);
     assert_int_equal(shm_trig_result_read(f->t, 6, &r), 0);
     assert_int_equal(r.for_cfg_gen, 1);
-    TURN_UNTIL(f, polls_total(f, 6) == 2);
+    SW_WFX_TURN_UNTIL(f, polls_total(f, 6) == 2);
     assert_int_equal(shm_trig_result_read(f->t, 6, &r), 0);
     assert_int_equal(r.for_cfg_gen, 2);
     assert_true(r.flags & SHM_F_VALID);
@@ -525,7 +370,7 @@ static void test_sw_sched_new_config_waits_for_poll(void **state)
  * groups' writes do not, and repairing a config group a dead watcher left odd moves it too. */
 static void test_shm_trig_cfg_changes_counted(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     shm_trig_cfg_t c = {.flags = SHM_F_VALID, .cfg_gen = 5}, got;
     shm_trig_result_t res = {.flags = SHM_F_VALID};
     uint64_t n0 = shm_trig_cfg_changes(f->t);
@@ -552,7 +397,7 @@ static void test_shm_trig_cfg_changes_counted(void **state)
  * table is protected for it) and outside every entry. */
 static void test_shm_trig_cfg_changes_in_watcher_region(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     const shm_region_desc_t *d = &f->t->hdr->regions[SHM_R_TRIG_CFG];
     uint64_t at = (uint64_t)((uint8_t *)shm_trig_cfg_changes_at(f->t) - f->t->base);
 
@@ -568,15 +413,17 @@ int main(void)
         cmocka_unit_test(test_sw_heap_set_moves_both_ways),
         cmocka_unit_test(test_sw_heap_remove_anywhere),
         cmocka_unit_test(test_sw_heap_random_against_reference),
-        cmocka_unit_test_setup_teardown(test_sw_sched_reassignment, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sw_sched_interval_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sw_sched_reassignment, setup, sw_wfx_teardown),
+        cmocka_unit_test_setup_teardown(test_sw_sched_interval_change, setup, sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_sched_interval_change_same_generation, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_sw_sched_config_error_not_scheduled, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sw_sched_new_config_waits_for_poll, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shm_trig_cfg_changes_counted, setup, teardown),
+                                        sw_wfx_teardown),
+        cmocka_unit_test_setup_teardown(test_sw_sched_config_error_not_scheduled, setup,
+                                        sw_wfx_teardown),
+        cmocka_unit_test_setup_teardown(test_sw_sched_new_config_waits_for_poll, setup,
+                                        sw_wfx_teardown),
+        cmocka_unit_test_setup_teardown(test_shm_trig_cfg_changes_counted, setup, sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_shm_trig_cfg_changes_in_watcher_region, setup,
-                                        teardown),
+                                        sw_wfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

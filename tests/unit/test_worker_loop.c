@@ -1,14 +1,14 @@
 /*
  * Unit tests of the scale worker's event loop and poll life cycle (scaleworker/worker.c,
- * poll.c, loop.c), on a real table created for the test and a scaler of the test's own:
- * `sync` completes inside poll(), `pipe` waits for a byte on a pipe registered with the loop
- * (a source that answers later, or never). Asserts what the rest of ckeda relies on: the first
- * poll at once, results tagged with for_cfg_gen, the in-flight record, the per-poll deadline
- * (the trigger's timeout, else KEDA_HTTP_DEFAULT_TIMEOUT), a hanging source never delaying
- * another trigger, the suspect shard's one poll at a time, configuration errors, the
- * watcher's doorbell on activity changes, and freshness (DESIGN.md): one extra poll after an
- * HPA read (the adapter's demand stamp) for a trigger without useCachedMetrics, rate-limited,
- * none for one with it. Every wait polls against a deadline.
+ * poll.c, loop.c), on a real table created for the test and the fake scaler of
+ * sw_worker_fixture.h: `sync` completes inside poll(), `pipe` waits for a byte on a pipe
+ * registered with the loop (a source that answers later, or never). Asserts what the rest of
+ * ckeda relies on: the first poll at once, results tagged with for_cfg_gen, the in-flight
+ * record, the per-poll deadline (the trigger's timeout, else KEDA_HTTP_DEFAULT_TIMEOUT), a
+ * hanging source never delaying another trigger, the suspect shard's one poll at a time,
+ * configuration errors, the watcher's doorbell on activity changes, and freshness (DESIGN.md):
+ * one extra poll after an HPA read (the adapter's demand stamp) for a trigger without
+ * useCachedMetrics, rate-limited, none for one with it. Every wait polls against a deadline.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,126 +16,15 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "sw_worker_fixture.h"
+
 #include "scaleworker/sw_internal.h"
-#include "shm/blob.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
-
-#define WAIT_MS 5000 /* every condition is expected far sooner */
-
-/* ---- the test's scaler --------------------------------------------------------------------- */
-
-typedef struct fake {
-    bool pipe_mode;
-    bool reject; /* the source refuses the credentials */
-    char password[32];
-    double value;
-    int fds[2];
-    sw_io_t io;
-    sw_poll_t *p;
-    int polls, cancels;
-    uint64_t poll_ms[16]; /* when each of the first polls started */
-} fake_t;
-
-static fake_t *fakes[8]; /* by metadata "id" (the trigger slot) */
-
-static void fake_on_io(sw_io_t *io, uint32_t revents)
-{
-    fake_t *f = (fake_t *)((char *)io - offsetof(fake_t, io));
-    unsigned char b;
-
-    if (read(f->fds[0], &b, 1) != 1 || !f->p)
-        return;
-    sw_io_stop(&f->io);
-    sw_poll_t *p = f->p;
-    f->p = NULL;
-    sw_poll_done(p, true, b, NULL);
-}
-
-static int fake_parse(const sw_params_t *params, void **ret, char *err, size_t errlen)
-{
-    const char *mode = sw_meta_str(params->metadata, "mode");
-    const char *value = sw_meta_str(params->metadata, "value");
-    const char *id = sw_meta_str(params->metadata, "id");
-    fake_t *f;
-
-    if (!mode ||
-        (strcmp(mode, "sync") != 0 && strcmp(mode, "pipe") != 0 && strcmp(mode, "reject") != 0)) {
-        snprintf(err, errlen, "metadata.mode: \"%s\" is not sync or pipe", mode ? mode : "");
-        return -EINVAL;
-    }
-    f = calloc(1, sizeof *f);
-    f->pipe_mode = strcmp(mode, "pipe") == 0;
-    f->reject = strcmp(mode, "reject") == 0;
-    for (size_t i = 0; params->auth && i < params->auth->n; i++)
-        if (strcmp(params->auth->v[i].name, "password") == 0)
-            snprintf(f->password, sizeof f->password, "%s", params->auth->v[i].value);
-    f->value = value ? atof(value) : 0;
-    f->fds[0] = f->fds[1] = -1;
-    if (f->pipe_mode && pipe2(f->fds, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -errno;
-    sw_io_init(&f->io, f->fds[0], fake_on_io);
-    fakes[id ? atoi(id) & 7 : 0] = f;
-    *ret = f;
-    return 0;
-}
-
-static void fake_poll(sw_poll_t *p, void *state)
-{
-    fake_t *f = state;
-
-    if (f->polls < 16)
-        f->poll_ms[f->polls] = shm_now_mono_ms();
-    f->polls++;
-    if (f->reject) {
-        sw_poll_auth_rejected(p);
-        sw_poll_done(p, false, 0, "NOAUTH: rejected");
-        return;
-    }
-    if (!f->pipe_mode) {
-        sw_poll_done(p, true, f->value, NULL);
-        return;
-    }
-    f->p = p;
-    sw_io_want(&f->io, SW_IO_READ);
-}
-
-static void fake_cancel(void *state, char *why, size_t len)
-{
-    fake_t *f = state;
-
-    f->cancels++;
-    f->p = NULL;
-    sw_io_stop(&f->io);
-    snprintf(why, len, "reading the test pipe");
-}
-
-static void fake_close(void *state)
-{
-    fake_t *f = state;
-
-    for (size_t i = 0; i < 8; i++)
-        if (fakes[i] == f)
-            fakes[i] = NULL;
-    sw_io_stop(&f->io);
-    if (f->fds[0] >= 0) {
-        close(f->fds[0]);
-        close(f->fds[1]);
-    }
-    free(f);
-}
-
-static const sw_scaler_t fake_scaler = {.name = "fake",
-                                        .parse = fake_parse,
-                                        .poll = fake_poll,
-                                        .cancel = fake_cancel,
-                                        .close = fake_close};
 
 /* ---- the API server's Secrets, as the resolver's fetch hook sees them ---------------------- */
 
@@ -157,110 +46,45 @@ static int fake_fetch(void *ctx, const char *kind, const char *ns, const char *n
     return 0;
 }
 
-/* ---- a worker on a table of the test's own ------------------------------------------------- */
-
-typedef struct fixture {
-    char name[64];
-    shm_table_t *t;
-    int blobs, bell;
-    sw_worker_t w;
-} fixture_t;
-
-static const shm_caps_t caps = {.max_so = 8, .max_trig = 8, .max_proc = 8, .max_trig_per_so = 8};
-#define MY_SLOT 3u
+/* ---- a worker on a table of the test's own (sw_worker_fixture.h) --------------------------- */
 
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof *f);
-
-    snprintf(f->name, sizeof f->name, "ckeda-test-worker-%d", (int)getpid());
-    if (shm_table_create(f->name, &caps, &f->t) < 0 || shm_blob_dir_create(f->name, &f->blobs) < 0)
-        return -1;
-    f->bell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    f->w.ctx.table = f->t;
-    f->w.ctx.slot = MY_SLOT;
-    cfg_defaults(&f->w.ctx.cfg);
-    f->w.scaler = &fake_scaler;
-    f->w.blobs_fd = f->blobs;
-    f->w.watcher_bell = f->bell;
-    f->w.auth = sw_auth_new(&f->w.ctx.cfg, fake_fetch, NULL);
     secret_b64[0] = '\0';
     secret_reads = 0;
-    if (sw_worker_init(&f->w) < 0)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-
-    sw_worker_fini(&f->w);
-    close(f->bell);
-    close(f->blobs);
-    shm_table_close(f->t);
-    shm_table_unlink(f->name);
-    shm_blob_dir_remove(f->name);
-    free(f);
-    return 0;
+    return sw_wfx_setup(state, "worker", fake_fetch);
 }
 
 static const char *blob_auth; /* the blob's "authentication" JSON, or NULL */
 static bool cfg_cached;       /* the trigger's useCachedMetrics */
 
 /* Adds trigger `slot` assigned to us, with metadata JSON text and a timeout (0: default). */
-static void add_trigger(fixture_t *f, uint32_t slot, const char *metadata, uint32_t interval_ms,
+static void add_trigger(sw_wfx_t *f, uint32_t slot, const char *metadata, uint32_t interval_ms,
                         uint32_t timeout_ms, uint64_t cfg_gen)
 {
-    shm_trig_cfg_t c = {.flags = SHM_F_VALID,
-                        .polling_interval_ms = interval_ms,
-                        .timeout_ms = timeout_ms,
-                        .cfg_gen = cfg_gen,
-                        .use_cached_metrics = cfg_cached,
-                        .activation = 0.5};
-    shm_trig_ctl_t ctl = {.worker = MY_SLOT};
-    char blob[512];
-
-    snprintf(c.type, sizeof c.type, "fake");
-    snprintf(blob, sizeof blob, "{\"namespace\":\"apps\",\"metadata\":%s%s%s}", metadata,
-             blob_auth ? ",\"authentication\":" : "", blob_auth ? blob_auth : "");
-    assert_int_equal(shm_blob_write(f->blobs, slot, cfg_gen, blob, strlen(blob)), 0);
-    shm_trig_cfg_write(f->t, slot, &c);
-    shm_trig_ctl_write(f->t, slot, &ctl);
+    sw_wfx_trigger_write(f, slot,
+                         &(sw_wfx_trig_t){.metadata = metadata,
+                                          .auth = blob_auth,
+                                          .interval_ms = interval_ms,
+                                          .timeout_ms = timeout_ms,
+                                          .cfg_gen = cfg_gen,
+                                          .cached = cfg_cached,
+                                          .worker = SW_WFX_SLOT});
 }
 
-static shm_trig_result_t result(fixture_t *f, uint32_t slot)
-{
-    shm_trig_result_t r;
-    assert_int_equal(shm_trig_result_read(f->t, slot, &r), 0);
-    return r;
-}
-
-static bool inflight(fixture_t *f, uint32_t slot)
+static bool inflight(sw_wfx_t *f, uint32_t slot)
 {
     shm_proc_self_t me;
 
-    shm_proc_self_read(f->t, MY_SLOT, &me);
+    shm_proc_self_read(f->t, SW_WFX_SLOT, &me);
     for (size_t i = 0; i < SHM_INFLIGHT_MAX; i++)
         if (me.inflight[i] == slot)
             return true;
     return false;
 }
 
-/* Turns the loop until cond holds; fails after WAIT_MS. Loads the assignment first. */
-#define TURN_UNTIL(f, cond)                                                                        \
-    do {                                                                                           \
-        uint64_t until_ = shm_now_mono_ms() + WAIT_MS;                                             \
-        while (!(cond)) {                                                                          \
-            if (shm_now_mono_ms() > until_)                                                        \
-                fail_msg("timed out waiting for %s", #cond);                                       \
-            sw_worker_turn(&(f)->w, 10);                                                           \
-        }                                                                                          \
-    } while (0)
-
 /* Turns the loop for ms, stamping the demand of the triggers in mask before each turn. */
-static void turn_for(fixture_t *f, uint64_t ms, unsigned stamp_mask)
+static void turn_for(sw_wfx_t *f, uint64_t ms, unsigned stamp_mask)
 {
     uint64_t until = shm_now_mono_ms() + ms;
 
@@ -274,20 +98,20 @@ static void turn_for(fixture_t *f, uint64_t ms, unsigned stamp_mask)
 
 /* The adapter's stamp for an HPA read of trigger slot, made after `after` (the stamp is in
  * milliseconds: a read in the same millisecond as a poll's start is answered by that poll). */
-static void hpa_read(fixture_t *f, uint32_t slot, uint64_t after)
+static void hpa_read(sw_wfx_t *f, uint32_t slot, uint64_t after)
 {
     while (shm_now_mono_ms() <= after)
         ;
     shm_trig_demand_stamp(f->t, slot, shm_now_mono_ms());
 }
 
-static uint64_t bell_count(fixture_t *f)
+static uint64_t bell_count(sw_wfx_t *f)
 {
     uint64_t v = 0;
     return read(f->bell, &v, sizeof v) == sizeof v ? v : 0;
 }
 
-static void poke(fake_t *fk, unsigned char b)
+static void poke(sw_wfx_fake_t *fk, unsigned char b)
 {
     assert_non_null(fk);
     assert_int_equal(write(fk->fds[1], &b, 1), 1);
@@ -297,18 +121,18 @@ static void poke(fake_t *fk, unsigned char b)
  * for, the in-flight record is gone after it, and the activity change rang the doorbell. */
 static void test_sw_worker_first_poll_at_once_tagged(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     uint64_t t0 = shm_now_mono_ms();
 
     add_trigger(f, 0, "{\"mode\":\"sync\",\"value\":\"3\",\"id\":\"0\"}", 60000, 0, 41);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, result(f, 0).polls_total == 1);
-    shm_trig_result_t r = result(f, 0);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 0).polls_total == 1);
+    shm_trig_result_t r = sw_wfx_result(f, 0);
     assert_true(r.flags & SHM_F_VALID);
     assert_true(r.value == 3);
     assert_int_equal(r.for_cfg_gen, 41);
     assert_int_equal(r.active, 1);
-    assert_int_equal(fakes[0]->polls, 1);
+    assert_int_equal(sw_wfx_fakes[0]->polls, 1);
     assert_false(inflight(f, 0));
     assert_int_equal(bell_count(f), 1);
     assert_true(shm_now_mono_ms() - t0 < 1000);
@@ -321,88 +145,88 @@ static void test_sw_worker_first_poll_at_once_tagged(void **state)
  * polled on its interval. */
 static void test_sw_worker_hanging_source_times_out_others_served(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     uint64_t t0;
 
     add_trigger(f, 0, "{\"mode\":\"pipe\",\"id\":\"0\"}", 60000, 300, 1);
     add_trigger(f, 1, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"1\"}", 50, 0, 2);
     sw_assign_load(&f->w);
     t0 = shm_now_mono_ms();
-    TURN_UNTIL(f, fakes[0] && fakes[0]->polls == 1);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[0] && sw_wfx_fakes[0]->polls == 1);
     assert_true(inflight(f, 0));
-    TURN_UNTIL(f, result(f, 0).polls_total == 1);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 0).polls_total == 1);
     uint64_t took = shm_now_mono_ms() - t0;
-    shm_trig_result_t r = result(f, 0);
+    shm_trig_result_t r = sw_wfx_result(f, 0);
     assert_false(r.flags & SHM_F_VALID);
     assert_int_equal(r.failure, SHM_FAIL_SOURCE);
     assert_string_equal(r.error,
                         "fake: no answer within the timeout of 300 ms while reading the test pipe");
     assert_true(took >= 300 && took < 1500);
-    assert_int_equal(fakes[0]->cancels, 1);
+    assert_int_equal(sw_wfx_fakes[0]->cancels, 1);
     assert_false(inflight(f, 0));
     /* trigger 1 kept its 50 ms interval while trigger 0 hung for 300 ms */
-    assert_true(result(f, 1).polls_total >= 4);
+    assert_true(sw_wfx_result(f, 1).polls_total >= 4);
     /* a late answer is not read: the registration was stopped */
-    poke(fakes[0], 9);
+    poke(sw_wfx_fakes[0], 9);
     sw_worker_turn(&f->w, 20);
-    assert_int_equal(result(f, 0).polls_total, 1);
+    assert_int_equal(sw_wfx_result(f, 0).polls_total, 1);
 }
 
 /* Proves the deadline defaults to KEDA_HTTP_DEFAULT_TIMEOUT when the trigger has none. */
 static void test_sw_worker_default_timeout(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
     f->w.ctx.cfg.http_default_timeout_ms = 150;
     add_trigger(f, 2, "{\"mode\":\"pipe\",\"id\":\"2\"}", 60000, 0, 5);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, fakes[2] && fakes[2]->polls == 1);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[2] && sw_wfx_fakes[2]->polls == 1);
     assert_int_equal(f->w.trig[0]->poll.timeout_ms, 150);
-    TURN_UNTIL(f, result(f, 2).polls_total == 1);
-    assert_non_null(strstr(result(f, 2).error, "timeout of 150 ms"));
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 2).polls_total == 1);
+    assert_non_null(strstr(sw_wfx_result(f, 2).error, "timeout of 150 ms"));
 }
 
 /* Proves a poll completed later from an I/O callback publishes its value and releases the
  * in-flight record. */
 static void test_sw_worker_completes_from_callback(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
     add_trigger(f, 4, "{\"mode\":\"pipe\",\"id\":\"4\"}", 60000, 5000, 8);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, fakes[4] && fakes[4]->polls == 1);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[4] && sw_wfx_fakes[4]->polls == 1);
     sw_worker_turn(&f->w, 20);
-    assert_int_equal(result(f, 4).polls_total, 0); /* nothing until the source answers */
+    assert_int_equal(sw_wfx_result(f, 4).polls_total, 0); /* nothing until the source answers */
     assert_true(inflight(f, 4));
-    poke(fakes[4], 7);
-    TURN_UNTIL(f, result(f, 4).polls_total == 1);
-    assert_true(result(f, 4).value == 7);
-    assert_true(result(f, 4).flags & SHM_F_VALID);
+    poke(sw_wfx_fakes[4], 7);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 4).polls_total == 1);
+    assert_true(sw_wfx_result(f, 4).value == 7);
+    assert_true(sw_wfx_result(f, 4).flags & SHM_F_VALID);
     assert_false(inflight(f, 4));
-    assert_int_equal(fakes[4]->cancels, 0);
+    assert_int_equal(sw_wfx_fakes[4]->cancels, 0);
 }
 
 /* Proves the suspect shard never has two polls in flight, and still serves both triggers. */
 static void test_sw_worker_suspect_one_poll_at_a_time(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     shm_proc_ctl_t me = {.suspect = 1};
 
-    shm_proc_ctl_write(f->t, MY_SLOT, &me);
+    shm_proc_ctl_write(f->t, SW_WFX_SLOT, &me);
     add_trigger(f, 0, "{\"mode\":\"pipe\",\"id\":\"0\"}", 60000, 200, 1);
     add_trigger(f, 1, "{\"mode\":\"pipe\",\"id\":\"1\"}", 60000, 200, 2);
     sw_assign_load(&f->w);
     assert_true(f->w.suspect);
-    uint64_t until = shm_now_mono_ms() + WAIT_MS;
-    while (result(f, 0).polls_total + result(f, 1).polls_total < 2) {
+    uint64_t until = shm_now_mono_ms() + SW_WFX_WAIT_MS;
+    while (sw_wfx_result(f, 0).polls_total + sw_wfx_result(f, 1).polls_total < 2) {
         if (shm_now_mono_ms() > until)
             fail_msg("the suspect shard did not serve both triggers");
         sw_worker_turn(&f->w, 10);
         assert_true(f->w.inflight <= 1);
         assert_false(inflight(f, 0) && inflight(f, 1));
     }
-    assert_int_equal(result(f, 0).failure, SHM_FAIL_SOURCE);
-    assert_int_equal(result(f, 1).failure, SHM_FAIL_SOURCE);
+    assert_int_equal(sw_wfx_result(f, 0).failure, SHM_FAIL_SOURCE);
+    assert_int_equal(sw_wfx_result(f, 1).failure, SHM_FAIL_SOURCE);
 }
 
 /* Proves a parse error is published as a configuration error naming the field, without a
@@ -410,21 +234,21 @@ static void test_sw_worker_suspect_one_poll_at_a_time(void **state)
  * doorbell when it makes the trigger active. */
 static void test_sw_worker_config_error_then_new_config(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
     add_trigger(f, 5, "{\"mode\":\"bogus\",\"id\":\"5\"}", 60000, 0, 10);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, result(f, 5).polls_total == 1);
-    shm_trig_result_t r = result(f, 5);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 5).polls_total == 1);
+    shm_trig_result_t r = sw_wfx_result(f, 5);
     assert_int_equal(r.failure, SHM_FAIL_CONFIG);
     assert_int_equal(r.for_cfg_gen, 10);
     assert_string_equal(r.error, "metadata.mode: \"bogus\" is not sync or pipe");
-    assert_null(fakes[5]);
+    assert_null(sw_wfx_fakes[5]);
     assert_int_equal(bell_count(f), 0);
     add_trigger(f, 5, "{\"mode\":\"sync\",\"value\":\"2\",\"id\":\"5\"}", 60000, 0, 11);
-    TURN_UNTIL(f, result(f, 5).for_cfg_gen == 11);
-    assert_true(result(f, 5).flags & SHM_F_VALID);
-    assert_int_equal(result(f, 5).consecutive_failures, 0);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 5).for_cfg_gen == 11);
+    assert_true(sw_wfx_result(f, 5).flags & SHM_F_VALID);
+    assert_int_equal(sw_wfx_result(f, 5).consecutive_failures, 0);
     assert_int_equal(bell_count(f), 1);
 }
 
@@ -432,34 +256,34 @@ static void test_sw_worker_config_error_then_new_config(void **state)
  * in-flight record goes, its state is closed, the table is not written for it again. */
 static void test_sw_worker_drop_in_flight(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     shm_trig_ctl_t ctl = {.worker = SHM_NONE};
 
     add_trigger(f, 6, "{\"mode\":\"pipe\",\"id\":\"6\"}", 60000, 5000, 3);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, fakes[6] && fakes[6]->polls == 1);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[6] && sw_wfx_fakes[6]->polls == 1);
     assert_true(inflight(f, 6));
     shm_trig_ctl_write(f->t, 6, &ctl);
     sw_assign_load(&f->w);
     assert_int_equal(f->w.ntrig, 0);
     assert_int_equal(f->w.inflight, 0);
     assert_false(inflight(f, 6));
-    assert_null(fakes[6]);
+    assert_null(sw_wfx_fakes[6]);
     sw_worker_turn(&f->w, 20);
-    assert_int_equal(result(f, 6).polls_total, 0);
+    assert_int_equal(sw_wfx_result(f, 6).polls_total, 0);
 }
 
 /* Proves an idle turn waits at most one second and heartbeats, so the watchdog never sees an
  * idle worker as hung, whatever wait the caller allows. */
 static void test_sw_worker_turn_heartbeats_every_second(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     shm_proc_self_t me;
     uint64_t t0 = shm_now_mono_ms(), took;
 
     sw_worker_turn(&f->w, 60000);
     took = shm_now_mono_ms() - t0;
-    shm_proc_self_read(f->t, MY_SLOT, &me);
+    shm_proc_self_read(f->t, SW_WFX_SLOT, &me);
     assert_true(took >= 900 && took <= 1500);
     assert_true(me.heartbeat_mono_ms >= t0 + 900);
 }
@@ -474,43 +298,43 @@ static const char *const AUTH_S =
  * error), and takes it once it appears. */
 static void test_sw_worker_auth_missing_secret_retried(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
     blob_auth = AUTH_S;
     add_trigger(f, 0, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"0\"}", 200, 0, 1);
     blob_auth = NULL;
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, result(f, 0).polls_total == 1);
-    assert_int_equal(result(f, 0).failure, SHM_FAIL_SOURCE);
-    assert_string_equal(result(f, 0).error, "authentication TriggerAuthentication apps/a: "
-                                            "Secret apps/s not found");
-    assert_null(fakes[0]);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 0).polls_total == 1);
+    assert_int_equal(sw_wfx_result(f, 0).failure, SHM_FAIL_SOURCE);
+    assert_string_equal(sw_wfx_result(f, 0).error, "authentication TriggerAuthentication apps/a: "
+                                                   "Secret apps/s not found");
+    assert_null(sw_wfx_fakes[0]);
     snprintf(secret_b64, sizeof secret_b64, "cHcx"); /* "pw1" */
-    TURN_UNTIL(f, result(f, 0).flags & SHM_F_VALID);
-    assert_string_equal(fakes[0]->password, "pw1");
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 0).flags & SHM_F_VALID);
+    assert_string_equal(sw_wfx_fakes[0]->password, "pw1");
 }
 
 /* Proves a source that refuses the credentials makes the worker resolve them again before the
  * next poll (a rotated Secret is picked up), and that the next poll still waits its interval. */
 static void test_sw_worker_auth_rejected_resolves_again(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
     snprintf(secret_b64, sizeof secret_b64, "cHcx"); /* "pw1" */
     blob_auth = AUTH_S;
     add_trigger(f, 0, "{\"mode\":\"reject\",\"id\":\"0\"}", 300, 0, 1);
     blob_auth = NULL;
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, result(f, 0).polls_total == 1);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 0).polls_total == 1);
     assert_int_equal(secret_reads, 1);
-    assert_string_equal(fakes[0]->password, "pw1");
+    assert_string_equal(sw_wfx_fakes[0]->password, "pw1");
     snprintf(secret_b64, sizeof secret_b64, "cHcy"); /* rotated: "pw2" */
     uint64_t t0 = shm_now_mono_ms();
-    TURN_UNTIL(f, secret_reads == 2);
-    assert_string_equal(fakes[0]->password, "pw2");
-    TURN_UNTIL(f, result(f, 0).polls_total == 2);
+    SW_WFX_TURN_UNTIL(f, secret_reads == 2);
+    assert_string_equal(sw_wfx_fakes[0]->password, "pw2");
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 0).polls_total == 2);
     assert_true(shm_now_mono_ms() - t0 >= 200); /* the interval less its jitter, not at once */
-    assert_int_equal(result(f, 0).consecutive_failures, 2);
+    assert_int_equal(sw_wfx_result(f, 0).consecutive_failures, 2);
 }
 
 /* Proves an HPA read (the adapter's demand stamp) makes a trigger without useCachedMetrics
@@ -519,26 +343,27 @@ static void test_sw_worker_auth_rejected_resolves_again(void **state)
  * interval poll is one interval after the demand poll. */
 static void test_sw_worker_demand_polls_uncached_not_cached(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
     add_trigger(f, 0, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"0\"}", 60000, 0, 1);
     cfg_cached = true;
     add_trigger(f, 1, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"1\"}", 60000, 0, 2);
     cfg_cached = false;
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, fakes[0] && fakes[1] && fakes[0]->polls == 1 && fakes[1]->polls == 1);
-    uint64_t first = fakes[0]->poll_ms[0];
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[0] && sw_wfx_fakes[1] && sw_wfx_fakes[0]->polls == 1 &&
+                             sw_wfx_fakes[1]->polls == 1);
+    uint64_t first = sw_wfx_fakes[0]->poll_ms[0];
     hpa_read(f, 0, first);
-    hpa_read(f, 1, fakes[1]->poll_ms[0]);
-    TURN_UNTIL(f, fakes[0]->polls == 2);
-    uint64_t gap = fakes[0]->poll_ms[1] - first;
+    hpa_read(f, 1, sw_wfx_fakes[1]->poll_ms[0]);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[0]->polls == 2);
+    uint64_t gap = sw_wfx_fakes[0]->poll_ms[1] - first;
     assert_true(gap >= SW_DEMAND_GAP_MS);
     assert_true(gap < SW_DEMAND_GAP_MS + 1000);
-    assert_int_equal(result(f, 0).polls_total, 2); /* published like any poll */
+    assert_int_equal(sw_wfx_result(f, 0).polls_total, 2); /* published like any poll */
     turn_for(f, 1500, 0);
-    assert_int_equal(fakes[0]->polls, 2); /* one poll for one stamp */
-    assert_int_equal(fakes[1]->polls, 1); /* cached: its interval only */
-    assert_true(f->w.by_slot[0]->next_poll_ms >= fakes[0]->poll_ms[1] + 60000);
+    assert_int_equal(sw_wfx_fakes[0]->polls, 2); /* one poll for one stamp */
+    assert_int_equal(sw_wfx_fakes[1]->polls, 1); /* cached: its interval only */
+    assert_true(f->w.by_slot[0]->next_poll_ms >= sw_wfx_fakes[0]->poll_ms[1] + 60000);
 }
 
 /* Proves demand never starts a second poll of a trigger while one is in flight, and that
@@ -546,37 +371,37 @@ static void test_sw_worker_demand_polls_uncached_not_cached(void **state)
  * it, without a new stamp, there is no other. */
 static void test_sw_worker_demand_stamps_fold_into_one_poll(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
 
     add_trigger(f, 0, "{\"mode\":\"pipe\",\"id\":\"0\"}", 60000, 5000, 1);
     sw_assign_load(&f->w);
-    TURN_UNTIL(f, fakes[0] && fakes[0]->polls == 1);
-    uint64_t first = fakes[0]->poll_ms[0];
+    SW_WFX_TURN_UNTIL(f, sw_wfx_fakes[0] && sw_wfx_fakes[0]->polls == 1);
+    uint64_t first = sw_wfx_fakes[0]->poll_ms[0];
     turn_for(f, 200, 1u << 0); /* HPA reads while the source has not answered */
-    assert_int_equal(fakes[0]->polls, 1);
+    assert_int_equal(sw_wfx_fakes[0]->polls, 1);
     assert_int_equal(f->w.inflight, 1);
-    poke(fakes[0], 4);
-    TURN_UNTIL(f, result(f, 0).polls_total == 1);
-    uint64_t until = shm_now_mono_ms() + WAIT_MS;
-    while (fakes[0]->polls < 2) { /* a read every turn until the demand poll starts */
+    poke(sw_wfx_fakes[0], 4);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 0).polls_total == 1);
+    uint64_t until = shm_now_mono_ms() + SW_WFX_WAIT_MS;
+    while (sw_wfx_fakes[0]->polls < 2) { /* a read every turn until the demand poll starts */
         if (shm_now_mono_ms() > until)
             fail_msg("no demand poll");
         shm_trig_demand_stamp(f->t, 0, shm_now_mono_ms());
         sw_worker_turn(&f->w, 10);
     }
-    assert_true(fakes[0]->poll_ms[1] - first >= SW_DEMAND_GAP_MS);
-    poke(fakes[0], 5);
-    TURN_UNTIL(f, result(f, 0).polls_total == 2);
-    assert_true(result(f, 0).value == 5);
+    assert_true(sw_wfx_fakes[0]->poll_ms[1] - first >= SW_DEMAND_GAP_MS);
+    poke(sw_wfx_fakes[0], 5);
+    SW_WFX_TURN_UNTIL(f, sw_wfx_result(f, 0).polls_total == 2);
+    assert_true(sw_wfx_result(f, 0).value == 5);
     turn_for(f, 1500, 0);
-    assert_int_equal(fakes[0]->polls, 2);
+    assert_int_equal(sw_wfx_fakes[0]->polls, 2);
 }
 
 /* Proves polls keep their interval where demand does not apply: a trigger without
  * useCachedMetrics that nobody reads, and one with it that is read on every turn. */
 static void test_sw_worker_interval_kept_without_demand(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     const uint64_t interval = 300;
 
     add_trigger(f, 0, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"0\"}", interval, 0, 1);
@@ -584,15 +409,16 @@ static void test_sw_worker_interval_kept_without_demand(void **state)
     add_trigger(f, 1, "{\"mode\":\"sync\",\"value\":\"1\",\"id\":\"1\"}", interval, 0, 2);
     cfg_cached = false;
     sw_assign_load(&f->w);
-    uint64_t until = shm_now_mono_ms() + WAIT_MS;
-    while (!fakes[0] || !fakes[1] || fakes[0]->polls < 5 || fakes[1]->polls < 5) {
+    uint64_t until = shm_now_mono_ms() + SW_WFX_WAIT_MS;
+    while (!sw_wfx_fakes[0] || !sw_wfx_fakes[1] || sw_wfx_fakes[0]->polls < 5 ||
+           sw_wfx_fakes[1]->polls < 5) {
         if (shm_now_mono_ms() > until)
             fail_msg("the triggers did not poll five times");
         turn_for(f, 1, 1u << 1);
     }
     for (int s = 0; s < 2; s++)
         for (int i = 1; i < 5; i++) {
-            uint64_t gap = fakes[s]->poll_ms[i] - fakes[s]->poll_ms[i - 1];
+            uint64_t gap = sw_wfx_fakes[s]->poll_ms[i] - sw_wfx_fakes[s]->poll_ms[i - 1];
             /* the first interval less at most a tenth of jitter; generous above (ASan) */
             assert_true(gap >= (i == 1 ? interval - interval / 10 : interval));
             assert_true(gap < interval + 500);
@@ -603,15 +429,16 @@ static void test_sw_worker_interval_kept_without_demand(void **state)
  * triggers' demand. */
 static void test_sw_worker_demand_suspect_one_poll_at_a_time(void **state)
 {
-    fixture_t *f = *state;
+    sw_wfx_t *f = *state;
     shm_proc_ctl_t me = {.suspect = 1};
 
-    shm_proc_ctl_write(f->t, MY_SLOT, &me);
+    shm_proc_ctl_write(f->t, SW_WFX_SLOT, &me);
     add_trigger(f, 0, "{\"mode\":\"pipe\",\"id\":\"0\"}", 60000, 200, 1);
     add_trigger(f, 1, "{\"mode\":\"pipe\",\"id\":\"1\"}", 60000, 200, 2);
     sw_assign_load(&f->w);
-    uint64_t until = shm_now_mono_ms() + WAIT_MS;
-    while (!fakes[0] || !fakes[1] || fakes[0]->polls < 2 || fakes[1]->polls < 2) {
+    uint64_t until = shm_now_mono_ms() + SW_WFX_WAIT_MS;
+    while (!sw_wfx_fakes[0] || !sw_wfx_fakes[1] || sw_wfx_fakes[0]->polls < 2 ||
+           sw_wfx_fakes[1]->polls < 2) {
         if (shm_now_mono_ms() > until)
             fail_msg("the suspect shard did not serve both triggers' demand");
         turn_for(f, 1, 3u);
@@ -623,29 +450,32 @@ static void test_sw_worker_demand_suspect_one_poll_at_a_time(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sw_worker_first_poll_at_once_tagged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_first_poll_at_once_tagged, setup,
+                                        sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_hanging_source_times_out_others_served,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sw_worker_default_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sw_worker_completes_from_callback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sw_worker_suspect_one_poll_at_a_time, setup, teardown),
+                                        setup, sw_wfx_teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_default_timeout, setup, sw_wfx_teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_completes_from_callback, setup,
+                                        sw_wfx_teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_suspect_one_poll_at_a_time, setup,
+                                        sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_config_error_then_new_config, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_sw_worker_drop_in_flight, setup, teardown),
+                                        sw_wfx_teardown),
+        cmocka_unit_test_setup_teardown(test_sw_worker_drop_in_flight, setup, sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_turn_heartbeats_every_second, setup,
-                                        teardown),
+                                        sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_auth_missing_secret_retried, setup,
-                                        teardown),
+                                        sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_auth_rejected_resolves_again, setup,
-                                        teardown),
+                                        sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_demand_polls_uncached_not_cached, setup,
-                                        teardown),
+                                        sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_demand_stamps_fold_into_one_poll, setup,
-                                        teardown),
+                                        sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_interval_kept_without_demand, setup,
-                                        teardown),
+                                        sw_wfx_teardown),
         cmocka_unit_test_setup_teardown(test_sw_worker_demand_suspect_one_poll_at_a_time, setup,
-                                        teardown),
+                                        sw_wfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
