@@ -150,15 +150,6 @@ static void sjl_clean(sjl_t *ev)
     cJSON_Delete(opts);
 }
 
-static void sjl_time_format(uint64_t ms, char *buf, size_t cap)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* getTriggersActivity: each External trigger's metric name, active when its trigger was. */
 static cJSON *sjl_activity(const sjl_t *ev)
 {
@@ -214,7 +205,7 @@ static cJSON *sjl_status_patch(const sjl_t *ev, uint64_t now_real)
             patch = cJSON_CreateObject();
             cJSON_AddObjectToObject(patch, "status");
         }
-        sjl_time_format(now_real, buf, sizeof buf);
+        watch_time_format(now_real, buf, sizeof buf);
         cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(patch, "status"), "lastActiveTime",
                                 buf);
     }

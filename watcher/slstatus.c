@@ -50,35 +50,13 @@ uint64_t watch_time_parse(const cJSON *obj, const char *path)
     return t < 0 ? 0 : (uint64_t)t * 1000;
 }
 
-static void sl_time_format(uint64_t ms, char *buf, size_t cap)
+void watch_time_format(uint64_t ms, char *buf, size_t cap)
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
 
     gmtime_r(&t, &tm);
     strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void sl_cond_set(cJSON *conds, const char *type, const char *status, const char *reason,
-                        const char *message)
-{
-    cJSON *c = cJSON_CreateObject(), *x;
-    int i = 0;
-
-    cJSON_AddStringToObject(c, "type", type);
-    cJSON_AddStringToObject(c, "status", status);
-    cJSON_AddStringToObject(c, "reason", reason);
-    cJSON_AddStringToObject(c, "message", message);
-    cJSON_ArrayForEach(x, conds)
-    {
-        const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(x, "type"));
-        if (t && strcmp(t, type) == 0) {
-            cJSON_ReplaceItemInArray(conds, i, c);
-            return;
-        }
-        i++;
-    }
-    cJSON_AddItemToArray(conds, c);
 }
 
 static const char *sl_active_message(const char *reason, bool forced)
@@ -97,16 +75,16 @@ static cJSON *sl_conditions(const cJSON *cur, const watch_decide_out_t *out, boo
     cJSON *conds = cJSON_IsArray(cur) ? cJSON_Duplicate(cur, true) : cJSON_CreateArray();
 
     if (out->active == WATCH_COND_TRUE || out->active == WATCH_COND_FALSE)
-        sl_cond_set(conds, "Active", out->active == WATCH_COND_TRUE ? "True" : "False",
-                    out->active_reason, sl_active_message(out->active_reason, out->forced));
+        watch_cond_set(conds, "Active", out->active == WATCH_COND_TRUE ? "True" : "False",
+                       out->active_reason, sl_active_message(out->active_reason, out->forced));
     if (out->ready == WATCH_COND_UNKNOWN)
-        sl_cond_set(conds, "Ready", "Unknown", "PartialTriggerError",
-                    "Some triggers defined in ScaledObject are not working correctly");
+        watch_cond_set(conds, "Ready", "Unknown", "PartialTriggerError",
+                       "Some triggers defined in ScaledObject are not working correctly");
     else if (out->ready == WATCH_COND_FALSE)
-        sl_cond_set(conds, "Ready", "False", "TriggerError",
-                    "Triggers defined in ScaledObject are not working correctly");
+        watch_cond_set(conds, "Ready", "False", "TriggerError",
+                       "Triggers defined in ScaledObject are not working correctly");
     else if (!error)
-        sl_cond_set(conds, "Ready", "True", "ScaledObjectReady", MSG_READY);
+        watch_cond_set(conds, "Ready", "True", "ScaledObjectReady", MSG_READY);
     return conds;
 }
 
@@ -122,13 +100,13 @@ static void sl_hpa_active(cJSON *conds, const cJSON *cond)
     if (!status)
         return;
     if (strcmp(status, "True") == 0) {
-        sl_cond_set(conds, "HPAActive", "True", "HPAActive", "HPA is actively scaling");
+        watch_cond_set(conds, "HPAActive", "True", "HPAActive", "HPA is actively scaling");
     } else if (reason && strcmp(reason, "ScalingDisabled") == 0) {
-        sl_cond_set(conds, "HPAActive", "True", "ScalingDisabled", msg ? msg : "");
+        watch_cond_set(conds, "HPAActive", "True", "ScalingDisabled", msg ? msg : "");
     } else {
         snprintf(buf, sizeof buf, "HPA is not actively scaling: %s", msg ? msg : "");
-        sl_cond_set(conds, "HPAActive", "False",
-                    reason && *reason ? reason : "HPAMetricsUnavailable", buf);
+        watch_cond_set(conds, "HPAActive", "False",
+                       reason && *reason ? reason : "HPAMetricsUnavailable", buf);
     }
 }
 
@@ -210,22 +188,22 @@ cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *
         bool exists = watch_scaleloop_fallback_exists(jsonu_lookup(obj, "status.health"),
                                                       extra->health, extra->failure_threshold);
         if (exists)
-            sl_cond_set(conds, "Fallback", "True", "FallbackExists",
-                        "At least one trigger is falling back on this scaled object");
+            watch_cond_set(conds, "Fallback", "True", "FallbackExists",
+                           "At least one trigger is falling back on this scaled object");
         else
-            sl_cond_set(conds, "Fallback", "False", "NoFallbackFound",
-                        "No fallbacks are active on this scaled object");
+            watch_cond_set(conds, "Fallback", "False", "NoFallbackFound",
+                           "No fallbacks are active on this scaled object");
     }
     if (extra && extra->hpa_scaling_active)
         sl_hpa_active(conds, extra->hpa_scaling_active);
     if (extra && extra->replicas_error) { /* RequestScale returned before deciding anything */
         snprintf(msg, sizeof msg, "Error getting current replicas count for ScaleTarget: %s",
                  extra->replicas_error);
-        sl_cond_set(conds, "Ready", "False", "ErrorGettingCurrentReplicas", msg);
+        watch_cond_set(conds, "Ready", "False", "ErrorGettingCurrentReplicas", msg);
     }
     if (extra && extra->scale_error_reason) /* KEDA only records an Event: see scaleloop.c */
-        sl_cond_set(conds, "Ready", "False", extra->scale_error_reason,
-                    extra->scale_error ? extra->scale_error : "");
+        watch_cond_set(conds, "Ready", "False", extra->scale_error_reason,
+                       extra->scale_error ? extra->scale_error : "");
     conds_changed = !cur || !cJSON_Compare(conds, cur, true);
     maps = sl_status_maps(status, obj, extra);
     time_due = last_active / 1000 > written / 1000 &&
@@ -243,7 +221,7 @@ cJSON *watch_scaleloop_status_patch(const cJSON *obj, const watch_decide_out_t *
     else
         cJSON_Delete(conds);
     if (time_due) {
-        sl_time_format(last_active, buf, sizeof buf);
+        watch_time_format(last_active, buf, sizeof buf);
         cJSON_AddStringToObject(status, "lastActiveTime", buf);
     }
     return patch;

@@ -422,6 +422,8 @@ bool watch_scaleloop_fallback_exists(const cJSON *cur, const cJSON *poll,
                                      int32_t failure_threshold);
 /* An RFC 3339 time at path in obj, in ms; 0 when absent or malformed. */
 uint64_t watch_time_parse(const cJSON *obj, const char *path);
+/* Real-time ms as the API writes a time: "2006-01-02T15:04:05Z". */
+void watch_time_format(uint64_t ms, char *buf, size_t cap);
 
 /* ---- leader.c ---- */
 
