@@ -83,8 +83,7 @@ static bool sw_meta_from_env(const cJSON *metadata)
 
     cJSON_ArrayForEach(kv, metadata)
     {
-        size_t n = kv->string ? strlen(kv->string) : 0;
-        if (cJSON_IsString(kv) && n > 7 && strcmp(kv->string + n - 7, "FromEnv") == 0)
+        if (cJSON_IsString(kv) && sw_key_from_env(kv->string))
             return true;
     }
     return false;

@@ -80,6 +80,9 @@ typedef struct sw_param {
  * ret when found (ret->name is "<name>FromEnv" for SW_SRC_ENV), 0 when absent. */
 int sw_param_find(const sw_params_t *p, const char *const *names, const sw_src_t *order,
                   sw_param_t *ret);
+/* Whether a metadata key names a variable of the scale target's environment: it ends in
+ * "FromEnv" (KEDA's strings.HasSuffix, so "FromEnv" itself does). */
+bool sw_key_from_env(const char *key);
 /* The value of name in a (auth or env) parameter list, or NULL (also for a NULL list). */
 const char *sw_auth_param(const sw_auth_params_t *a, const char *name);
 /* Where the message of a parameter error points: "metadata" or "authentication", followed by

@@ -72,6 +72,13 @@ const char *sw_src_prefix(sw_src_t src)
     return src == SW_SRC_AUTH ? "authentication" : "metadata";
 }
 
+bool sw_key_from_env(const char *key)
+{
+    size_t n = key ? strlen(key) : 0;
+
+    return n >= 7 && strcmp(key + n - 7, "FromEnv") == 0;
+}
+
 const char *sw_auth_param(const sw_auth_params_t *a, const char *name)
 {
     for (size_t i = 0; a && i < a->n; i++)

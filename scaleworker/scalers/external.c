@@ -181,7 +181,7 @@ static int ex_metadata(const cJSON *md, const sw_auth_params_t *env, sw_external
     {
         size_t kl = strlen(e->string);
         const char *v = cJSON_GetStringValue(e);
-        if (v && kl >= 7 && strcmp(e->string + kl - 7, "FromEnv") == 0)
+        if (v && sw_key_from_env(e->string))
             v = sw_auth_param(env, v);
         if (!v || !*v)
             continue;
