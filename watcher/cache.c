@@ -548,7 +548,7 @@ static void cache_synced(k8s_informer_t *inf, void *ud)
 
     w->last_relist_real_ms = shm_now_real_ms();
     w->block_dirty = true;
-    for (int i = 0; i < WATCH_INF_COUNT; i++)
+    for (int i = 0; i < WATCH_INF_AWAITED; i++)
         all = all && k8s_informer_synced(w->inf[i]);
     if (all && !w->synced) {
         w->synced = true;

@@ -297,9 +297,28 @@ static int sjl_evaluate_due(watch_ctx_t *w, watch_entry_t *e, uint64_t now, uint
     return r;
 }
 
+/* Whether the Job and pod caches have listed once: until then running and pending are not
+ * known, and no Job is created (KEDA would count 0 and create too many). Said once when a
+ * ScaledJob has waited for them for a minute (the informers log why: RBAC, say). */
+static bool sjl_caches_synced(watch_ctx_t *w)
+{
+    static bool told;
+    bool synced =
+        k8s_informer_synced(w->inf[WATCH_INF_JOBS]) && k8s_informer_synced(w->inf[WATCH_INF_PODS]);
+
+    if (!synced && !told && w->sjs.count && shm_now_mono_ms() - w->synced_mono_ms > 60000) {
+        log_warning(0, "ScaledJobs wait: the Jobs and pods labelled %s have not been listed yet",
+                    SJ_LABEL_NAME);
+        told = true;
+    }
+    return synced;
+}
+
 int watch_sjloop_run(watch_ctx_t *w)
 {
     static const watch_loop_ops_t ops = {sjl_eligible, sjl_evaluate_due};
 
+    if (!sjl_caches_synced(w))
+        return 1000;
     return watch_loop_run(w, &w->sjs, &ops);
 }

@@ -86,8 +86,10 @@ enum {
     WATCH_INF_DEPLOY,
     WATCH_INF_STS,
     WATCH_INF_SJ,
-    WATCH_INF_JOBS, /* batch/v1 Jobs labelled scaledjob.keda.sh/name */
-    WATCH_INF_PODS, /* their pods (the label is on the pod template) */
+    WATCH_INF_AWAITED, /* the informers above are listed before the first reconcile; those below
+                        * only hold the ScaledJob loop back (ScaledObjects never wait for them) */
+    WATCH_INF_JOBS = WATCH_INF_AWAITED, /* batch/v1 Jobs labelled scaledjob.keda.sh/name */
+    WATCH_INF_PODS,                     /* their pods (the label is on the pod template) */
     WATCH_INF_COUNT
 };
 
