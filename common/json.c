@@ -142,6 +142,12 @@ const cJSON *jsonu_lookup(const cJSON *root, const char *path)
     return node;
 }
 
+const char *jsonu_str(const cJSON *root, const char *path)
+{
+    const char *s = cJSON_GetStringValue(jsonu_lookup(root, path));
+    return s ? s : "";
+}
+
 /* Finds path and checks its type with is (a cJSON_Is* predicate). */
 static int jsonu_get_typed(const cJSON *root, const char *path, cJSON_bool (*is)(const cJSON *),
                            const char *what, const cJSON **ret_node, errtext_t *err)

@@ -40,6 +40,8 @@ int jsonu_parse(const char *buf, size_t len, cJSON **ret_root, errtext_t *err);
 /* The node at path, or NULL if any step is missing, null, of the wrong type, or the path is
  * malformed. Never fails otherwise. */
 const cJSON *jsonu_lookup(const cJSON *root, const char *path);
+/* The string at path, or "" when it is absent or not a string. */
+const char *jsonu_str(const cJSON *root, const char *path);
 
 int jsonu_get_object(const cJSON *root, const char *path, const cJSON **ret_node, errtext_t *err);
 int jsonu_get_array(const cJSON *root, const char *path, const cJSON **ret_node, errtext_t *err);

@@ -37,15 +37,9 @@ void watch_key(char *buf, size_t cap, const char *ns, const char *name)
     snprintf(buf, cap, "%s/%s", ns ? ns : "", name ? name : "");
 }
 
-static const char *cache_str(const cJSON *obj, const char *path)
-{
-    const char *s = cJSON_GetStringValue(jsonu_lookup(obj, path));
-    return s ? s : "";
-}
-
 static void cache_obj_key(const cJSON *obj, char *buf, size_t cap)
 {
-    watch_key(buf, cap, cache_str(obj, "metadata.namespace"), cache_str(obj, "metadata.name"));
+    watch_key(buf, cap, jsonu_str(obj, "metadata.namespace"), jsonu_str(obj, "metadata.name"));
 }
 
 /* Moves obj's members into a new root the caller owns (the informer frees obj). */
@@ -72,7 +66,7 @@ void watch_entry_free(watch_entry_t *e)
 
 void watch_entry_set_written(watch_entry_t *e, cJSON *obj)
 {
-    const char *rv = cache_str(obj, "metadata.resourceVersion");
+    const char *rv = jsonu_str(obj, "metadata.resourceVersion");
 
     jsonu_remove(obj, "metadata.managedFields");
     memmove(e->written_rv[0], e->written_rv[1], sizeof e->written_rv[0] * (WATCH_WRITTEN_RVS - 1));
@@ -94,7 +88,7 @@ int watch_entry_patch_meta(watch_ctx_t *w, watch_entry_t *e, cJSON *meta, k8s_er
     k8s_ref_t ref = watch_entry_ref(e, NULL);
     int r;
 
-    cJSON_AddStringToObject(meta, "resourceVersion", cache_str(e->obj, "metadata.resourceVersion"));
+    cJSON_AddStringToObject(meta, "resourceVersion", jsonu_str(e->obj, "metadata.resourceVersion"));
     cJSON_AddItemToObject(patch, "metadata", meta);
     r = watch_api_patch(w, &ref, patch, &resp, kerr);
     cJSON_Delete(patch);
@@ -134,7 +128,7 @@ static const cJSON *cache_ready(const cJSON *obj)
     const cJSON *c;
     cJSON_ArrayForEach(c, jsonu_lookup(obj, "status.conditions"))
     {
-        if (strcmp(cache_str(c, "type"), "Ready") == 0)
+        if (strcmp(jsonu_str(c, "type"), "Ready") == 0)
             return c;
     }
     return NULL;
@@ -161,8 +155,8 @@ static watch_entry_t *cache_entry(watch_map_t *map, bool job, const cJSON *obj, 
         return e;
     if (!(e = calloc(1, sizeof *e)))
         return NULL;
-    snprintf(e->ns, sizeof e->ns, "%s", cache_str(obj, "metadata.namespace"));
-    snprintf(e->name, sizeof e->name, "%s", cache_str(obj, "metadata.name"));
+    snprintf(e->ns, sizeof e->ns, "%s", jsonu_str(obj, "metadata.namespace"));
+    snprintf(e->name, sizeof e->name, "%s", jsonu_str(obj, "metadata.name"));
     e->job = job;
     e->slot = SHM_NONE;
     e->ready = -1;
@@ -221,7 +215,7 @@ static void cache_scalable_event(watch_ctx_t *w, bool job, k8s_event_type_t type
         log_error(-ENOMEM, "could not keep %s %s", job ? "ScaledJob" : "ScaledObject", key);
         return;
     }
-    if (e->obj && cache_written(e, cache_str(obj, "metadata.resourceVersion")))
+    if (e->obj && cache_written(e, jsonu_str(obj, "metadata.resourceVersion")))
         return; /* this watcher wrote it and holds it (or a newer version) already */
     old = e->obj;
     e->obj = watch_cache_take(obj);
@@ -263,13 +257,13 @@ static bool cache_refers(const cJSON *so, const cache_auth_ref_t *a)
     const cJSON *t;
     bool cluster = !a->ns[0];
 
-    if (!cluster && strcmp(cache_str(so, "metadata.namespace"), a->ns) != 0)
+    if (!cluster && strcmp(jsonu_str(so, "metadata.namespace"), a->ns) != 0)
         return false;
     cJSON_ArrayForEach(t, jsonu_lookup(so, "spec.triggers"))
     {
-        const char *kind = cache_str(t, "authenticationRef.kind");
+        const char *kind = jsonu_str(t, "authenticationRef.kind");
         bool is_cluster = strcmp(kind, "ClusterTriggerAuthentication") == 0;
-        if (is_cluster == cluster && strcmp(cache_str(t, "authenticationRef.name"), a->name) == 0)
+        if (is_cluster == cluster && strcmp(jsonu_str(t, "authenticationRef.name"), a->name) == 0)
             return true;
     }
     return false;
@@ -312,7 +306,7 @@ static void cache_auth_news(watch_ctx_t *w, const cJSON *auth, bool cluster, boo
     if (updated)
         watch_event_kind(w->events, kind, "keda.sh/v1alpha1", auth, false, reason,
                          "ClusterTriggerAuthentication %s is updated",
-                         cache_str(auth, "metadata.name"));
+                         jsonu_str(auth, "metadata.name"));
     else
         watch_event_kind(w->events, kind, "keda.sh/v1alpha1", auth, false, reason,
                          "New %s configured", kind);
@@ -324,10 +318,10 @@ static void cache_auth_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *
     watch_ctx_t *w = ud;
     char key[WATCH_KEY_MAX], name[SHM_NAME_MAX];
     bool cluster = inf == w->inf[WATCH_INF_CTA];
-    cache_auth_ref_t ref = {w, cluster ? "" : cache_str(obj, "metadata.namespace"), name};
+    cache_auth_ref_t ref = {w, cluster ? "" : jsonu_str(obj, "metadata.namespace"), name};
     cJSON *old = NULL;
 
-    snprintf(name, sizeof name, "%s", cache_str(obj, "metadata.name"));
+    snprintf(name, sizeof name, "%s", jsonu_str(obj, "metadata.name"));
     watch_key(key, sizeof key, ref.ns, name);
     if (type == K8S_EVENT_DELETED) {
         old = watch_map_del(&w->auths, key);
@@ -364,7 +358,7 @@ static void cache_hpa_scaling_active(cJSON *obj)
 
     while (c) {
         cJSON *next = c->next;
-        if (strcmp(cache_str(c, "type"), "ScalingActive") != 0)
+        if (strcmp(jsonu_str(c, "type"), "ScalingActive") != 0)
             cJSON_Delete(cJSON_DetachItemViaPointer(conds, c));
         else
             jsonu_prune(c, keep, sizeof keep / sizeof keep[0]);
@@ -422,9 +416,9 @@ static void cache_hpa_owner(watch_ctx_t *w, const cJSON *hpa)
     cJSON_ArrayForEach(o, jsonu_lookup(hpa, "metadata.ownerReferences"))
     {
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "controller")) ||
-            strcmp(cache_str(o, "kind"), "ScaledObject") != 0)
+            strcmp(jsonu_str(o, "kind"), "ScaledObject") != 0)
             continue;
-        watch_key(key, sizeof key, cache_str(hpa, "metadata.namespace"), cache_str(o, "name"));
+        watch_key(key, sizeof key, jsonu_str(hpa, "metadata.namespace"), jsonu_str(o, "name"));
         watch_entry_t *e = watch_map_get(&w->sos, key);
         if (e)
             watch_enqueue(w, e);
@@ -437,15 +431,15 @@ static void cache_target_users(const char *key, void *value, void *ud)
     watch_entry_t *e = value;
 
     if (e->obj && strcmp(e->ns, t->ns) == 0 &&
-        strcmp(cache_str(e->obj, "spec.scaleTargetRef.name"), t->name) == 0)
+        strcmp(jsonu_str(e->obj, "spec.scaleTargetRef.name"), t->name) == 0)
         watch_enqueue(t->w, e);
 }
 
 /* The ScaledObjects of hpa's scale target: an HPA there may decide their admission rules. */
 static void cache_hpa_targets(watch_ctx_t *w, const cJSON *hpa)
 {
-    cache_target_t t = {w, cache_str(hpa, "metadata.namespace"),
-                        cache_str(hpa, "spec.scaleTargetRef.name")};
+    cache_target_t t = {w, jsonu_str(hpa, "metadata.namespace"),
+                        jsonu_str(hpa, "spec.scaleTargetRef.name")};
 
     if (*t.name)
         watch_map_each(&w->sos, cache_target_users, &t);
@@ -519,8 +513,8 @@ static void cache_wl_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *ob
     watch_workload_t *wl;
     cache_wl_change_t c = {w, key, false};
 
-    snprintf(key, sizeof key, "%s/%s/%s", res, cache_str(obj, "metadata.namespace"),
-             cache_str(obj, "metadata.name"));
+    snprintf(key, sizeof key, "%s/%s/%s", res, jsonu_str(obj, "metadata.namespace"),
+             jsonu_str(obj, "metadata.name"));
     if (type == K8S_EVENT_DELETED) {
         free(watch_map_del(&w->workloads, key));
     } else {
@@ -622,8 +616,8 @@ static void cache_meta_event(watch_ctx_t *w, watch_map_t *map, char kind, k8s_ev
         cJSON_Delete(now);
     cJSON_Delete(old);
     if (now && jsonu_lookup(now, "metadata.deletionTimestamp") && watch_has_finalizer(now))
-        watch_janitor_mark(w, kind, cache_str(now, "metadata.namespace"),
-                           cache_str(now, "metadata.name"));
+        watch_janitor_mark(w, kind, jsonu_str(now, "metadata.namespace"),
+                           jsonu_str(now, "metadata.name"));
 }
 
 static void cache_ces_event(k8s_informer_t *inf, k8s_event_type_t type, cJSON *obj, bool unknown,

@@ -15,12 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *blob_str(const cJSON *root, const char *path)
-{
-    const char *v = cJSON_GetStringValue(jsonu_lookup(root, path));
-    return v ? v : "";
-}
-
 /* metadata.generation as text ("" when absent): it moves with the spec only. */
 static const char *blob_generation(const cJSON *auth, char *buf, size_t cap)
 {
@@ -48,7 +42,7 @@ static void blob_auth(cJSON *doc, const so_trigger_t *t, const char *ns, const c
     if (!t->auth_cluster)
         cJSON_AddStringToObject(a, "namespace", ns);
     cJSON_AddStringToObject(a, "name", t->auth_name);
-    cJSON_AddStringToObject(a, "uid", blob_str(auth, "metadata.uid"));
+    cJSON_AddStringToObject(a, "uid", jsonu_str(auth, "metadata.uid"));
     cJSON_AddStringToObject(a, "generation", blob_generation(auth, gen, sizeof gen));
     spec = cJSON_GetObjectItemCaseSensitive(auth, "spec");
     cJSON_AddItemToObject(

@@ -26,12 +26,6 @@
 
 #define JAN_LIST_MAX 4096 /* status.scaledobjects; a longer list is cut at a name boundary */
 
-static const char *jan_str(const cJSON *obj, const char *path)
-{
-    const char *s = cJSON_GetStringValue(jsonu_lookup(obj, path));
-    return s ? s : "";
-}
-
 void watch_janitor_mark(watch_ctx_t *w, char kind, const char *ns, const char *name)
 {
     char key[WATCH_KEY_MAX + 2];
@@ -54,11 +48,11 @@ void watch_janitor_mark_auths(watch_ctx_t *w, const cJSON *so)
 
     cJSON_ArrayForEach(t, jsonu_lookup(so, "spec.triggers"))
     {
-        const char *name = jan_str(t, "authenticationRef.name");
+        const char *name = jsonu_str(t, "authenticationRef.name");
         bool cluster =
-            strcmp(jan_str(t, "authenticationRef.kind"), "ClusterTriggerAuthentication") == 0;
+            strcmp(jsonu_str(t, "authenticationRef.kind"), "ClusterTriggerAuthentication") == 0;
         if (*name)
-            watch_janitor_mark(w, 'a', cluster ? "" : jan_str(so, "metadata.namespace"), name);
+            watch_janitor_mark(w, 'a', cluster ? "" : jsonu_str(so, "metadata.namespace"), name);
     }
 }
 
@@ -109,7 +103,7 @@ static int jan_unfinalize(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *obj
     int r;
 
     cJSON_AddItemToObject(meta, "finalizers", watch_finalizers_without(obj));
-    cJSON_AddStringToObject(meta, "resourceVersion", jan_str(obj, "metadata.resourceVersion"));
+    cJSON_AddStringToObject(meta, "resourceVersion", jsonu_str(obj, "metadata.resourceVersion"));
     r = watch_api_patch(w, ref, patch, NULL, &kerr);
     cJSON_Delete(patch);
     if (r == 0) {
@@ -139,15 +133,15 @@ static bool jan_uses(const cJSON *so, const jan_users_t *u)
 {
     const cJSON *t;
 
-    if (!u->cluster && strcmp(jan_str(so, "metadata.namespace"), u->ns) != 0)
+    if (!u->cluster && strcmp(jsonu_str(so, "metadata.namespace"), u->ns) != 0)
         return false;
     if (jsonu_lookup(so, "metadata.deletionTimestamp"))
         return false;
     cJSON_ArrayForEach(t, jsonu_lookup(so, "spec.triggers"))
     {
         bool cluster =
-            strcmp(jan_str(t, "authenticationRef.kind"), "ClusterTriggerAuthentication") == 0;
-        if (cluster == u->cluster && strcmp(jan_str(t, "authenticationRef.name"), u->name) == 0)
+            strcmp(jsonu_str(t, "authenticationRef.kind"), "ClusterTriggerAuthentication") == 0;
+        if (cluster == u->cluster && strcmp(jsonu_str(t, "authenticationRef.name"), u->name) == 0)
             return true;
     }
     return false;
@@ -222,7 +216,7 @@ static bool jan_list_field(watch_ctx_t *w, const k8s_ref_t *ref, const cJSON *au
         jobs ? &w->sjs : &w->sos, ref->ns ? ref->ns : "", ref->name, cluster, list, 0, ""};
 
     snprintf(path, sizeof path, "status.%s", field);
-    u.have = jan_str(auth, path);
+    u.have = jsonu_str(auth, path);
     jan_users_list(w, &u);
     if (strcmp(list, u.have) == 0)
         return false;

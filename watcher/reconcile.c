@@ -43,12 +43,6 @@ typedef struct rec {
 
 static int rec_fail(rec_t *rc, const char *step, const char *text);
 
-static const char *rec_str(const cJSON *obj, const char *path)
-{
-    const char *s = cJSON_GetStringValue(jsonu_lookup(obj, path));
-    return s ? s : "";
-}
-
 /* A transient failure: logged at the start of a streak only. */
 static int rec_transient(rec_t *rc, int r, const char *fmt, const char *what)
 {
@@ -114,11 +108,11 @@ static void rec_restore(rec_t *rc)
 {
     const cJSON *obj = rc->e->obj;
     int32_t n;
-    k8s_ref_t ref = {{rec_str(obj, "status.scaleTargetGVKR.group"),
-                      rec_str(obj, "status.scaleTargetGVKR.version"),
-                      rec_str(obj, "status.scaleTargetGVKR.resource")},
+    k8s_ref_t ref = {{jsonu_str(obj, "status.scaleTargetGVKR.group"),
+                      jsonu_str(obj, "status.scaleTargetGVKR.version"),
+                      jsonu_str(obj, "status.scaleTargetGVKR.resource")},
                      rc->e->ns,
-                     rec_str(obj, "spec.scaleTargetRef.name"),
+                     jsonu_str(obj, "spec.scaleTargetRef.name"),
                      "scale"};
     k8s_error_t kerr;
     char body[64];
@@ -208,7 +202,7 @@ static int rec_serve(rec_t *rc, int pr, const errtext_t *perr)
         rc->st.message = MSG_READY;
         return 0;
     }
-    r = rc->write ? watch_hpa_ensure(w, so, rec_str(rc->e->obj, "status.hpaName"), &err) : 0;
+    r = rc->write ? watch_hpa_ensure(w, so, jsonu_str(rc->e->obj, "status.hpaName"), &err) : 0;
     if (r == -EINVAL) {
         rc->retry = true;
         return rec_fail(rc, MSG_HPA, err.text);
@@ -242,7 +236,7 @@ static void rec_each_hpa(const char *key, void *value, void *ud)
 {
     const rec_each_t *x = ud;
 
-    if (strcmp(rec_str(value, "metadata.namespace"), x->ns) == 0)
+    if (strcmp(jsonu_str(value, "metadata.namespace"), x->ns) == 0)
         x->fn(value, x->arg);
 }
 
@@ -366,8 +360,8 @@ static void rec_events(const rec_t *rc, int was_ready)
 
     cJSON_ArrayForEach(c, jsonu_lookup(obj, "status.conditions"))
     {
-        if (strcmp(rec_str(c, "type"), "Paused") == 0)
-            was_paused = strcmp(rec_str(c, "status"), "True") == 0;
+        if (strcmp(jsonu_str(c, "type"), "Paused") == 0)
+            was_paused = strcmp(jsonu_str(c, "status"), "True") == 0;
     }
     if (pausing && !was_paused)
         watch_event(rc->w->events, obj, false, "ScaledObjectPaused", "ScaledObject is paused");

@@ -91,21 +91,31 @@ static const char *sl_metric(const sl_eval_t *ev, uint32_t i)
 }
 
 /* Loads e's triggers. -EAGAIN while one has not settled (or the table is mid-write). */
+int watch_loop_triggers(watch_ctx_t *w, const watch_entry_t *e, uint64_t now, shm_so_spec_t *spec,
+                        shm_trig_view_t *views, uint32_t *ret_n)
+{
+    *ret_n = 0;
+    if (shm_so_spec_read(w->table, e->slot, spec) < 0 || !(spec->flags & SHM_F_VALID) ||
+        spec->generation != e->generation)
+        return -EAGAIN;
+    for (uint32_t i = 0; i < spec->trigger_count && i < SHM_TRIGGERS_PER_SO_MAX; i++) {
+        if (shm_trig_view_load(w->table, spec->triggers[i], now, &views[i]) < 0 ||
+            !shm_cause_is_settled(views[i].cause))
+            return -EAGAIN;
+        *ret_n = i + 1;
+    }
+    return 0;
+}
+
 static int sl_triggers(sl_eval_t *ev)
 {
-    const shm_so_spec_t *spec = &ev->spec;
     uint64_t seen = 1469598103934665603ull;
+    int r = watch_loop_triggers(ev->w, ev->e, ev->now_mono, &ev->spec, ev->views, &ev->nviews);
 
-    ev->nviews = 0;
-    for (uint32_t i = 0; i < spec->trigger_count && i < SHM_TRIGGERS_PER_SO_MAX; i++) {
-        shm_trig_view_t *v = &ev->views[i];
-
-        if (shm_trig_view_load(ev->w->table, spec->triggers[i], ev->now_mono, v) < 0 ||
-            !shm_cause_is_settled(v->cause))
-            return -EAGAIN;
-        seen = sl_mix(sl_mix(seen, v->res.activity_seq), v->res.for_cfg_gen);
-        ev->nviews = i + 1;
-    }
+    if (r < 0)
+        return r;
+    for (uint32_t i = 0; i < ev->nviews; i++)
+        seen = sl_mix(sl_mix(seen, ev->views[i].res.activity_seq), ev->views[i].res.for_cfg_gen);
     ev->seen = seen;
     return 0;
 }
@@ -570,9 +580,6 @@ static int sl_evaluate(sl_eval_t *ev)
     uint64_t last_active, now_real;
     int r;
 
-    if (shm_so_spec_read(ev->w->table, ev->e->slot, &ev->spec) < 0 ||
-        !(ev->spec.flags & SHM_F_VALID) || ev->spec.generation != ev->e->generation)
-        return -EAGAIN;
     if ((r = sl_triggers(ev)) < 0)
         return r;
     watch_tell_failed_triggers(ev->w, ev->e, ev->views, ev->nviews);
@@ -668,10 +675,7 @@ static void sl_bell_one(const char *key, void *value, void *ud)
     sl_eval_t ev = {.w = w, .e = e, .views = sl_views, .now_mono = shm_now_mono_ms()};
 
     (void)key;
-    if (!sl_eligible(e) || shm_so_spec_read(w->table, e->slot, &ev.spec) < 0 ||
-        ev.spec.generation != e->generation)
-        return;
-    if (sl_triggers(&ev) == 0 && ev.seen != e->scale_seen)
+    if (sl_eligible(e) && sl_triggers(&ev) == 0 && ev.seen != e->scale_seen)
         e->scale_due_mono_ms = 0; /* a trigger's activity changed: evaluate at once */
 }
 

@@ -17,12 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *sjc_str(const cJSON *obj, const char *path)
-{
-    const char *s = cJSON_GetStringValue(jsonu_lookup(obj, path));
-    return s ? s : "";
-}
-
 /* Deletes every member of obj[field] whose key is not one of keep[0..n). */
 static void sjc_keep_keys(cJSON *meta, const char *field, const char *const *keep, size_t n)
 {
@@ -98,7 +92,7 @@ static void sjc_put(watch_map_t *map, const char *ns, const char *name, cJSON *o
 
 static void sjc_event(watch_map_t *map, k8s_event_type_t type, cJSON *obj)
 {
-    const char *ns = sjc_str(obj, "metadata.namespace"), *name = sjc_str(obj, "metadata.name");
+    const char *ns = jsonu_str(obj, "metadata.namespace"), *name = jsonu_str(obj, "metadata.name");
     char nsb[SHM_NS_MAX], nameb[SHM_NAME_MAX];
 
     if (type == K8S_EVENT_DELETED) {
@@ -145,8 +139,8 @@ void watch_sj_job_put(watch_ctx_t *w, cJSON *job)
 
     if (!job)
         return;
-    snprintf(ns, sizeof ns, "%s", sjc_str(job, "metadata.namespace"));
-    snprintf(name, sizeof name, "%s", sjc_str(job, "metadata.name"));
+    snprintf(ns, sizeof ns, "%s", jsonu_str(job, "metadata.namespace"));
+    snprintf(name, sizeof name, "%s", jsonu_str(job, "metadata.name"));
     jsonu_remove(job, "metadata.managedFields");
     sjc_job_strip(job, NULL);
     sjc_put(&w->jobs, ns, name, job);
@@ -171,7 +165,7 @@ static void sjc_collect_one(const char *key, void *value, void *ud)
 
     (void)key;
     if (cJSON_IsString(label) && strcmp(label->valuestring, c->sj) == 0 &&
-        strcmp(sjc_str(obj, "metadata.namespace"), c->ns) == 0)
+        strcmp(jsonu_str(obj, "metadata.namespace"), c->ns) == 0)
         cJSON_AddItemReferenceToArray(c->out, (cJSON *)obj);
 }
 
@@ -186,7 +180,7 @@ cJSON *watch_sj_jobs(watch_ctx_t *w, const char *ns, const char *sj, bool pods)
 
 cJSON *watch_sj_job_pods(const cJSON *pods, const cJSON *job)
 {
-    const char *name = sjc_str(job, "metadata.name");
+    const char *name = jsonu_str(job, "metadata.name");
     cJSON *out = cJSON_CreateArray();
     const cJSON *p;
 

@@ -48,33 +48,23 @@ typedef struct sjl {
 /* One ScaledJob's triggers at a time: the watcher has one thread. */
 static shm_trig_view_t sjl_views[SHM_TRIGGERS_PER_SO_MAX];
 
-static const char *sjl_str(const cJSON *obj, const char *path)
-{
-    const char *s = cJSON_GetStringValue(jsonu_lookup(obj, path));
-    return s ? s : "";
-}
-
 /* The triggers as sjdecide reads them. -EAGAIN while one has not settled. */
 static int sjl_triggers(sjl_t *ev)
 {
-    ev->nviews = 0;
-    for (uint32_t i = 0; i < ev->spec.trigger_count && i < SHM_TRIGGERS_PER_SO_MAX; i++) {
-        shm_trig_view_t *v = &ev->views[i];
-        watch_sj_trig_t *t = &ev->trig[i];
+    int r = watch_loop_triggers(ev->w, ev->e, ev->now_mono, &ev->spec, ev->views, &ev->nviews);
 
-        if (shm_trig_view_load(ev->w->table, ev->spec.triggers[i], ev->now_mono, v) < 0 ||
-            !shm_cause_is_settled(v->cause))
-            return -EAGAIN;
+    for (uint32_t i = 0; r == 0 && i < ev->nviews; i++) {
+        const shm_trig_view_t *v = &ev->views[i];
+
         ev->values[i] = v->res.value;
-        *t = (watch_sj_trig_t){.values = &ev->values[i],
-                               .nvalues = 1,
-                               .target = shm_spec_target(&v->cfg, &v->res),
-                               .active = v->state == SHM_STATE_ACTIVE,
-                               .error = v->state == SHM_STATE_ERROR,
-                               .resource = (v->cfg.flags & SHM_F_RESOURCE) != 0};
-        ev->nviews = i + 1;
+        ev->trig[i] = (watch_sj_trig_t){.values = &ev->values[i],
+                                        .nvalues = 1,
+                                        .target = shm_spec_target(&v->cfg, &v->res),
+                                        .active = v->state == SHM_STATE_ACTIVE,
+                                        .error = v->state == SHM_STATE_ERROR,
+                                        .resource = (v->cfg.flags & SHM_F_RESOURCE) != 0};
     }
-    return 0;
+    return r;
 }
 
 /* running and pending (getRunningJobCount, getPendingJobCount) over the cached Jobs. */
@@ -138,7 +128,7 @@ static void sjl_clean(sjl_t *ev)
     cJSON_AddStringToObject(opts, "propagationPolicy", "Background");
     for (int i = 0; i < n; i++) {
         char name[SHM_NAME_MAX];
-        snprintf(name, sizeof name, "%s", sjl_str(old[i], "metadata.name"));
+        snprintf(name, sizeof name, "%s", jsonu_str(old[i], "metadata.name"));
         k8s_ref_t ref = {K8S_GVR_JOBS, ev->e->ns, name, NULL};
         int r = watch_api_delete(ev->w, &ref, opts, &kerr);
         if (r == 0 || r == -ENOENT)
@@ -216,7 +206,7 @@ static cJSON *sjl_status_patch(const sjl_t *ev, uint64_t now_real)
 static void sjl_status(sjl_t *ev)
 {
     const cJSON *c = watch_cond_find(jsonu_lookup(ev->e->obj, "status.conditions"), "Active");
-    bool was = strcmp(sjl_str(c, "status"), "True") == 0;
+    bool was = strcmp(jsonu_str(c, "status"), "True") == 0;
     cJSON *patch = sjl_status_patch(ev, shm_now_real_ms());
     k8s_error_t kerr;
     int r;
@@ -254,9 +244,6 @@ static int sjl_evaluate(sjl_t *ev)
     errtext_t err = {0};
     int r;
 
-    if (shm_so_spec_read(ev->w->table, ev->e->slot, &ev->spec) < 0 ||
-        !(ev->spec.flags & SHM_F_VALID) || ev->spec.generation != ev->e->generation)
-        return -EAGAIN;
     if ((r = sjl_triggers(ev)) < 0)
         return r;
     watch_tell_failed_triggers(ev->w, ev->e, ev->views, ev->nviews);

@@ -36,12 +36,6 @@ typedef struct sjr {
     char message[WATCH_MESSAGE_MAX];
 } sjr_t;
 
-static const char *sjr_str(const cJSON *obj, const char *path)
-{
-    const char *s = cJSON_GetStringValue(jsonu_lookup(obj, path));
-    return s ? s : "";
-}
-
 /* A transient failure: logged at the start of a streak only. */
 static int sjr_transient(const sjr_t *rc, int r, const char *what, const char *text)
 {
@@ -104,7 +98,7 @@ static void sjr_fail(sjr_t *rc, const char *step, const char *text)
 static void sjr_pause_conditions(const sjr_t *rc, cJSON *conds)
 {
     const cJSON *c = watch_cond_find(conds, "Paused");
-    bool was = strcmp(sjr_str(c, "status"), "True") == 0;
+    bool was = strcmp(jsonu_str(c, "status"), "True") == 0;
 
     if (rc->sj->paused && !was) {
         watch_cond_set(conds, "Paused", "True", "ScaledJobPaused", "ScaledJob is paused");
@@ -138,7 +132,7 @@ static int sjr_rollout(sjr_t *rc)
     cJSON_AddStringToObject(opts, "propagationPolicy", watch_sj_rollout_propagation(rc->sj));
     for (int i = 0; i < n && r == 0; i++) {
         char name[SHM_NAME_MAX];
-        snprintf(name, sizeof name, "%s", sjr_str(old[i], "metadata.name"));
+        snprintf(name, sizeof name, "%s", jsonu_str(old[i], "metadata.name"));
         k8s_ref_t ref = {K8S_GVR_JOBS, rc->e->ns, name, NULL};
         if ((r = watch_api_delete(rc->w, &ref, opts, &kerr)) == 0 || r == -ENOENT) {
             watch_sj_job_forget(rc->w, rc->e->ns, name);

@@ -376,6 +376,10 @@ int watch_sjloop_run(watch_ctx_t *w);
 
 /* Evaluates the objects that are due; returns how long the loop may sleep (ms). */
 int watch_scaleloop_run(watch_ctx_t *w);
+/* Reads e's spec group (valid, of e's generation) and its triggers' views into views[0..*ret_n).
+ * -EAGAIN while the slot is mid-write or a trigger has not settled (shm_cause_is_settled). */
+int watch_loop_triggers(watch_ctx_t *w, const watch_entry_t *e, uint64_t now, shm_so_spec_t *spec,
+                        shm_trig_view_t *views, uint32_t *ret_n);
 /* KEDA's KEDAScalerFailed Event, one per failed trigger of a poll, with the source's (redacted)
  * error. */
 void watch_tell_failed_triggers(watch_ctx_t *w, const watch_entry_t *e, const shm_trig_view_t *v,
